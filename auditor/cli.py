@@ -1,0 +1,315 @@
+"""The command line: options -> a config -> one call into the library -> print.
+
+Only this module prints or exits. Library errors (:class:`AuditorError`) become one red
+line and exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import AuditorError, OptionError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Audit image classifiers for robustness without labels, by natural adversaries.",
+)
+console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+_state = {"debug": False}
+
+EXIT_ERROR = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"auditor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    _state["debug"] = debug
+
+
+def fail(err: BaseException) -> None:
+    """Print one line for a library error and exit; with --debug, re-raise."""
+    if _state["debug"]:
+        raise err
+    console.print(f"[bold red]error:[/] {err}", soft_wrap=True, markup=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+@app.command("train-generator")
+def train_generator(
+    data: Annotated[Path, typer.Argument(help="Folder (or .npz/.npy file) of unlabeled images.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle into.")],
+    name: Annotated[Optional[str], typer.Option(help="Generator name; default the folder name.")] = None,
+    size: Annotated[int, typer.Option(help="Image side in pixels (28, 32 or 64).")] = 28,
+    channels: Annotated[int, typer.Option(help="1 (grayscale) or 3 (RGB).")] = 1,
+    latent_dim: Annotated[int, typer.Option("--latent-dim", help="Latent size d.")] = 16,
+    hidden: Annotated[str, typer.Option(help="MLP widths, comma-separated.")] = "512,512",
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 30_000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT's checkpoint.")] = False,
+) -> None:
+    """Train a generator + inverter (an MLP VAE) for your own image domain."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .data import conversion_rule, load_images
+    from .train import TrainConfig, train_vae
+
+    try:
+        if size not in (28, 32, 64) or channels not in (1, 3):
+            raise OptionError(f"--size must be 28, 32 or 64 and --channels 1 or 3, got {size}, {channels}")
+        try:
+            widths = [int(v) for v in hidden.split(",")]
+        except ValueError:
+            raise OptionError(f"--hidden expects comma-separated integers, got {hidden!r}") from None
+        config = TrainConfig(
+            latent_dim=latent_dim, hidden=widths, steps=steps, batch_size=batch_size, lr=lr,
+            seed=seed, threads=threads, device=device,
+        )
+        config.validate()
+        shape = (channels, size, size)
+        images = load_images(data, shape)
+        console.print(f"{len(images.names)} images; {conversion_rule(shape)}")
+        _warn_skipped(images.skipped)
+        command = "auditor train-generator " + " ".join(sys.argv[2:])
+        manifest = {
+            "name": name or out.resolve().name,
+            "description": f"MLP VAE trained on {len(images.names)} images from {data.name}",
+            "training": {"data": str(data), "n_images": len(images.names), "command": command},
+        }
+        with Progress(
+            TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=console,
+        ) as progress:
+            task = progress.add_task("train", total=steps, losses="")
+
+            def on_step(step: int, losses: dict[str, float]) -> None:
+                if step % 50 == 0 or step == steps:
+                    text = " ".join(f"{k} {v:.2f}" for k, v in losses.items())
+                    progress.update(task, completed=step, losses=text)
+
+            bundle = train_vae(images.images, out, config, manifest, resume=resume, on_step=on_step)
+    except AuditorError as err:
+        fail(err)
+    out_console.print(f"generator written to {bundle}; use it with --generator {bundle}")
+
+
+def _parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise OptionError(f"{option} expects comma-separated numbers, got {text!r}") from None
+
+
+@app.command()
+def scan(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="One or more model files (.onnx, TorchScript .pt), then the image folder.", show_default=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.json and index.html.")] = Path("auditor-report"),
+    generator: Annotated[str, typer.Option("--generator", "-g", help="Bundled generator name or bundle folder.")] = "mnist",
+    search_name: Annotated[str, typer.Option("--search", help="hybrid (Algorithm 2) or iterative (Algorithm 1).")] = "hybrid",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same results.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Audit only the first N images (sorted by path).")] = None,
+    samples: Annotated[int, typer.Option(help="N: perturbations sampled per image and step.")] = 250,
+    step: Annotated[float, typer.Option(help="Δr: shell width and precision of Δz.")] = 0.1,
+    max_radius: Annotated[float, typer.Option("--max-radius", help="No flip within this Δz: the image is censored.")] = 8.0,
+    patience: Annotated[int, typer.Option(help="B: consecutive misses that end the hybrid search.")] = 3,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Search steps per image at most.")] = 200,
+    refine_steps: Annotated[int, typer.Option("--refine-steps", help="Gradient steps refining z0 = I(x) on ||G(z) - x||.")] = 50,
+    normalize: Annotated[Optional[str], typer.Option(help="MEAN,STD (or per-channel means then stds) the models expect.")] = None,
+    input_scale: Annotated[float, typer.Option("--input-scale", help="Multiply [0, 1] pixels by this (255 for 0..255 models).")] = 1.0,
+    layout: Annotated[Optional[str], typer.Option(help="Force the input layout: nchw, nhwc, nhw or flat.")] = None,
+    gallery: Annotated[int, typer.Option(help="Images in the report's gallery.")] = 12,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda; default cuda when a GPU is present.")] = None,
+) -> None:
+    """Audit one or more models on a folder of unlabeled images."""
+    try:
+        result = _scan(**locals())
+    except AuditorError as err:
+        fail(err)
+    _print_summary(result)
+
+
+def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max_radius, patience,
+          max_steps, refine_steps, normalize, input_scale, layout, gallery, device) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from . import data as data_mod
+    from . import report, results
+    from .generators import load_generator, sha256
+    from .models import LAYOUTS, ModelOptions, load_classifier, unique_names
+    from .search import SearchSettings, search
+
+    if len(paths) < 2:
+        raise OptionError("expected one or more model files followed by an image folder, e.g. "
+                          "`auditor scan model.onnx images/`")
+    *model_paths, data_path = paths
+    settings = SearchSettings(
+        algorithm=search_name, samples=samples, step=step, max_radius=max_radius, patience=patience,
+        max_steps=max_steps, refine_steps=refine_steps, seed=seed,
+    )
+    settings.validate()
+    if limit is not None and limit <= 0:
+        raise OptionError(f"--limit must be positive, got {limit}")
+    if layout is not None and layout not in LAYOUTS:
+        raise OptionError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if not input_scale > 0:
+        raise OptionError(f"--input-scale must be positive, got {input_scale}")
+    if device not in (None, "cpu", "cuda"):
+        raise OptionError(f"--device must be cpu or cuda, got {device!r}")
+    if gallery < 0:
+        raise OptionError(f"--gallery must be 0 or more, got {gallery}")
+    for path in model_paths:
+        if not path.exists():
+            raise OptionError(f"model file {str(path)!r} does not exist")
+    _check_writable(out)
+    options = ModelOptions(input_scale=input_scale, normalize=_parse_floats(normalize, "--normalize"),
+                           layout=layout, device=device)
+
+    gen = load_generator(generator, device=device)
+    shape = gen.image_shape
+    images = data_mod.load_images(data_path, shape, limit)
+    n = len(images.names)
+    console.print(
+        f"[bold]{n}[/] images from {data_path} → {'x'.join(map(str, shape))} for generator "
+        f"[bold]{gen.name}[/]: {data_mod.conversion_rule(shape)}"
+    )
+    _warn_skipped(images.skipped)
+    names = unique_names(model_paths)
+    classifiers = [load_classifier(p, nm, shape, options) for p, nm in zip(model_paths, names)]
+    for clf in classifiers:
+        console.print(f"model [bold]{clf.name}[/] ({clf.format}, {clf.provider}): input {clf.contract.describe()}")
+
+    with Progress(
+        TextColumn(f"{settings.algorithm} search"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("image×model pairs"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console, transient=False,
+    ) as progress:
+        task = progress.add_task("search", total=n * len(classifiers))
+        output = search(gen, classifiers, images.images, settings, progress=lambda k: progress.advance(task, k))
+
+    model_meta = [
+        {"name": c.name, "path": str(c.path), "format": c.format, "sha256": sha256(c.path),
+         "size_bytes": c.path.stat().st_size, "input": c.contract.describe(), "provider": str(c.provider),
+         "class_names": c.class_names}
+        for c in classifiers
+    ]
+    res = results.build(
+        generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
+                   "image_shape": list(shape), "weights_sha256": gen.manifest["files"]["weights.npz"]},
+        data={"path": str(data_path), "n_images": n, "n_skipped": len(images.skipped),
+              "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
+              "conversion": data_mod.conversion_rule(shape), "n_resized": images.n_resized},
+        search=dict(vars(settings), decodes=output.decodes, seconds=round(output.seconds_total, 2),
+                    seconds_generator=round(output.seconds_generator, 2),
+                    seconds_classifier=round(output.seconds_classifier, 2)),
+        models=model_meta, names=images.names, output=output,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    results.write(out / "results.json", res)
+    originals = dict(zip(images.names, images.images))
+    report.write_html(out / "index.html", report.render_html(res, gen, originals, gallery))
+    res["_out"] = str(out)
+    return res
+
+
+def _check_writable(out: Path) -> None:
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    import os
+
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise OptionError(f"cannot write the report into {str(out)!r}: pick a writable --out folder")
+
+
+def _print_summary(res: dict) -> None:
+    from rich.table import Table
+
+    def fmt(v, digits=2):
+        return "–" if v is None else f"{v:.{digits}f}"
+
+    table = Table(title="Natural-adversary distance Δz (larger = more robust)", title_justify="left")
+    for col in ("model", "images", "mean Δz", "median Δz", "censored", "recon. agreement", "queries/image"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for m in res["models"]:
+        table.add_row(m["name"], str(m["n_images"]), fmt(m["mean_delta_z"]), fmt(m["median_delta_z"]),
+                      str(m["n_censored"]), f"{100 * m['reconstruction_agreement']:.1f}%",
+                      fmt(m["queries_per_image"], 0))
+    out_console.print(table)
+    if len(res["models"]) > 1:
+        for p in res["pairwise"]:
+            pv = "–" if p["p_value"] is None else f"{p['p_value']:.2g}"
+            out_console.print(f"sign test {p['a']} vs {p['b']}: {p['a_larger']} vs {p['b_larger']} images larger, "
+                              f"{p['ties']} ties, p = {pv} (Holm {fmt(p['p_holm'], 3) if p['p_holm'] is not None else '–'})")
+        ranks = " > ".join(" = ".join(g) for g in res["ranking"])
+        out_console.print(f"ranking (p < 0.05, Holm): {ranks}")
+    out_console.print(f"report: {res['_out']}/index.html · results: {res['_out']}/results.json")
+
+
+@app.command()
+def generators(
+    extra: Annotated[Optional[list[Path]], typer.Argument(help="Bundle folders to list beside the bundled ones.")] = None,
+) -> None:
+    """List the bundled generators (and given bundle folders): domain, latent size, quality."""
+    from rich.table import Table
+
+    from .generators import bundled_names, read_manifest, resolve
+
+    try:
+        bundles = [resolve(n) for n in bundled_names()] + [resolve(str(p)) for p in extra or []]
+        table = Table(title="Generators", title_justify="left")
+        for col in ("name", "domain (C×H×W)", "latent", "trained on", "reconstruction MSE", "label preservation"):
+            table.add_column(col)
+        for bundle in bundles:
+            m = read_manifest(bundle)
+            q = m.get("quality", {})
+            pres = q.get("label_preservation")
+            table.add_row(
+                m["name"] if bundle.parent.name == "generators" else str(bundle),
+                "×".join(map(str, m["image_shape"])), str(m["latent_dim"]),
+                f"{m.get('training', {}).get('n_images', '?')} images",
+                f"{m.get('reference', {}).get('recon_mse_mean', float('nan')):.4f}",
+                "–" if pres is None else f"{100 * pres['raw']:.1f}% raw, {100 * pres['refined']:.1f}% refined",
+            )
+    except AuditorError as err:
+        fail(err)
+    out_console.print(table)
+
+
+def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
+    if not skipped:
+        return
+    shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:5])
+    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable files: {shown}{more}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,246 @@
+"""Find and load images into one float32 array in a generator's domain.
+
+A folder is searched recursively for image files and ``.npy``/``.npz`` arrays, sorted by
+path. Every image is converted by one rule (see :func:`conversion_rule`) to the domain
+``(C, H, W)`` with pixels in [0, 1]; files that cannot be read are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+ARRAY_SUFFIXES = {".npy", ".npz"}
+# Pillow refuses images above twice this many pixels (a decompression bomb); we refuse
+# anything above it, so a 20,000 x 20,000 file is skipped, not decoded into 1.6 GB.
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+@dataclass
+class ImageSet:
+    """Images in one domain. ``images`` is (N, C, H, W) float32 in [0, 1]."""
+
+    images: np.ndarray
+    names: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    n_resized: int = 0
+    n_converted: int = 0
+
+
+def conversion_rule(shape: tuple[int, int, int]) -> str:
+    """The one rule every image goes through on its way to ``shape`` = (C, H, W)."""
+    c, h, w = shape
+    colour = (
+        "grayscale (ITU-R 601-2 luma); transparent pixels composited on black"
+        if c == 1
+        else "RGB; grayscale replicated, transparent pixels composited on black"
+    )
+    return (
+        f"{colour}; resized to {h}x{w} with a Lanczos filter where the size differs "
+        "(aspect ratio not kept); 8-bit values / 255, 16-bit / 65535; arrays: integers / 255, "
+        "floats above 1 / 255"
+    )
+
+
+def find_files(root: Path) -> list[Path]:
+    """Image and array files under ``root`` (a folder or a single file), sorted by path."""
+    if not root.exists():
+        raise DataError(f"data path {str(root)!r} does not exist: pass a folder of images")
+    if root.is_file():
+        if root.suffix.lower() not in IMAGE_SUFFIXES | ARRAY_SUFFIXES:
+            raise DataError(
+                f"data path {str(root)!r} is a file, not a folder of images: pass the folder"
+            )
+        return [root]
+    files = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | ARRAY_SUFFIXES
+    ]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def load_images(
+    root: Path, shape: tuple[int, int, int], limit: int | None = None
+) -> ImageSet:
+    """Load every image under ``root`` into ``shape`` = (C, H, W); keep the first ``limit``.
+
+    Unreadable files are skipped and listed in ``ImageSet.skipped``; a folder with no
+    readable image raises :class:`DataError`.
+    """
+    root = Path(root)
+    files = find_files(root)
+    base = root if root.is_dir() else root.parent
+    arrays: list[np.ndarray] = []
+    names: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    n_resized = n_converted = 0
+    for path in files:
+        if limit is not None and len(names) >= limit:
+            break
+        rel = path.relative_to(base).as_posix()
+        try:
+            if path.suffix.lower() in ARRAY_SUFFIXES:
+                for name, image in _read_arrays(path, rel, shape):
+                    arrays.append(image)
+                    names.append(name)
+            else:
+                image, resized, converted = _read_image(path, shape)
+                arrays.append(image)
+                names.append(rel)
+                n_resized += resized
+                n_converted += converted
+        except DataError as err:
+            skipped.append((rel, str(err)))
+    if limit is not None:
+        arrays, names = arrays[:limit], names[:limit]
+    if not arrays:
+        where = f"{len(files)} candidate files, all unreadable" if files else "no image files"
+        raise DataError(
+            f"no readable images under {str(root)!r} ({where}); expected PNG, JPEG, BMP, "
+            "TIFF, WebP, GIF, .npy or .npz files"
+        )
+    return ImageSet(np.stack(arrays).astype(np.float32), names, skipped, n_resized, n_converted)
+
+
+def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
+    """One image file -> (C, H, W) float32 in [0, 1], and whether it was resized/converted."""
+    from PIL import Image, UnidentifiedImageError
+
+    c, h, w = shape
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise DataError(
+                        f"{img.width}x{img.height} pixels is above the "
+                        f"{MAX_IMAGE_PIXELS:,}-pixel limit"
+                    )
+                img.seek(0)  # GIF, TIFF: the first frame
+                img.load()
+                array, converted = _to_channels(img, c)
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise DataError(
+            f"too many pixels to decode safely (limit {MAX_IMAGE_PIXELS:,}): a decompression bomb?"
+        ) from err
+    except UnidentifiedImageError as err:
+        raise DataError("not a readable image (unknown or damaged format)") from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DataError(f"unreadable image: {err}") from err
+    resized = array.shape[1:] != (h, w)
+    if resized:
+        array = np.stack([_resize(ch, h, w) for ch in array])
+    return np.clip(array, 0.0, 1.0), resized, converted
+
+
+def _to_channels(img, c: int) -> tuple[np.ndarray, bool]:
+    """A Pillow image -> (c, H, W) float32 in [0, 1]; whether its mode was converted."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        scale = 65535.0 if mode.startswith("I;16") or np.asarray(img).max() > 255 else 255.0
+        gray = np.asarray(img, dtype=np.float32) / scale
+        planes = gray[None] if c == 1 else np.repeat(gray[None], 3, axis=0)
+        return planes.astype(np.float32), True
+    if mode == "F":
+        gray = np.asarray(img, dtype=np.float32)
+        gray = gray / 255.0 if gray.max() > 1.0 else gray
+        planes = gray[None] if c == 1 else np.repeat(gray[None], 3, axis=0)
+        return planes.astype(np.float32), True
+    converted = mode not in ("L", "RGB")
+    if "A" in mode or mode == "P" and "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(black, rgba)
+    target = "L" if c == 1 else "RGB"
+    if img.mode != target:
+        converted = converted or target != mode
+        img = img.convert(target)
+    array = np.asarray(img, dtype=np.float32) / 255.0
+    planes = array[None] if c == 1 else array.transpose(2, 0, 1)
+    return np.ascontiguousarray(planes), converted
+
+
+def _resize(plane: np.ndarray, h: int, w: int) -> np.ndarray:
+    from PIL import Image
+
+    img = Image.fromarray(plane.astype(np.float32), mode="F")
+    return np.asarray(img.resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32)
+
+
+def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
+    """Yield (name, image) for every image in a .npy/.npz file."""
+    try:
+        if path.suffix.lower() == ".npy":
+            entries = [("", np.load(path, allow_pickle=False))]
+        else:
+            with np.load(path, allow_pickle=False) as npz:
+                entries = [(key, npz[key]) for key in npz.files]
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"unreadable array file: {err}") from err
+    out = []
+    for key, array in entries:
+        batch = _array_to_batch(array, shape, f"{rel}:{key}" if key else rel)
+        prefix = f"{rel}:{key}" if key else rel
+        out.extend((f"{prefix}[{i}]", image) for i, image in enumerate(batch))
+    if not out:
+        raise DataError("array file holds no images")
+    return out
+
+
+def _array_to_batch(array: np.ndarray, shape: tuple[int, int, int], name: str) -> np.ndarray:
+    """An array of one or more images -> (N, C, H, W) float32 in [0, 1].
+
+    Accepted: (H, W), (N, H, W), (N, H, W, C), (N, C, H, W) and flattened (N, C*H*W),
+    with C in {1, 3, 4}.
+    """
+    c, h, w = shape
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(f"{name}: expected a numeric array, got dtype {array.dtype}")
+    values = array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer) or (values.size and np.nanmax(values) > 1.0):
+        values = values / (65535.0 if values.size and values.max() > 255 else 255.0)
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"{name}: array holds NaN or infinite values")
+    if values.ndim == 2 and values.shape[1] == c * h * w:
+        batch = values.reshape(-1, c, h, w)
+    elif values.ndim == 2:
+        batch = values[None, None]
+    elif values.ndim == 3:
+        batch = values[:, None]
+    elif values.ndim == 4 and values.shape[-1] in (1, 3, 4) and values.shape[1] not in (1, 3, 4):
+        batch = values.transpose(0, 3, 1, 2)
+    elif values.ndim == 4 and values.shape[1] in (1, 3, 4):
+        batch = values
+    else:
+        raise DataError(
+            f"{name}: expected an array of shape (H, W), (N, H, W), (N, H, W, C), "
+            f"(N, C, H, W) or (N, {c * h * w}), got {array.shape}"
+        )
+    batch = _match_channels(batch, c)
+    if batch.shape[2:] != (h, w):
+        batch = np.stack([np.stack([_resize(p, h, w) for p in img]) for img in batch])
+    return np.clip(batch, 0.0, 1.0).astype(np.float32)
+
+
+def _match_channels(batch: np.ndarray, c: int) -> np.ndarray:
+    have = batch.shape[1]
+    if have == 4:  # RGBA composited on black
+        batch = batch[:, :3] * batch[:, 3:4]
+        have = 3
+    if have == c:
+        return batch
+    if c == 1:  # ITU-R 601-2 luma, as Pillow's convert("L")
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
+        return (batch * weights).sum(axis=1, keepdims=True)
+    return np.repeat(batch, c, axis=1)

@@ -1,0 +1,35 @@
+"""The exceptions auditor raises; the CLI turns each into one line and an exit code.
+
+    AuditorError
+     ├── DataError        images or arrays that cannot be found or read
+     ├── ModelError       a classifier file that cannot be loaded or fed
+     ├── GeneratorError   a generator bundle that cannot be found or trusted
+     ├── ResultsError     a results.json that is missing, malformed or from another version
+     └── OptionError      an option value outside its domain
+
+Every message says what was expected, what was found, and what to do.
+"""
+
+
+class AuditorError(Exception):
+    """Base class of every error auditor reports to a user."""
+
+
+class DataError(AuditorError):
+    pass
+
+
+class ModelError(AuditorError):
+    pass
+
+
+class GeneratorError(AuditorError):
+    pass
+
+
+class ResultsError(AuditorError):
+    pass
+
+
+class OptionError(AuditorError):
+    pass

@@ -1,0 +1,216 @@
+"""Generators G: z -> x with an inverter I: x -> z, loaded from bundles of data.
+
+A bundle is a folder with ``manifest.json`` (domain, latent size, architecture, training,
+quality figures, SHA-256 of every weight file) and ``weights.npz`` (plain arrays, loaded
+with ``allow_pickle=False``: nothing in a bundle is ever executed or unpickled).
+
+The one family shipped is an MLP variational auto-encoder: its encoder's mean is the
+inverter, its decoder the generator (Zhao et al. name VAEs as a drop-in for the GAN; an
+auto-encoder's encoder is an inverter by construction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .assets import asset_dir
+from .errors import GeneratorError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+
+
+def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[int]):
+    """The MLP VAE: encoder (N, D) -> (N, 2d) [mean, log-variance]; decoder (N, d) -> (N, D)."""
+    from torch import nn
+
+    dim = int(np.prod(image_shape))
+    enc: list[nn.Module] = []
+    width = dim
+    for h in hidden:
+        enc += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    enc.append(nn.Linear(width, 2 * latent_dim))
+    dec: list[nn.Module] = []
+    width = latent_dim
+    for h in reversed(hidden):
+        dec += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    dec += [nn.Linear(width, dim), nn.Sigmoid()]
+    return nn.Sequential(*enc), nn.Sequential(*dec)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_bundle(
+    out: Path, encoder, decoder, manifest: dict[str, Any]
+) -> Path:
+    """Write ``weights.npz`` and ``manifest.json`` (with the weights' checksum) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
+    arrays |= {f"decoder.{k}": v.detach().cpu().numpy() for k, v in decoder.state_dict().items()}
+    tmp = out / (WEIGHTS + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(out / WEIGHTS)
+    manifest = dict(manifest, format_version=FORMAT_VERSION)
+    manifest["files"] = {WEIGHTS: sha256(out / WEIGHTS)}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def bundled_names() -> list[str]:
+    root = asset_dir("generators")
+    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+
+
+def resolve(name_or_path: str) -> Path:
+    """A bundled generator's name or a bundle folder -> the bundle folder."""
+    path = Path(name_or_path)
+    if (path / MANIFEST).is_file():
+        return path
+    if "/" not in name_or_path and "\\" not in name_or_path:
+        bundled = asset_dir("generators") / name_or_path
+        if (bundled / MANIFEST).is_file():
+            return bundled
+    known = ", ".join(bundled_names()) or "none"
+    raise GeneratorError(
+        f"generator {name_or_path!r} not found: expected a bundled name ({known}) or a folder "
+        f"holding {MANIFEST} (made by `auditor train-generator`)"
+    )
+
+
+def read_manifest(bundle: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((bundle / MANIFEST).read_text())
+    except (OSError, ValueError) as err:
+        raise GeneratorError(f"{bundle / MANIFEST}: unreadable manifest ({err})") from err
+    if not isinstance(manifest, dict):
+        raise GeneratorError(f"{bundle / MANIFEST}: expected a JSON object")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise GeneratorError(
+            f"{bundle}: bundle format {version!r} is newer than this auditor reads "
+            f"({FORMAT_VERSION}); upgrade auditor"
+        )
+    for key in ("name", "family", "latent_dim", "image_shape", "hidden", "files"):
+        if key not in manifest:
+            raise GeneratorError(f"{bundle / MANIFEST}: field {key!r} is missing")
+    return manifest
+
+
+def load_generator(name_or_path: str, device: str | None = None) -> Generator:
+    """Load a bundle by name or folder, checking its weights against the manifest."""
+    import torch
+
+    bundle = resolve(name_or_path)
+    manifest = read_manifest(bundle)
+    if manifest["family"] != "vae-mlp":
+        raise GeneratorError(
+            f"{bundle}: generator family {manifest['family']!r} is unknown; expected 'vae-mlp'"
+        )
+    weights = bundle / WEIGHTS
+    expected = manifest["files"].get(WEIGHTS)
+    if not weights.is_file():
+        raise GeneratorError(f"{bundle}: {WEIGHTS} is missing; re-create the bundle")
+    if sha256(weights) != expected:
+        raise GeneratorError(
+            f"{weights}: checksum does not match the manifest; the weights were changed or "
+            "corrupted, re-create the bundle with `auditor train-generator`"
+        )
+    shape = tuple(int(v) for v in manifest["image_shape"])
+    encoder, decoder = build_vae(shape, int(manifest["latent_dim"]), list(manifest["hidden"]))
+    try:
+        with np.load(weights, allow_pickle=False) as npz:
+            arrays = {k: torch.from_numpy(npz[k]) for k in npz.files}
+        encoder.load_state_dict(
+            {k[8:]: v for k, v in arrays.items() if k.startswith("encoder.")}
+        )
+        decoder.load_state_dict(
+            {k[8:]: v for k, v in arrays.items() if k.startswith("decoder.")}
+        )
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        raise GeneratorError(f"{weights}: weights do not fit the manifest ({err})") from err
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return Generator(
+        name=str(manifest["name"]),
+        path=bundle,
+        manifest=manifest,
+        latent_dim=int(manifest["latent_dim"]),
+        image_shape=shape,  # type: ignore[arg-type]
+        encoder=encoder.to(device).eval(),
+        decoder=decoder.to(device).eval(),
+        device=device,
+    )
+
+
+@dataclass
+class Generator:
+    """G and I of one bundle. Images are (N, C, H, W) float32 in [0, 1]; latents (N, d)."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+    encoder: Any
+    decoder: Any
+    device: str
+    batch_size: int = 4096
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """I(x): the encoder's mean. (N, C, H, W) -> (N, d)."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                x = torch.from_numpy(images[start : start + self.batch_size]).to(self.device)
+                stats = self.encoder(x.reshape(len(x), -1))
+                out.append(stats[:, : self.latent_dim].float().cpu().numpy())
+        return np.concatenate(out)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """G(z). (N, d) -> (N, C, H, W) float32 in [0, 1]."""
+        import torch
+
+        out = np.empty((len(z), *self.image_shape), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(z), self.batch_size):
+                zb = torch.from_numpy(np.ascontiguousarray(z[start : start + self.batch_size]))
+                x = self.decoder(zb.to(self.device, torch.float32))
+                out[start : start + len(x)] = x.reshape(len(x), *self.image_shape).cpu().numpy()
+        return out
+
+    def refine(self, images: np.ndarray, z0: np.ndarray, steps: int, lr: float = 0.05) -> np.ndarray:
+        """Improve I(x) by ``steps`` Adam steps on ||G(z) - x||^2 with G fixed (Zhao et al. §4).
+
+        Only the generator is differentiated: the classifier stays a black box.
+        """
+        if steps <= 0:
+            return z0
+        import torch
+
+        x = torch.from_numpy(images).to(self.device).reshape(len(images), -1)
+        z = torch.from_numpy(z0.copy()).to(self.device).requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        for p in self.decoder.parameters():
+            p.requires_grad_(False)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = ((self.decoder(z) - x) ** 2).sum()
+            loss.backward()
+            opt.step()
+        return z.detach().cpu().numpy().astype(np.float32)

@@ -1,0 +1,443 @@
+"""Classifiers behind one interface: images in, predicted labels out (a black box).
+
+Backends: ONNX through ONNX Runtime (CUDA execution provider when a GPU is really there,
+else CPU) and TorchScript through ``torch.jit.load`` (never an unpickling ``torch.load``).
+
+The input contract is read from the model where it declares one, else found by probing:
+layout (N, C, H, W), (N, H, W, C), (N, H, W) or flattened (N, C*H*W); a dynamic or fixed
+batch (a model fixed at batch B is fed in chunks of B); pixels in [0, 1] times
+``input_scale``, then ``(x - mean) / std``. Outputs: scores (N, K) -> argmax, or labels
+(N,); with several outputs the label output is preferred, else the first score output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import ModelError
+
+ONNX_SUFFIXES = {".onnx"}
+TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".pth", ".jit"}
+LAYOUTS = ("nchw", "nhwc", "nhw", "flat")
+
+
+class Classifier(Protocol):
+    name: str
+    path: Path
+    format: str
+    contract: InputContract
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) float32 in [0, 1] -> (N,) int64 labels."""
+        ...
+
+
+@dataclass
+class InputContract:
+    """How the generator's images (N, C, H, W) in [0, 1] are turned into the model's input."""
+
+    layout: str  # one of LAYOUTS
+    batch: int | None  # fixed batch size, or None for a dynamic batch
+    channels: int  # channels the model takes (1 -> 3 replicates a grayscale image)
+    input_scale: float = 1.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    dtype: Any = np.float32
+
+    def describe(self) -> str:
+        batch = "dynamic batch" if self.batch is None else f"batch fixed at {self.batch}"
+        norm = ""
+        if self.input_scale != 1.0:
+            norm += f", pixels x {self.input_scale:g}"
+        if self.mean != (0.0,) or self.std != (1.0,):
+            norm += f", normalised by mean {self.mean} std {self.std}"
+        return f"{self.layout.upper()}, {self.channels} channel(s), {batch}{norm}"
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) in [0, 1] -> the model's input array."""
+        x = images
+        if x.shape[1] != self.channels:
+            x = np.repeat(x, self.channels, axis=1) if x.shape[1] == 1 else x.mean(1, keepdims=True)
+        if self.input_scale != 1.0:
+            x = x * np.float32(self.input_scale)
+        if self.mean != (0.0,) or self.std != (1.0,):
+            mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+            std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
+            x = (x - mean) / std
+        if self.layout == "nhwc":
+            x = x.transpose(0, 2, 3, 1)
+        elif self.layout == "nhw":
+            x = x[:, 0]
+        elif self.layout == "flat":
+            x = x.reshape(len(x), -1)
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+
+@dataclass
+class ModelOptions:
+    input_scale: float = 1.0
+    normalize: tuple[float, ...] | None = None  # (mean, std) or (means..., stds...)
+    layout: str | None = None  # force a layout instead of reading/probing it
+    device: str | None = None  # "cpu" or "cuda"; None picks CUDA when a GPU is present
+
+
+def cuda_present() -> bool:
+    """True only when an NVIDIA GPU and driver are really there."""
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0")
+
+
+def load_classifier(
+    path: Path, name: str, image_shape: tuple[int, int, int], options: ModelOptions | None = None
+) -> Classifier:
+    """Load ``path`` by its extension and fit its input contract to ``image_shape`` (C, H, W)."""
+    options = options or ModelOptions()
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"model file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ModelError(f"model path {str(path)!r} is a folder; pass a .onnx or TorchScript .pt file")
+    suffix = path.suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        return OnnxClassifier(path, name, image_shape, options)
+    if suffix in TORCHSCRIPT_SUFFIXES:
+        return TorchScriptClassifier(path, name, image_shape, options)
+    raise ModelError(
+        f"{path.name}: unknown model format {suffix or '(no extension)'!r}; expected .onnx "
+        "(ONNX) or .pt/.ts (TorchScript, saved with torch.jit.save)"
+    )
+
+
+def _normalisation(options: ModelOptions, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if options.normalize is None:
+        return (0.0,), (1.0,)
+    values = tuple(float(v) for v in options.normalize)
+    if len(values) == 2:
+        mean, std = values[:1], values[1:]
+    elif len(values) == 2 * channels:
+        mean, std = values[:channels], values[channels:]
+    else:
+        raise ModelError(
+            f"--normalize expects MEAN,STD or {channels} means then {channels} stds, got {len(values)} values"
+        )
+    if min(std) <= 0:
+        raise ModelError(f"--normalize: standard deviations must be positive, got {std}")
+    return mean, std
+
+
+def _labels_from_output(out: np.ndarray, n: int, model: str) -> np.ndarray | None:
+    """Scores (N, K) -> argmax; labels (N,) or (N, 1) integer -> labels; else None."""
+    arr = np.asarray(out)
+    if arr.ndim >= 1 and arr.shape[0] != n:
+        return None
+    if arr.ndim == 2 and arr.shape[1] >= 2 and np.issubdtype(arr.dtype, np.number):
+        if not np.all(np.isfinite(arr)):
+            bad = int((~np.isfinite(arr)).any(axis=1).sum())
+            raise ModelError(
+                f"model {model!r} returned NaN or infinite scores for {bad} of {n} images; check "
+                "its input preprocessing (--input-scale, --normalize)"
+            )
+        return arr.argmax(axis=1).astype(np.int64)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 1 and (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        return arr.astype(np.int64)
+    if arr.ndim == 1 and np.issubdtype(arr.dtype, np.floating):
+        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        return None
+    return None
+
+
+class _Base:
+    name: str
+    path: Path
+    format: str
+    contract: InputContract
+    class_names: list[str] | None = None
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        x = self.contract.prepare(images)
+        fixed = self.contract.batch
+        step = fixed or self.max_batch
+        labels = []
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            n = len(chunk)
+            if fixed and n < fixed:  # pad a short last chunk to the fixed batch size
+                pad = np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)
+                chunk = np.concatenate([chunk, pad])
+            labels.append(self._labels(chunk, len(chunk))[:n])
+        return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+
+    max_batch = 4096
+
+    def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _string_labels(self, arr: np.ndarray) -> np.ndarray:
+        names = self.class_names if self.class_names is not None else []
+        self.class_names = names
+        index = {v: i for i, v in enumerate(names)}
+        out = np.empty(len(arr), dtype=np.int64)
+        for i, value in enumerate(arr.tolist()):
+            if value not in index:
+                index[value] = len(names)
+                names.append(str(value))
+            out[i] = index[value]
+        return out
+
+
+class OnnxClassifier(_Base):
+    format = "onnx"
+
+    def __init__(self, path: Path, name: str, image_shape: tuple[int, int, int], options: ModelOptions):
+        import onnxruntime as ort
+
+        ort.set_default_logger_severity(3)
+        self.name, self.path = name, path
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        want_cuda = options.device == "cuda" or (options.device is None and cuda_present())
+        if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), so, providers=providers)
+        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            if len(providers) > 1:
+                try:
+                    self.session = ort.InferenceSession(str(path), so, providers=providers[-1:])
+                except Exception:
+                    raise _onnx_error(path, err) from err
+            else:
+                raise _onnx_error(path, err) from err
+        self.provider = self.session.get_providers()[0]
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(
+                f"{path.name}: expected a model with one image input, got {len(inputs)} inputs "
+                f"({', '.join(i.name for i in inputs)})"
+            )
+        self.input_name = inputs[0].name
+        dtype = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+                 "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}.get(inputs[0].type)
+        if dtype is None:
+            raise ModelError(f"{path.name}: input type {inputs[0].type} is not an image tensor; expected float")
+        shape = list(inputs[0].shape)
+        self.contract = _contract_from_shape(path.name, shape, image_shape, options, dtype)
+        if dtype == np.uint8 and options.input_scale == 1.0:
+            self.contract.input_scale = 255.0
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self._output: str | None = None
+        self._probe(image_shape)
+
+    def _probe(self, image_shape: tuple[int, int, int]) -> None:
+        n = self.contract.batch or 2
+        x = self.contract.prepare(np.zeros((n, *image_shape), dtype=np.float32))
+        try:
+            outs = self.session.run(None, {self.input_name: x})
+        except Exception as err:
+            raise ModelError(
+                f"{self.path.name}: the model fails on {self.contract.describe()} input of "
+                f"shape {x.shape}: {_first_line(err)}"
+            ) from err
+        label_outputs = []
+        score_outputs = []
+        for name, out in zip(self.output_names, outs):
+            arr = np.asarray(out) if not isinstance(out, list) else None
+            if arr is None or arr.dtype == object:
+                if arr is not None and arr.ndim == 1 and len(arr) == n and arr.dtype == object:
+                    label_outputs.append(name)  # string labels
+                continue
+            if arr.ndim == 2 and arr.shape == (n, 1) or arr.ndim == 1 and arr.shape[0] == n:
+                label_outputs.append(name)
+            elif arr.ndim == 2 and arr.shape[0] == n and arr.shape[1] >= 2:
+                score_outputs.append(name)
+        chosen = (label_outputs or score_outputs or [None])[0]
+        if chosen is None:
+            shapes = ", ".join(
+                f"{nm} {np.shape(o) if not isinstance(o, list) else 'list'}" for nm, o in zip(self.output_names, outs)
+            )
+            raise ModelError(
+                f"{self.path.name}: expected an output of scores (N, K) or labels (N,), got {shapes}"
+            )
+        self._output = chosen
+
+    def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        try:
+            (out,) = self.session.run([self._output], {self.input_name: x})
+        except Exception as err:
+            raise ModelError(f"{self.path.name}: inference failed: {_first_line(err)}") from err
+        arr = np.asarray(out)
+        if arr.dtype == object or arr.dtype.kind in "US":
+            return self._string_labels(arr.reshape(-1))
+        labels = _labels_from_output(arr, n, self.name)
+        if labels is None:
+            raise ModelError(
+                f"{self.path.name}: output {self._output!r} has shape {arr.shape} and dtype {arr.dtype}; "
+                "expected scores (N, K) or integer labels (N,)"
+            )
+        return labels
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:300] if text else err.__class__.__name__
+
+
+def _onnx_error(path: Path, err: BaseException) -> ModelError:
+    return ModelError(f"{path.name}: not a loadable ONNX model ({_first_line(err)}); check the file")
+
+
+def _contract_from_shape(
+    model: str, shape: list[Any], image_shape: tuple[int, int, int], options: ModelOptions, dtype: Any
+) -> InputContract:
+    """Read layout and batch from a declared input shape like ['batch', 1, 28, 28]."""
+    c, h, w = image_shape
+    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    batch = dims[0] if dims else None
+    layout = options.layout
+    channels = c
+    rank = len(dims)
+
+    def mismatch(found: str) -> ModelError:
+        return ModelError(
+            f"{model}: the model expects {found} images but the generator makes {c}x{h}x{w}; "
+            "pass --generator with a generator of the model's domain (make one with "
+            "`auditor train-generator`)"
+        )
+
+    if layout is None:
+        if rank == 4:
+            if dims[1] in (1, 3) and (dims[3] not in (1, 3) or dims[2:] == [h, w]):
+                layout = "nchw"
+            elif dims[3] in (1, 3):
+                layout = "nhwc"
+            elif dims[1] is None and dims[3] is None:
+                layout = "nchw"
+            else:
+                raise mismatch("x".join(str(d or "?") for d in dims[1:]))
+        elif rank == 3:
+            layout = "nhw"
+        elif rank == 2:
+            layout = "flat"
+        else:
+            raise ModelError(
+                f"{model}: cannot read the input layout from shape {shape}; pass --layout "
+                "nchw, nhwc, nhw or flat"
+            )
+    if layout == "nchw" and rank == 4:
+        channels = dims[1] or c
+        spatial = dims[2:]
+    elif layout == "nhwc" and rank == 4:
+        channels = dims[3] or c
+        spatial = dims[1:3]
+    elif layout == "nhw" and rank == 3:
+        channels = 1
+        spatial = dims[1:]
+    elif layout == "flat" and rank == 2:
+        spatial = []
+        if dims[1] is not None and dims[1] != c * h * w:
+            if dims[1] == h * w * 3 and c == 1:
+                channels = 3
+            else:
+                raise mismatch(f"{dims[1]} flattened values per image (the generator's make {c * h * w})")
+    else:
+        raise ModelError(f"{model}: --layout {layout} does not fit the model's input shape {shape}")
+    if any(s is not None and s != t for s, t in zip(spatial, (h, w))):
+        found = f"{channels}x{'x'.join(str(s or '?') for s in spatial)}"
+        raise mismatch(found)
+    if channels not in (1, 3) or (channels == 1 and c == 3):
+        raise mismatch(f"{channels}-channel")
+    mean, std = _normalisation(options, channels)
+    return InputContract(layout, batch, channels, options.input_scale, mean, std, dtype)
+
+
+class TorchScriptClassifier(_Base):
+    format = "torchscript"
+
+    def __init__(self, path: Path, name: str, image_shape: tuple[int, int, int], options: ModelOptions):
+        import torch
+
+        self.name, self.path = name, path
+        self.device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.module = torch.jit.load(str(path), map_location=self.device).eval()
+        except Exception as err:  # RuntimeError, ValueError, zipfile errors, ...
+            raise ModelError(
+                f"{path.name}: not a TorchScript file ({_first_line(err)}); a pickled model or a "
+                "state_dict is never loaded (unsafe): export it with torch.jit.script(model).save(path)"
+            ) from err
+        self.provider = self.device
+        self._torch = torch
+        self.contract = self._find_contract(image_shape, options)
+
+    def _find_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> InputContract:
+        """Probe layouts with a batch of 2 zero images; the first that yields labels wins."""
+        c = image_shape[0]
+        layouts = [options.layout] if options.layout else ["nchw", "flat", "nhwc", "nhw"]
+        errors = []
+        for layout in layouts:
+            channel_options = [c] if c == 3 or layout in ("nhw",) else [c, 3]
+            for channels in channel_options:
+                if layout == "nhw" and c != 1:
+                    continue
+                mean, std = _normalisation(options, channels)
+                contract = InputContract(layout, None, channels, options.input_scale, mean, std)
+                x = contract.prepare(np.zeros((2, *image_shape), dtype=np.float32))
+                try:
+                    labels = self._labels(x, 2)
+                except ModelError:
+                    raise
+                except Exception as err:
+                    errors.append(f"{layout}: {_first_line(err)}")
+                    continue
+                if labels is not None and len(labels) == 2:
+                    return contract
+        raise ModelError(
+            f"{self.path.name}: the model accepts none of the input layouts tried for "
+            f"{'x'.join(map(str, image_shape))} images ({'; '.join(errors)[:400]}); if it takes another "
+            "domain, pass --generator with a generator of that domain"
+        )
+
+    def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.module(torch.from_numpy(x).to(self.device))
+        candidates = out if isinstance(out, (tuple, list)) else list(out.values()) if isinstance(out, dict) else [out]
+        for item in candidates:
+            if isinstance(item, torch.Tensor):
+                labels = _labels_from_output(item.float().cpu().numpy() if item.is_floating_point() else item.cpu().numpy(), n, self.name)
+                if labels is not None:
+                    return labels
+        raise ModelError(
+            f"{self.path.name}: expected an output of scores (N, K) or labels (N,), got "
+            f"{[tuple(t.shape) for t in candidates if isinstance(t, torch.Tensor)]}"
+        )
+
+
+@dataclass
+class ModelSpec:
+    """A model file and the unique name it is reported under."""
+
+    path: Path
+    name: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """File stems, made unique when two collide: lenet, lenet-2, ..."""
+    names: list[str] = []
+    for path in paths:
+        stem = path.stem or path.name
+        name, k = stem, 2
+        while name in names:
+            name, k = f"{stem}-{k}", k + 1
+        names.append(name)
+    return names

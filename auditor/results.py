@@ -1,0 +1,168 @@
+"""results.json: the contract between a scan, the report and other tools.
+
+    {"auditor_version", "created", "generator": {...}, "data": {...}, "search": {...},
+     "models": [{"name", "path", "n_images", "mean_delta_z", "median_delta_z", "n_censored",
+                 "reconstruction_agreement", "queries", ...}],
+     "pairwise": [{"a", "b", "a_larger", "b_larger", "ties", "excluded", "p_value", "p_holm"}],
+     "ranking": [[names tied at rank 1], ...],
+     "instances": [{"file", "z0": [...], "results": {MODEL: {"prediction",
+                    "adversary_prediction", "delta_z", "censored",
+                    "reconstruction_changed_label", "reconstruction_prediction",
+                    "queries", "z_star"}}}]}
+
+Latent vectors (``z0``, ``z_star``) are kept so the report can be drawn again from the
+file and the generator alone, without the models.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, stats
+from .errors import ResultsError
+
+SCHEMA_VERSION = 1
+
+
+def _num(value: float, digits: int = 6) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def _vec(values: np.ndarray) -> list[float] | None:
+    if np.isnan(values).any():
+        return None
+    return [round(float(v), 5) for v in values]
+
+
+def build(
+    *,
+    generator: dict[str, Any],
+    data: dict[str, Any],
+    search: dict[str, Any],
+    models: list[dict[str, Any]],
+    names: list[str],
+    output,
+) -> dict[str, Any]:
+    """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
+
+    ``models`` holds per-model metadata (name, path, format, ...) in scan order.
+    """
+    effective = {}
+    model_entries = []
+    for meta in models:
+        res = output.results[meta["name"]]
+        n = len(res.prediction)
+        changed = res.reconstruction_changed
+        censored = res.censored
+        dz = stats.effective(res.delta_z, censored)
+        effective[meta["name"]] = dz
+        summary = stats.summary(res.delta_z, censored)
+        model_entries.append(
+            dict(
+                meta,
+                n_images=n,
+                mean_delta_z=_num(summary["mean_delta_z"]),
+                median_delta_z=_num(summary["median_delta_z"]),
+                mean_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "mean"),
+                median_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "median"),
+                n_observed=summary["n_observed"],
+                n_censored=int(censored.sum()),
+                n_reconstruction_changed=int(changed.sum()),
+                reconstruction_agreement=_num(1.0 - changed.mean()) if n else None,
+                queries=int(res.queries.sum()),
+                queries_per_image=_num(res.queries.mean(), 1) if n else None,
+                classes_used=int(len(np.unique(res.prediction))),
+            )
+        )
+    pairs = stats.pairwise(effective)
+    largest = stats.p_largest(effective)
+    for entry in model_entries:
+        entry["p_largest"] = _num(largest.get(entry["name"]))  # type: ignore[arg-type]
+    mean = {e["name"]: e["mean_delta_z"] for e in model_entries}
+    instances = []
+    for i, name in enumerate(names):
+        per_model = {}
+        for meta in models:
+            res = output.results[meta["name"]]
+            per_model[meta["name"]] = {
+                "prediction": int(res.prediction[i]),
+                "reconstruction_prediction": int(res.reconstruction_prediction[i]),
+                "adversary_prediction": None if res.adversary_prediction[i] < 0 else int(res.adversary_prediction[i]),
+                "delta_z": _num(res.delta_z[i]),
+                "censored": bool(res.censored[i]),
+                "reconstruction_changed_label": bool(res.reconstruction_changed[i]),
+                "queries": int(res.queries[i]),
+                "z_star": _vec(res.z_star[i]),
+            }
+        instances.append({"file": name, "z0": _vec(output.z0[i]), "results": per_model})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "auditor_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "generator": generator,
+        "data": data,
+        "search": search,
+        "models": model_entries,
+        "pairwise": [p.__dict__ for p in pairs],
+        "ranking": stats.ranking([e["name"] for e in model_entries], mean, pairs),
+        "instances": instances,
+    }
+
+
+def write(path: Path, results: dict[str, Any]) -> Path:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+REQUIRED = {
+    "auditor_version": str,
+    "generator": dict,
+    "search": dict,
+    "models": list,
+    "instances": list,
+}
+
+
+def read(path: Path) -> dict[str, Any]:
+    """Read and check a results.json; raises :class:`ResultsError` with what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{str(path)!r} is not a file; pass the results.json written by `auditor scan`")
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ResultsError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(results, dict):
+        raise ResultsError(f"{path}: expected a JSON object, got {type(results).__name__}")
+    version = results.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ResultsError(f"{path}: results schema {version!r} is newer than this auditor reads; upgrade auditor")
+    for key, kind in REQUIRED.items():
+        if not isinstance(results.get(key), kind):
+            raise ResultsError(f"{path}: field {key!r} should be a {kind.__name__}, got {type(results.get(key)).__name__}")
+    names = []
+    for model in results["models"]:
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+            raise ResultsError(f"{path}: every entry of 'models' needs a string 'name'")
+        names.append(model["name"])
+    for k, inst in enumerate(results["instances"]):
+        if not isinstance(inst, dict) or not isinstance(inst.get("file"), str) or not isinstance(inst.get("results"), dict):
+            raise ResultsError(f"{path}: instance {k} needs 'file' (string) and 'results' (object)")
+        for name in names:
+            entry = inst["results"].get(name)
+            if not isinstance(entry, dict) or not isinstance(entry.get("prediction"), int):
+                raise ResultsError(f"{path}: instance {k} has no valid result for model {name!r}")
+            dz = entry.get("delta_z")
+            if dz is not None and not isinstance(dz, (int, float)):
+                raise ResultsError(f"{path}: instance {k}, model {name!r}: delta_z should be a number or null")
+    return results

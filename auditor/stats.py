@@ -1,0 +1,158 @@
+"""Statistics over per-image dz: summaries, P(largest dz), paired sign tests, ranking.
+
+Conventions (DESIGN.md §2):
+- a censored image (no flip within the radius cap) has dz larger than any observed dz;
+  two censored images tie;
+- an image whose reconstruction already changed a model's label has no dz for that model
+  and is left out of that model's summaries and of every pair that involves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def effective(delta_z: np.ndarray, censored: np.ndarray) -> np.ndarray:
+    """dz with censored images as +inf and excluded images (no dz, not censored) as NaN."""
+    out = np.asarray(delta_z, dtype=float).copy()
+    out[np.asarray(censored, dtype=bool)] = np.inf
+    return out
+
+
+def median(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Median that accepts +inf (censored) values: the mean of the two middle order
+    statistics, without the interpolation that turns inf - inf into NaN."""
+    ordered = np.sort(values, axis=axis)
+    n = ordered.shape[axis]
+    lo = np.take(ordered, (n - 1) // 2, axis=axis)
+    hi = np.take(ordered, n // 2, axis=axis)
+    return np.where(lo == hi, lo, (lo + hi) / 2)
+
+
+def summary(delta_z: np.ndarray, censored: np.ndarray) -> dict[str, float | int | None]:
+    """Mean over observed dz; median with censored images counted as +inf."""
+    dz = effective(delta_z, censored)
+    valid = dz[~np.isnan(dz)]
+    observed = valid[np.isfinite(valid)]
+    mid = float(median(valid)) if len(valid) else None
+    return {
+        "mean_delta_z": float(observed.mean()) if len(observed) else None,
+        "median_delta_z": mid if mid is None or np.isfinite(mid) else None,
+        "n_observed": int(len(observed)),
+        "n_censored": int(np.isinf(valid).sum()),
+    }
+
+
+def bootstrap_ci(
+    delta_z: np.ndarray, censored: np.ndarray, stat: str, seed: int = 0, n_boot: int = 2000
+) -> list[float] | None:
+    """Percentile bootstrap 95% interval of the mean (observed dz) or median (censored = +inf)."""
+    dz = effective(delta_z, censored)
+    dz = dz[~np.isnan(dz)]
+    if stat == "mean":
+        dz = dz[np.isfinite(dz)]
+    if len(dz) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    samples = dz[rng.integers(0, len(dz), size=(n_boot, len(dz)))]
+    values = samples.mean(axis=1) if stat == "mean" else median(samples, axis=1)
+    lo, hi = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    return [float(lo), float(hi)]
+
+
+@dataclass
+class Pair:
+    a: str
+    b: str
+    a_larger: int
+    b_larger: int
+    ties: int
+    excluded: int
+    p_value: float | None
+    p_holm: float | None = None
+
+
+def sign_test(dz_a: np.ndarray, dz_b: np.ndarray) -> tuple[int, int, int, int, float | None]:
+    """Paired two-sided sign test on effective dz (ties dropped, NaN pairs excluded)."""
+    from scipy.stats import binomtest
+
+    both = ~np.isnan(dz_a) & ~np.isnan(dz_b)
+    a, b = dz_a[both], dz_b[both]
+    a_larger = int((a > b).sum())
+    b_larger = int((b > a).sum())
+    ties = int(len(a) - a_larger - b_larger)
+    n = a_larger + b_larger
+    p = float(binomtest(a_larger, n, 0.5).pvalue) if n else None
+    return a_larger, b_larger, ties, int((~both).sum()), p
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None stays None)."""
+    idx = [i for i, p in enumerate(p_values) if p is not None]
+    order = sorted(idx, key=lambda i: p_values[i])  # type: ignore[arg-type, return-value]
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        adjusted = min(1.0, (len(order) - rank) * p_values[i])  # type: ignore[operator]
+        running = max(running, adjusted)
+        out[i] = running
+    return out
+
+
+def pairwise(dz: dict[str, np.ndarray]) -> list[Pair]:
+    """Every pair of models, with Holm-corrected p-values across the pairs."""
+    names = list(dz)
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            pairs.append(Pair(a, b, *sign_test(dz[a], dz[b])))
+    for pair, p in zip(pairs, holm([p.p_value for p in pairs])):
+        pair.p_holm = p
+    return pairs
+
+
+def p_largest(dz: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """Share of images (valid for every model) where a model's dz is the largest.
+
+    Ties for the largest share the image equally. With many models this share gets noisy.
+    """
+    names = list(dz)
+    if not names:
+        return {}
+    matrix = np.stack([dz[n] for n in names])  # (M, N)
+    valid = ~np.isnan(matrix).any(axis=0)
+    if not valid.any():
+        return {n: None for n in names}
+    m = matrix[:, valid]
+    top = m == m.max(axis=0, keepdims=True)
+    share = (top / top.sum(axis=0, keepdims=True)).mean(axis=1)
+    return {n: float(s) for n, s in zip(names, share)}
+
+
+def ranking(names: list[str], mean_dz: dict[str, float | None], pairs: list[Pair], alpha: float = 0.05) -> list[list[str]]:
+    """Groups of models, most robust first; two models are ordered only when their sign
+    test (Holm-corrected) is significant at ``alpha``, else they share a rank.
+
+    Models are sorted by mean dz, then split where a model is significantly below every
+    model of the group above it.
+    """
+    order = sorted(names, key=lambda n: -(mean_dz.get(n) if mean_dz.get(n) is not None else -np.inf))
+    lookup = {}
+    for p in pairs:
+        lookup[(p.a, p.b)] = p
+        lookup[(p.b, p.a)] = Pair(p.b, p.a, p.b_larger, p.a_larger, p.ties, p.excluded, p.p_value, p.p_holm)
+    groups: list[list[str]] = []
+    for name in order:
+        if groups and not all(_significantly_larger(lookup.get((g, name)), alpha) for g in groups[-1]):
+            groups[-1].append(name)
+        else:
+            groups.append([name])
+    return groups
+
+
+def _significantly_larger(pair: Pair | None, alpha: float) -> bool:
+    return bool(pair and pair.p_holm is not None and pair.p_holm < alpha and pair.a_larger > pair.b_larger)

@@ -1,0 +1,14 @@
+# Sourced by scripts/example.sh and scripts/test.sh: make .venv and install auditor into it.
+# Usage: . scripts/setup.sh [EXTRAS]     e.g. ". scripts/setup.sh dev"
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+"$PY" -c 'import sys; assert sys.version_info >= (3, 10), "auditor needs Python 3.10 or newer"'
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# A plain `torch` requirement pulls a multi-GB CUDA build; where no torch is installed yet,
+# take the CPU build 2.13.0 first (a machine with a GPU may install its own CUDA torch first).
+python -c 'import torch' 2>/dev/null || pip install -q torch==2.13.0
+extras=${1:-}
+pip install -q -e ".${extras:+[$extras]}"

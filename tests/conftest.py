@@ -1,0 +1,180 @@
+"""Fixtures: tiny generators, classifiers and images built on the spot, all seeded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHAPE = (1, 28, 28)
+
+
+# --- images -----------------------------------------------------------------------------
+
+def blob_images(n: int, seed: int = 0) -> np.ndarray:
+    """(n, 28, 28) uint8: a bright bar or square at a seeded place, digit-like strokes on black."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 28, 28), dtype=np.uint8)
+    for k in range(n):
+        r, c = rng.integers(4, 16, size=2)
+        if k % 2:
+            out[k, r : r + 10, c : c + 3] = 255
+        else:
+            out[k, r : r + 6, c : c + 8] = 200
+    return out
+
+
+@pytest.fixture
+def digits_dir(tmp_path: Path) -> Path:
+    """A folder of 8 seeded grayscale PNGs."""
+    from PIL import Image
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for k, img in enumerate(blob_images(8)):
+        Image.fromarray(img).save(folder / f"img_{k:02d}.png")
+    return folder
+
+
+# --- generators -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A generator bundle trained for a few steps by the real training code."""
+    from auditor.train import TrainConfig, train_vae
+
+    out = tmp_path_factory.mktemp("gen") / "tiny"
+    images = (blob_images(64, seed=1) / 255.0).astype(np.float32)[:, None]
+    config = TrainConfig(latent_dim=4, hidden=[32], steps=60, batch_size=16, seed=0, checkpoint_every=30)
+    train_vae(images, out, config, {"name": "tiny", "description": "test bundle"})
+    return out
+
+
+class LinearGenerator:
+    """G(z) = A z + 0.5 in a (1, 4, 4) domain; I(x) = pinv(A)(x - 0.5). Exact, fast."""
+
+    name = "linear"
+    image_shape = (1, 4, 4)
+
+    def __init__(self, latent_dim: int = 3, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.latent_dim = latent_dim
+        self.A = rng.standard_normal((16, latent_dim)).astype(np.float32) / 4
+        self.pinv = np.linalg.pinv(self.A).astype(np.float32)
+        self.manifest = {"files": {"weights.npz": "0"}}
+        self.path = Path("linear")
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        return (images.reshape(len(images), -1) - 0.5) @ self.pinv.T
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return (z @ self.A.T + 0.5).reshape(len(z), *self.image_shape).astype(np.float32)
+
+    def refine(self, images, z0, steps):
+        return z0
+
+
+class HalfSpace:
+    """A black-box classifier in image space: label 1 where w . x > b, else 0."""
+
+    format = "fake"
+
+    def __init__(self, name: str, w: np.ndarray, b: float) -> None:
+        self.name, self.w, self.b = name, w.reshape(-1), b
+        self.path = Path(name)
+        self.class_names = None
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return (images.reshape(len(images), -1) @ self.w > self.b).astype(np.int64)
+
+
+class Constant:
+    format = "fake"
+
+    def __init__(self, name: str = "constant", label: int = 3) -> None:
+        self.name, self.label, self.path, self.class_names = name, label, Path(name), None
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return np.full(len(images), self.label, dtype=np.int64)
+
+
+@pytest.fixture
+def linear_generator() -> LinearGenerator:
+    return LinearGenerator()
+
+
+# --- model files ------------------------------------------------------------------------
+
+def _linear_onnx(path: Path, input_shape: list, layout: str = "nchw", output: str = "scores",
+                 classes: int = 3, seed: int = 0, opset: int = 17) -> Path:
+    """An ONNX linear classifier on mean-centred pixels, built with onnx.helper."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((784, classes)).astype(np.float32)
+    nodes = []
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.array([-1, 784], dtype=np.int64), "flat_shape")]
+    src = "x"
+    if layout == "nhwc":
+        nodes.append(helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]))
+        src = "xt"
+    nodes.append(helper.make_node("Reshape", [src, "flat_shape"], ["flat"]))
+    nodes.append(helper.make_node("MatMul", ["flat", "W"], ["scores"]))
+    outputs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [input_shape[0], classes])]
+    if output == "labels":
+        nodes.append(helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=0))
+        outputs = [helper.make_tensor_value_info("label", TensorProto.INT64, [input_shape[0]])]
+    elif output == "nan":
+        inits.append(numpy_helper.from_array(np.array(np.nan, dtype=np.float32), "nan"))
+        nodes.append(helper.make_node("Mul", ["scores", "nan"], ["bad"]))
+        outputs = [helper.make_tensor_value_info("bad", TensorProto.FLOAT, [input_shape[0], classes])]
+    elif output == "rank3":
+        inits.append(numpy_helper.from_array(np.array([-1, 1, classes], dtype=np.int64), "r3"))
+        nodes.append(helper.make_node("Reshape", ["scores", "r3"], ["cube"]))
+        outputs = [helper.make_tensor_value_info("cube", TensorProto.FLOAT, [input_shape[0], 1, classes])]
+    graph = helper.make_graph(
+        nodes, "linear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)], outputs, inits
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.fixture
+def onnx_factory(tmp_path: Path):
+    def make(name: str = "linear.onnx", **kwargs) -> Path:
+        return _linear_onnx(tmp_path / name, **({"input_shape": ["N", 1, 28, 28]} | kwargs))
+
+    return make
+
+
+@pytest.fixture
+def torchscript_model(tmp_path: Path) -> Path:
+    """A TorchScript MLP taking flattened (N, 784) input, like examples/models/mlp.pt."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
+    path = tmp_path / "mlp.pt"
+    torch.jit.script(net).save(str(path))
+    return path
+
+
+@pytest.fixture
+def sklearn_model(tmp_path: Path) -> Path:
+    """A 3-tree random forest exported by skl2onnx: outputs output_label and a list of maps."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+
+    x = (blob_images(40, seed=2).reshape(40, -1) / 255.0).astype(np.float32)
+    y = np.arange(40) % 3
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y)
+    path = tmp_path / "rf.onnx"
+    onx = to_onnx(forest, x[:1], target_opset={"": 17, "ai.onnx.ml": 3})
+    path.write_bytes(onx.SerializeToString())
+    return path

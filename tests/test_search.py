@@ -1,0 +1,111 @@
+"""Contract tests run over every search algorithm, on a linear generator where the nearest
+adversary's distance is known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.errors import OptionError
+from auditor.search import ALGORITHMS, SearchSettings, search
+from conftest import Constant, HalfSpace, LinearGenerator
+
+
+def setup(n: int = 6, seed: int = 0):
+    gen = LinearGenerator(latent_dim=3, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    z = rng.standard_normal((n, 3)).astype(np.float32) * 0.8
+    images = gen.decode(z)
+    w = rng.standard_normal(16).astype(np.float32)
+    return gen, images, w
+
+
+def exact_distance(gen: LinearGenerator, z0: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+    """Distance in z from z0 to the hyperplane w . (A z + 0.5) = b."""
+    a = gen.A.T @ w  # (d,)
+    return np.abs(z0 @ a + 0.5 * w.sum() - b) / np.linalg.norm(a)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_finds_adversary_close_to_the_exact_one(algorithm):
+    gen, images, w = setup()
+    clf = HalfSpace("half", w, b=float(np.median(gen.decode(gen.encode(images)).reshape(6, -1) @ w)))
+    settings = SearchSettings(algorithm=algorithm, samples=200, step=0.05, max_radius=6.0, refine_steps=0)
+    out = search(gen, [clf], images, settings)
+    res = out.results["half"]
+    exact = exact_distance(gen, out.z0, w, clf.b)
+    found = ~np.isnan(res.delta_z)
+    assert found.all()
+    # an upper bound of the optimum, and not far above it
+    assert np.all(res.delta_z >= exact - 1e-4)
+    assert np.all(res.delta_z <= exact + 0.25)
+    # z* decodes to an image whose label differs from the original's
+    flipped = clf.predict(gen.decode(res.z_star))
+    assert np.all(flipped != res.prediction)
+    assert np.allclose(np.linalg.norm(res.z_star - out.z0, axis=1), res.delta_z, atol=1e-3)
+    assert np.all(res.adversary_prediction == flipped)
+    assert np.all(res.queries > 2)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_same_seed_same_results_and_independent_of_other_models_and_chunking(algorithm):
+    gen, images, w = setup(n=7)
+    clf = HalfSpace("half", w, b=0.0)
+    other = HalfSpace("other", -w, b=0.3)
+    settings = SearchSettings(algorithm=algorithm, samples=50, step=0.1, max_radius=5.0, refine_steps=0, seed=3)
+    alone = search(gen, [clf], images, settings).results["half"]
+    together = search(gen, [other, clf], images, settings).results["half"]
+    chunked = search(gen, [clf], images, SearchSettings(**{**vars(settings), "chunk_samples": 100})).results["half"]
+    for res in (together, chunked):
+        np.testing.assert_array_equal(res.delta_z, alone.delta_z)
+        np.testing.assert_array_equal(res.adversary_prediction, alone.adversary_prediction)
+    different = search(gen, [clf], images, SearchSettings(**{**vars(settings), "seed": 4})).results["half"]
+    assert not np.array_equal(different.delta_z, alone.delta_z)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_no_flip_under_the_cap_is_censored(algorithm):
+    gen, images, _ = setup()
+    out = search(gen, [Constant()], images, SearchSettings(algorithm=algorithm, samples=20, step=0.5, max_radius=2.0, refine_steps=0))
+    res = out.results["constant"]
+    assert res.censored.all()
+    assert np.isnan(res.delta_z).all()
+    assert (res.adversary_prediction == -1).all()
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_reconstruction_that_changes_the_label_is_counted_not_searched(algorithm):
+    gen, images, w = setup()
+    images = images.copy()
+    images[0, 0, 0, 0] = 5.0  # off the generator's range: G(I(x)) cannot reproduce this pixel
+
+    class PixelProbe:
+        name, format, path, class_names = "probe", "fake", "probe", None
+
+        def predict(self, x):
+            return (x[:, 0, 0, 0] > 3.0).astype(np.int64)
+
+    out = search(gen, [PixelProbe()], images, SearchSettings(algorithm=algorithm, samples=20, refine_steps=0))
+    res = out.results["probe"]
+    assert res.reconstruction_changed[0] and not res.reconstruction_changed[1:].any()
+    assert res.queries[0] == 2  # the original and the reconstruction, nothing more
+    assert np.isnan(res.delta_z[0]) and not res.censored[0]
+
+
+def test_decodes_are_shared_between_models_in_the_same_state():
+    gen, images, w = setup()
+    settings = SearchSettings(algorithm="iterative", samples=30, step=0.1, max_radius=3.0, refine_steps=0)
+    one = search(gen, [HalfSpace("a", w, 0.0)], images, settings)
+    two = search(gen, [HalfSpace("a", w, 0.0), HalfSpace("b", w, 0.0)], images, settings)
+    assert two.decodes == one.decodes  # identical models never cost a second decode
+    assert two.results["b"].queries.sum() == one.results["a"].queries.sum()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [({"algorithm": "magic"}, "unknown search algorithm"), ({"samples": 0}, "--samples"),
+     ({"step": -1.0}, "--step"), ({"max_radius": 0.0}, "--max-radius"), ({"refine_steps": -2}, "--refine-steps")],
+)
+def test_settings_are_validated(change, message):
+    with pytest.raises(OptionError, match=message):
+        SearchSettings(**change).validate()
