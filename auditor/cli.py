@@ -256,7 +256,7 @@ def _print_summary(res: dict) -> None:
         return "–" if v is None else f"{v:.{digits}f}"
 
     table = Table(title="Natural-adversary distance Δz (larger = more robust)", title_justify="left")
-    for col in ("model", "images", "mean Δz", "median Δz", "censored", "recon. agreement", "queries/image"):
+    for col in ("model", "images", "mean Δz", "median Δz", "censored", "recon. agrees", "queries/img"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for m in res["models"]:
         table.add_row(m["name"], str(m["n_images"]), fmt(m["mean_delta_z"]), fmt(m["median_delta_z"]),
@@ -264,10 +264,12 @@ def _print_summary(res: dict) -> None:
                       fmt(m["queries_per_image"], 0))
     out_console.print(table)
     if len(res["models"]) > 1:
+        def pfmt(v):
+            return "–" if v is None else f"{v:.2g}"
+
         for p in res["pairwise"]:
-            pv = "–" if p["p_value"] is None else f"{p['p_value']:.2g}"
             out_console.print(f"sign test {p['a']} vs {p['b']}: {p['a_larger']} vs {p['b_larger']} images larger, "
-                              f"{p['ties']} ties, p = {pv} (Holm {fmt(p['p_holm'], 3) if p['p_holm'] is not None else '–'})")
+                              f"{p['ties']} ties, p = {pfmt(p['p_value'])} (Holm-corrected {pfmt(p['p_holm'])})")
         ranks = " > ".join(" = ".join(g) for g in res["ranking"])
         out_console.print(f"ranking (p < 0.05, Holm): {ranks}")
     out_console.print(f"report: {res['_out']}/index.html · results: {res['_out']}/results.json")

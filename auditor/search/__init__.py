@@ -123,7 +123,8 @@ def search(
             queries=np.zeros(n, dtype=np.int64),
         )
         out.classifier_seconds[clf.name] = 0.0
-    chunk = max(1, settings.chunk_samples // settings.samples)
+    # A step decodes at most (models x images x N) samples: keep that under chunk_samples.
+    chunk = max(1, settings.chunk_samples // (settings.samples * max(1, len(classifiers))))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress)
