@@ -162,7 +162,7 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
 
     from . import data as data_mod
     from . import report, results
-    from .generators import load_generator, sha256
+    from .generators import generator_fit, load_generator, sha256
     from .models import LAYOUTS, ModelOptions, load_classifier, unique_names
     from .search import SearchSettings, search
 
@@ -201,6 +201,9 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         f"[bold]{gen.name}[/]: {data_mod.conversion_rule(shape)}"
     )
     _warn_skipped(images.skipped)
+    fit, recon_mse = generator_fit(gen, images.images)
+    if fit["verdict"] in ("poor", "partial"):
+        console.print(f"[bold yellow]warning:[/] {fit['message']}", soft_wrap=True)
     names = unique_names(model_paths)
     classifiers = [load_classifier(p, nm, shape, options) for p, nm in zip(model_paths, names)]
     for clf in classifiers:
@@ -229,7 +232,7 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         search=dict(vars(settings), decodes=output.decodes, seconds=round(output.seconds_total, 2),
                     seconds_generator=round(output.seconds_generator, 2),
                     seconds_classifier=round(output.seconds_classifier, 2)),
-        models=model_meta, names=images.names, output=output,
+        models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse,
     )
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json", res)

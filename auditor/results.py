@@ -48,6 +48,8 @@ def build(
     models: list[dict[str, Any]],
     names: list[str],
     output,
+    fit: dict[str, Any] | None = None,
+    recon_mse: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
@@ -100,12 +102,16 @@ def build(
                 "queries": int(res.queries[i]),
                 "z_star": _vec(res.z_star[i]),
             }
-        instances.append({"file": name, "z0": _vec(output.z0[i]), "results": per_model})
+        entry: dict[str, Any] = {"file": name, "z0": _vec(output.z0[i]), "results": per_model}
+        if recon_mse is not None:
+            entry["recon_mse"] = _num(recon_mse[i])
+        instances.append(entry)
     return {
         "schema_version": SCHEMA_VERSION,
         "auditor_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "generator": generator,
+        "generator_fit": fit or {"verdict": "unknown"},
         "data": data,
         "search": search,
         "models": model_entries,

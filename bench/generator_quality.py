@@ -7,7 +7,8 @@ train split by examples/make_examples.py):
   of x, raw and after the scan's default refinement of z0;
 - reconstruction MSE (mean per pixel);
 - Inception Score (with the LeNet's softmax) of real digits, of samples G(z0 + r u) around
-  encoded test digits at r = 1, 2, 3, and of samples from the N(0, I) prior;
+  encoded test digits at r = 1, 2, 3 and at the median dz that a default scan finds for the
+  LeNet on 100 test digits (10 per class), and of samples from the N(0, I) prior;
 - grids (PNG) of reconstructions, neighbourhood samples and prior samples in docs/.
 
     python bench/generator_quality.py [--generator mnist] [--write-manifest]
@@ -27,8 +28,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from mnist_splits import mnist_splits  # noqa: E402
 
+from auditor import stats  # noqa: E402
 from auditor.generators import load_generator, resolve  # noqa: E402
-from auditor.search import SearchSettings  # noqa: E402
+from auditor.models import load_classifier  # noqa: E402
+from auditor.search import SearchSettings, search  # noqa: E402
 
 
 def softmax_lenet():
@@ -101,12 +104,28 @@ def main() -> None:
         near = gen.decode(z_ref + r * sphere(rng, len(z_ref), gen.latent_dim))
         figures["inception_score"][f"neighbourhood_r{r:g}"] = inception_score(probs(near))
         grid(near[::25][:40], 10, args.docs / f"neighbourhood_r{r:g}.png")
+    rows = np.concatenate([np.flatnonzero(y_test == c)[:10] for c in range(10)])
+    lenet = load_classifier(ROOT / "examples/models/lenet.onnx", "lenet", gen.image_shape)
+    res = search(gen, [lenet], x[rows], SearchSettings()).results["lenet"]
+    median_dz = float(stats.summary(res.delta_z, res.censored)["median_delta_z"])
+    near = gen.decode(z_ref + median_dz * sphere(rng, len(z_ref), gen.latent_dim))
+    figures["lenet_median_delta_z"] = median_dz
+    figures["inception_score"]["neighbourhood_at_median_dz"] = inception_score(probs(near))
     prior = gen.decode(rng.standard_normal((1000, gen.latent_dim)).astype(np.float32))
     p_prior = probs(prior)
     figures["inception_score"]["prior"] = inception_score(p_prior)
     figures["prior_class_histogram"] = np.bincount(p_prior.argmax(1), minlength=10).tolist()
     grid(np.concatenate([x[::50][:10], recon_ref[::50][:10], x[25::50][:10], recon_ref[25::50][:10]]), 10, args.docs / "reconstructions.png")
     grid(prior[:40], 10, args.docs / "prior_samples.png")
+    real = figures["inception_score"]["real"]
+    hist = figures["prior_class_histogram"]
+    figures["bars"] = {
+        "label_preservation_raw >= 0.95": figures["label_preservation"]["raw"] >= 0.95,
+        "label_preservation_refined >= 0.97": figures["label_preservation"]["refined"] >= 0.97,
+        "IS at median dz >= 0.9 x real": figures["inception_score"]["neighbourhood_at_median_dz"] >= 0.9 * real,
+        "prior IS / real (stretch >= 0.8)": round(figures["inception_score"]["prior"] / real, 3),
+        "no prior class under half its share": min(hist) >= 0.5 * sum(hist) / len(hist),
+    }
     print(json.dumps(figures, indent=2))
     if args.write_manifest:
         path = resolve(args.generator) / "manifest.json"

@@ -25,6 +25,38 @@ def blob_images(n: int, seed: int = 0) -> np.ndarray:
     return out
 
 
+def shape_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """(n, size, size, 3) uint8: a filled circle, square or triangle of a random colour on a
+    random dark background: a second, RGB domain for train-generator."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    out = np.zeros((n, size, size, 3), dtype=np.uint8)
+    for k in range(n):
+        out[k] = rng.integers(0, 80, size=3)
+        cy, cx = rng.integers(size // 4, 3 * size // 4, size=2)
+        r = rng.integers(size // 8, size // 4)
+        kind = k % 3
+        if kind == 0:
+            mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        elif kind == 1:
+            mask = (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+        else:
+            mask = (yy >= cy - r) & (yy <= cy + r) & (abs(xx - cx) <= (yy - cy + r) / 2)
+        out[k][mask] = rng.integers(120, 256, size=3)
+    return out
+
+
+@pytest.fixture
+def shapes_dir(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    folder = tmp_path / "shapes"
+    folder.mkdir()
+    for k, img in enumerate(shape_images(48)):
+        Image.fromarray(img).save(folder / f"shape_{k:02d}.png")
+    return folder
+
+
 @pytest.fixture
 def digits_dir(tmp_path: Path) -> Path:
     """A folder of 8 seeded grayscale PNGs."""
@@ -107,15 +139,15 @@ def linear_generator() -> LinearGenerator:
 # --- model files ------------------------------------------------------------------------
 
 def _linear_onnx(path: Path, input_shape: list, layout: str = "nchw", output: str = "scores",
-                 classes: int = 3, seed: int = 0, opset: int = 17) -> Path:
-    """An ONNX linear classifier on mean-centred pixels, built with onnx.helper."""
+                 classes: int = 3, seed: int = 0, opset: int = 17, features: int = 784) -> Path:
+    """An ONNX linear classifier on ``features`` pixels, built with onnx.helper."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    w = rng.standard_normal((784, classes)).astype(np.float32)
+    w = rng.standard_normal((features, classes)).astype(np.float32)
     nodes = []
-    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.array([-1, 784], dtype=np.int64), "flat_shape")]
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.array([-1, features], dtype=np.int64), "flat_shape")]
     src = "x"
     if layout == "nhwc":
         nodes.append(helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]))

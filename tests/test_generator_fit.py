@@ -1,0 +1,69 @@
+"""Generator fit: images outside the generator's domain are flagged, in-domain ones are not;
+and train-generator makes a usable generator for a second, RGB domain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from conftest import _linear_onnx
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+FAST = ["--samples", "20", "--step", "0.3", "--refine-steps", "0", "--gallery", "2"]
+
+
+def photo_crops(folder: Path, n: int = 8) -> Path:
+    """Colour photo crops from scikit-learn's bundled sample images."""
+    from sklearn.datasets import load_sample_images
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    photos = load_sample_images().images
+    for k in range(n):
+        p = photos[k % len(photos)]
+        r, c = rng.integers(0, p.shape[0] - 120), rng.integers(0, p.shape[1] - 120)
+        Image.fromarray(p[r : r + 120, c : c + 120]).save(folder / f"photo_{k}.jpg")
+    return folder
+
+
+def test_colour_photos_get_the_generator_fit_warning(tmp_path):
+    model = _linear_onnx(tmp_path / "m.onnx", ["N", 1, 28, 28])
+    result = runner.invoke(app, ["scan", str(model), str(photo_crops(tmp_path / "photos")), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert "outside generator mnist's domain" in result.output and "train-generator" in result.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["generator_fit"]["verdict"] == "poor"
+    assert "Generator fit poor" in (tmp_path / "o" / "index.html").read_text()
+
+
+def test_test_digits_fit_the_bundled_generator(tmp_path):
+    model = _linear_onnx(tmp_path / "m.onnx", ["N", 1, 28, 28])
+    result = runner.invoke(app, ["scan", str(model), str(ROOT / "examples" / "digits"), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert "outside" not in result.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["generator_fit"]["verdict"] == "good"
+    assert all(inst["recon_mse"] is not None for inst in res["instances"])
+
+
+def test_train_generator_on_rgb_shapes_then_scan_with_it(shapes_dir, tmp_path):
+    gen = tmp_path / "shapes-gen"
+    result = runner.invoke(app, ["train-generator", str(shapes_dir), "--out", str(gen), "--size", "32", "--channels", "3",
+                                 "--latent-dim", "8", "--hidden", "64", "--steps", "150", "--batch-size", "16"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((gen / "manifest.json").read_text())
+    assert manifest["image_shape"] == [3, 32, 32] and manifest["latent_dim"] == 8
+    assert manifest["training"]["command"].startswith("auditor train-generator")
+    model = _linear_onnx(tmp_path / "rgb.onnx", ["N", 3, 32, 32], features=3 * 32 * 32)
+    result = runner.invoke(app, ["scan", str(model), str(shapes_dir), "--generator", str(gen), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0, result.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["generator"]["image_shape"] == [3, 32, 32] and len(res["instances"]) == 48
+    listing = runner.invoke(app, ["generators", str(gen)])
+    assert listing.exit_code == 0 and "3×32×32" in listing.output
