@@ -147,17 +147,79 @@ def scan(
     layout: Annotated[Optional[str], typer.Option(help="Force the input layout: nchw, nhwc, nhw or flat.")] = None,
     gallery: Annotated[int, typer.Option(help="Images in the report's gallery.")] = 12,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda; default cuda when a GPU is present.")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="Images searched together (default: from memory bounds).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted scan in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite results of a different scan in --out.")] = False,
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
+    params = dict(locals())
+    import signal
+
+    def terminate(signum, frame):  # a kill ends the scan like Ctrl-C: partial results are kept
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        result = _scan(**locals())
+        result = _scan(**params)
     except AuditorError as err:
         fail(err)
+    except Interrupted as stop:
+        console.print(f"[bold yellow]interrupted:[/] {stop}", soft_wrap=True)
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _print_summary(result)
 
 
+class Interrupted(Exception):
+    """Ctrl-C or a kill during a scan; the message says where the partial results are."""
+
+
+def _scan_key(model_paths, data_names, generator_sha, settings, options, limit) -> str:
+    """What makes two scans the same scan: models, images, generator, settings."""
+    import hashlib
+    import json
+
+    from .generators import sha256
+
+    blob = json.dumps({
+        "models": [[str(p), sha256(p)] for p in model_paths], "data": data_names, "generator": generator_sha,
+        "settings": {k: v for k, v in vars(settings).items()}, "options": vars(options), "limit": limit,
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | None:
+    """The partial results in ``out`` to resume from, after checking they belong to this scan."""
+    from . import results
+    from .errors import ResultsError
+
+    path = out / "results.json"
+    if not path.exists():
+        if resume:
+            console.print(f"nothing to resume in {out}: starting the scan afresh")
+        return None
+    try:
+        previous = results.read(path)
+    except ResultsError:
+        if force:
+            return None
+        raise OptionError(f"{path} is not a readable auditor results file; pass --force to overwrite it "
+                          "or choose another --out") from None
+    same = previous.get("scan_key") == key
+    if resume:
+        if not same:
+            raise OptionError(f"{path} comes from a different scan (models, images or settings changed); run "
+                              "the same command as the interrupted scan with --resume, or drop --resume and add --force")
+        return None if previous.get("complete") else previous
+    if not same and not force:
+        raise OptionError(f"{out} holds the results of a different scan; pass --force to overwrite them or "
+                          "choose another --out")
+    return None
+
+
 def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max_radius, patience,
-          max_steps, refine_steps, normalize, input_scale, layout, gallery, device) -> dict:
+          max_steps, refine_steps, normalize, input_scale, layout, gallery, device, batch, resume, force) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import data as data_mod
@@ -172,7 +234,7 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
     *model_paths, data_path = paths
     settings = SearchSettings(
         algorithm=search_name, samples=samples, step=step, max_radius=max_radius, patience=patience,
-        max_steps=max_steps, refine_steps=refine_steps, seed=seed,
+        max_steps=max_steps, refine_steps=refine_steps, seed=seed, batch_images=batch,
     )
     settings.validate()
     if limit is not None and limit <= 0:
@@ -209,32 +271,63 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
     for clf in classifiers:
         console.print(f"model [bold]{clf.name}[/] ({clf.format}, {clf.provider}): input {clf.contract.describe()}")
 
-    with Progress(
-        TextColumn(f"{settings.algorithm} search"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("image×model pairs"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=console, transient=False,
-    ) as progress:
-        task = progress.add_task("search", total=n * len(classifiers))
-        output = search(gen, classifiers, images.images, settings, progress=lambda k: progress.advance(task, k))
+    import time
 
+    key = _scan_key(model_paths, images.names, gen.manifest["files"]["weights.npz"], settings, options, limit)
+    previous = _previous_results(out, key, resume, force)
+    start = results.restore(previous, n, gen.latent_dim) if previous else None
+    if start is not None:
+        console.print(f"resuming: {start.n_done} of {n} images already done in {out / 'results.json'}")
     model_meta = [
         {"name": c.name, "path": str(c.path), "format": c.format, "sha256": sha256(c.path),
          "size_bytes": c.path.stat().st_size, "input": c.contract.describe(), "provider": str(c.provider),
          "class_names": c.class_names}
         for c in classifiers
     ]
-    res = results.build(
-        generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
-                   "image_shape": list(shape), "weights_sha256": gen.manifest["files"]["weights.npz"]},
-        data={"path": str(data_path), "n_images": n, "n_skipped": len(images.skipped),
-              "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
-              "conversion": data_mod.conversion_rule(shape), "n_resized": images.n_resized},
-        search=dict(vars(settings), decodes=output.decodes, seconds=round(output.seconds_total, 2),
-                    seconds_generator=round(output.seconds_generator, 2),
-                    seconds_classifier=round(output.seconds_classifier, 2)),
-        models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse,
-    )
+
+    def assemble(output) -> dict:
+        return results.build(
+            generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
+                       "image_shape": list(shape), "weights_sha256": gen.manifest["files"]["weights.npz"]},
+            data={"path": str(data_path), "n_images": n, "n_skipped": len(images.skipped),
+                  "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
+                  "conversion": data_mod.conversion_rule(shape), "n_resized": images.n_resized},
+            search=dict(vars(settings), decodes=output.decodes, seconds=round(output.seconds_total, 2),
+                        seconds_generator=round(output.seconds_generator, 2),
+                        seconds_classifier=round(output.seconds_classifier, 2),
+                        seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
+            models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
+        )
+
     out.mkdir(parents=True, exist_ok=True)
+    state = {"output": start, "written": 0.0}
+
+    def save_partial(output) -> None:
+        # Atomic write of what is finished; at most every 5 s (the JSON of a large scan is big).
+        state["output"] = output
+        if time.monotonic() - state["written"] >= 5.0 and output.n_done < n:
+            results.write(out / "results.json", assemble(output))
+            state["written"] = time.monotonic()
+
+    try:
+        with Progress(
+            TextColumn(f"{settings.algorithm} search"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("image×model pairs"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False,
+        ) as progress:
+            task = progress.add_task("search", total=n * len(classifiers))
+            output = search(gen, classifiers, images.images, settings, resume=start, on_chunk=save_partial,
+                            progress=lambda k: progress.advance(task, k))
+    except KeyboardInterrupt:
+        done = state["output"]
+        if done is None or done.n_done == 0:
+            raise Interrupted("no image was finished, nothing saved") from None
+        results.write(out / "results.json", assemble(done))
+        raise Interrupted(
+            f"partial results for {done.n_done} of {n} images in {out / 'results.json'}; continue with the "
+            "same command plus --resume"
+        ) from None
+    res = assemble(output)
     results.write(out / "results.json", res)
     originals = dict(zip(images.names, images.images))
     report.write_html(out / "index.html", report.render_html(res, gen, originals, gallery))

@@ -40,6 +40,21 @@ def _vec(values: np.ndarray) -> list[float] | None:
     return [round(float(v), 5) for v in values]
 
 
+def _rounded(res, n: int):
+    """The first n images of a ModelResult, dz and z* rounded as results.json stores them, so
+    statistics from a resumed scan equal those of an uninterrupted one."""
+    from .search import ModelResult
+
+    return ModelResult(
+        prediction=res.prediction[:n],
+        reconstruction_prediction=res.reconstruction_prediction[:n],
+        adversary_prediction=res.adversary_prediction[:n],
+        delta_z=np.round(res.delta_z[:n], 6),
+        z_star=np.round(res.z_star[:n], 5),
+        queries=res.queries[:n],
+    )
+
+
 def build(
     *,
     generator: dict[str, Any],
@@ -50,20 +65,25 @@ def build(
     output,
     fit: dict[str, Any] | None = None,
     recon_mse: np.ndarray | None = None,
+    scan_key: str = "",
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
-    ``models`` holds per-model metadata (name, path, format, ...) in scan order.
+    ``models`` holds per-model metadata (name, path, format, ...) in scan order. Only the
+    first ``output.n_done`` images are included; while the scan is unfinished
+    (``complete`` false) the costly bootstrap intervals are left out.
     """
+    n_done = output.n_done
+    complete = n_done == len(names)
     effective = {}
     model_entries = []
+    rounded = {m["name"]: _rounded(output.results[m["name"]], n_done) for m in models}
     for meta in models:
-        res = output.results[meta["name"]]
-        n = len(res.prediction)
+        res = rounded[meta["name"]]
+        n = n_done
         changed = res.reconstruction_changed
         censored = res.censored
-        dz = stats.effective(res.delta_z, censored)
-        effective[meta["name"]] = dz
+        effective[meta["name"]] = stats.effective(res.delta_z, censored)
         summary = stats.summary(res.delta_z, censored)
         model_entries.append(
             dict(
@@ -71,8 +91,8 @@ def build(
                 n_images=n,
                 mean_delta_z=_num(summary["mean_delta_z"]),
                 median_delta_z=_num(summary["median_delta_z"]),
-                mean_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "mean"),
-                median_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "median"),
+                mean_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "mean") if complete else None,
+                median_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "median") if complete else None,
                 n_observed=summary["n_observed"],
                 n_censored=int(censored.sum()),
                 n_reconstruction_changed=int(changed.sum()),
@@ -88,10 +108,10 @@ def build(
         entry["p_largest"] = _num(largest.get(entry["name"]))  # type: ignore[arg-type]
     mean = {e["name"]: e["mean_delta_z"] for e in model_entries}
     instances = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(names[:n_done]):
         per_model = {}
         for meta in models:
-            res = output.results[meta["name"]]
+            res = rounded[meta["name"]]
             per_model[meta["name"]] = {
                 "prediction": int(res.prediction[i]),
                 "reconstruction_prediction": int(res.reconstruction_prediction[i]),
@@ -110,6 +130,9 @@ def build(
         "schema_version": SCHEMA_VERSION,
         "auditor_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "complete": complete,
+        "progress": {"done": n_done, "total": len(names)},
+        "scan_key": scan_key,
         "generator": generator,
         "generator_fit": fit or {"verdict": "unknown"},
         "data": data,
@@ -119,6 +142,34 @@ def build(
         "ranking": stats.ranking([e["name"] for e in model_entries], mean, pairs),
         "instances": instances,
     }
+
+
+def restore(results: dict[str, Any], n: int, latent_dim: int):
+    """A SearchOutput holding the finished images of a partial results.json (for --resume)."""
+    from .search import empty_output
+
+    names = [m["name"] for m in results["models"]]
+    out = empty_output(n, latent_dim, names)
+    for i, inst in enumerate(results["instances"]):
+        if inst.get("z0") is not None:
+            out.z0[i] = inst["z0"]
+        for name in names:
+            r, res = inst["results"][name], out.results[name]
+            res.prediction[i] = r["prediction"]
+            res.reconstruction_prediction[i] = r.get("reconstruction_prediction", r["prediction"])
+            res.adversary_prediction[i] = -1 if r["adversary_prediction"] is None else r["adversary_prediction"]
+            res.delta_z[i] = np.nan if r["delta_z"] is None else r["delta_z"]
+            if r.get("z_star") is not None:
+                res.z_star[i] = r["z_star"]
+            res.queries[i] = r["queries"]
+    out.n_done = len(results["instances"])
+    search = results.get("search", {})
+    out.decodes = int(search.get("decodes", 0))
+    out.seconds_total = float(search.get("seconds", 0.0))
+    out.seconds_generator = float(search.get("seconds_generator", 0.0))
+    for name in names:
+        out.classifier_seconds[name] = float(search.get("seconds_classifiers", {}).get(name, 0.0))
+    return out
 
 
 def write(path: Path, results: dict[str, Any]) -> Path:

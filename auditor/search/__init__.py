@@ -39,6 +39,7 @@ class SearchSettings:
     refine_steps: int = 50  # gradient steps improving z0 on ||G(z) - x||
     seed: int = 0
     chunk_samples: int = 32_768  # decodes per generator call: bounds memory
+    batch_images: int | None = None  # images searched together; None: from chunk_samples
 
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -54,6 +55,8 @@ class SearchSettings:
                 raise OptionError(f"--{key.replace('_', '-')} must be a positive number, got {value}")
         if self.step > self.max_radius:
             raise OptionError(f"--step ({self.step}) must not exceed --max-radius ({self.max_radius})")
+        if self.batch_images is not None and self.batch_images <= 0:
+            raise OptionError(f"--batch must be positive, got {self.batch_images}")
         if self.refine_steps < 0:
             raise OptionError(f"--refine-steps must be 0 or more, got {self.refine_steps}")
 
@@ -87,6 +90,31 @@ class SearchOutput:
     seconds_classifier: float = 0.0
     seconds_total: float = 0.0
     classifier_seconds: dict[str, float] = field(default_factory=dict)
+    n_done: int = 0  # images[:n_done] are finished
+
+
+def empty_output(n: int, latent_dim: int, names: Sequence[str]) -> SearchOutput:
+    """A SearchOutput for n images with nothing searched yet."""
+    out = SearchOutput(z0=np.zeros((n, latent_dim), dtype=np.float32), results={})
+    for name in names:
+        out.results[name] = ModelResult(
+            prediction=np.zeros(n, dtype=np.int64),
+            reconstruction_prediction=np.zeros(n, dtype=np.int64),
+            adversary_prediction=np.full(n, -1, dtype=np.int64),
+            delta_z=np.full(n, np.nan),
+            z_star=np.full((n, latent_dim), np.nan, dtype=np.float32),
+            queries=np.zeros(n, dtype=np.int64),
+        )
+        out.classifier_seconds[name] = 0.0
+    return out
+
+
+def batch_size(settings: SearchSettings, n_models: int) -> int:
+    """Images searched together. A step decodes at most (models x images x N) samples:
+    unless --batch says otherwise, keep that under chunk_samples."""
+    if settings.batch_images:
+        return settings.batch_images
+    return max(1, settings.chunk_samples // (settings.samples * max(1, n_models)))
 
 
 def _stream(seed: int, index: int) -> np.random.Generator:
@@ -100,35 +128,36 @@ def search(
     settings: SearchSettings,
     progress: Callable[[int], None] | None = None,
     first_index: int = 0,
+    resume: SearchOutput | None = None,
+    on_chunk: Callable[[SearchOutput], None] | None = None,
 ) -> SearchOutput:
     """Search adversaries of ``images`` (N, C, H, W) for each classifier.
 
     ``progress(k)`` is called with the number of (image, model) pairs finished since the
-    last call.
+    last call; ``on_chunk(out)`` after every batch of images (``out.n_done`` are finished).
+    ``resume`` continues a SearchOutput whose first ``n_done`` images are finished: the
+    result is identical to an uninterrupted search, because every image's random stream is
+    keyed by its index and batches keep their boundaries.
     ``first_index`` is the dataset index of ``images[0]`` (it keys the random streams).
     """
     import time
 
     settings.validate()
     started = time.perf_counter()
-    n, d = len(images), generator.latent_dim
-    out = SearchOutput(z0=np.zeros((n, d), dtype=np.float32), results={})
-    for clf in classifiers:
-        out.results[clf.name] = ModelResult(
-            prediction=np.zeros(n, dtype=np.int64),
-            reconstruction_prediction=np.zeros(n, dtype=np.int64),
-            adversary_prediction=np.full(n, -1, dtype=np.int64),
-            delta_z=np.full(n, np.nan),
-            z_star=np.full((n, d), np.nan, dtype=np.float32),
-            queries=np.zeros(n, dtype=np.int64),
-        )
-        out.classifier_seconds[clf.name] = 0.0
-    # A step decodes at most (models x images x N) samples: keep that under chunk_samples.
-    chunk = max(1, settings.chunk_samples // (settings.samples * max(1, len(classifiers))))
-    for start in range(0, n, chunk):
+    n = len(images)
+    out = resume if resume is not None else empty_output(n, generator.latent_dim, [c.name for c in classifiers])
+    chunk = batch_size(settings, len(classifiers))
+    if out.n_done % chunk and out.n_done != n:
+        raise ValueError(f"resumed results end at image {out.n_done}, not at a batch boundary of {chunk}")
+    if progress and out.n_done:
+        progress(out.n_done * len(classifiers))
+    for start in range(out.n_done, n, chunk):
         stop = min(n, start + chunk)
         _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress)
-    out.seconds_total = time.perf_counter() - started
+        out.n_done = stop
+        if on_chunk:
+            on_chunk(out)
+    out.seconds_total += time.perf_counter() - started
     out.seconds_classifier = sum(out.classifier_seconds.values())
     return out
 
