@@ -7,6 +7,7 @@ path. Every image is converted by one rule (see :func:`conversion_rule`) to the 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ ARRAY_SUFFIXES = {".npy", ".npz"}
 # Pillow refuses images above twice this many pixels (a decompression bomb); we refuse
 # anything above it, so a 20,000 x 20,000 file is skipped, not decoded into 1.6 GB.
 MAX_IMAGE_PIXELS = 64_000_000
+# Pillow logs notes on damaged files (TIFF tags, EXIF); a skipped file is reported once, by us.
+logging.getLogger("PIL").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -116,6 +119,7 @@ def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bo
     c, h, w = shape
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on damaged metadata: not ours to print
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 if img.width * img.height > MAX_IMAGE_PIXELS:
@@ -180,14 +184,20 @@ def _resize(plane: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
     """Yield (name, image) for every image in a .npy/.npz file."""
+    import zipfile
+
     try:
-        if path.suffix.lower() == ".npy":
-            entries = [("", np.load(path, allow_pickle=False))]
-        else:
-            with np.load(path, allow_pickle=False) as npz:
-                entries = [(key, npz[key]) for key in npz.files]
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"unreadable array file: {err}") from err
+        with open(path, "rb") as fh:  # our handle: closed however np.load fails
+            loaded = np.load(fh, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                entries = [("", loaded)]
+            else:
+                with loaded as npz:
+                    entries = [(key, npz[key]) for key in npz.files]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
+        raise DataError(f"unreadable array file: {_first_line(err)}") from err
+    if path.suffix.lower() == ".npy" and len(entries) != 1 or entries and not entries[0][0] and path.suffix.lower() == ".npz":
+        raise DataError("the file's content does not match its .npy/.npz extension")
     out = []
     for key, array in entries:
         batch = _array_to_batch(array, shape, f"{rel}:{key}" if key else rel)
@@ -244,3 +254,8 @@ def _match_channels(batch: np.ndarray, c: int) -> np.ndarray:
         weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
         return (batch * weights).sum(axis=1, keepdims=True)
     return np.repeat(batch, c, axis=1)
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:200] if lines else err.__class__.__name__

@@ -217,9 +217,33 @@ def read(path: Path) -> dict[str, Any]:
             raise ResultsError(f"{path}: instance {k} needs 'file' (string) and 'results' (object)")
         for name in names:
             entry = inst["results"].get(name)
-            if not isinstance(entry, dict) or not isinstance(entry.get("prediction"), int):
-                raise ResultsError(f"{path}: instance {k} has no valid result for model {name!r}")
-            dz = entry.get("delta_z")
-            if dz is not None and not isinstance(dz, (int, float)):
-                raise ResultsError(f"{path}: instance {k}, model {name!r}: delta_z should be a number or null")
+            if not isinstance(entry, dict):
+                raise ResultsError(f"{path}: instance {k} has no result for model {name!r}")
+            for key, kinds, optional in FIELDS:
+                if key not in entry and optional:
+                    continue
+                value = entry.get(key)
+                if not (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
+                    raise ResultsError(f"{path}: instance {k}, model {name!r}: {key} has the wrong type ({value!r})")
+            if entry.get("z_star") is not None and not _numbers(entry["z_star"]):
+                raise ResultsError(f"{path}: instance {k}, model {name!r}: z_star should be a list of numbers")
+        if inst.get("z0") is not None and not _numbers(inst["z0"]):
+            raise ResultsError(f"{path}: instance {k}: z0 should be a list of numbers")
     return results
+
+
+# (field, accepted types, may be absent) of each instance's per-model result
+FIELDS = [
+    ("prediction", (int,), False),
+    ("delta_z", (int, float, type(None)), False),
+    ("adversary_prediction", (int, type(None)), True),
+    ("censored", (bool,), True),
+    ("reconstruction_changed_label", (bool,), True),
+    ("reconstruction_prediction", (int,), True),
+    ("queries", (int,), True),
+    ("z_star", (list, type(None)), True),
+]
+
+
+def _numbers(values: Any) -> bool:
+    return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
