@@ -150,6 +150,9 @@ def scan(
     batch: Annotated[Optional[int], typer.Option(help="Images searched together (default: from memory bounds).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted scan in --out.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite results of a different scan in --out.")] = False,
+    baseline: Annotated[Optional[str], typer.Option(help="Name (file stem) of the baseline model the others are tested against.")] = None,
+    fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when a candidate is significantly less robust than --baseline.")] = False,
+    alpha: Annotated[float, typer.Option(help="Significance level of the gate and the ranking.")] = 0.05,
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
     params = dict(locals())
@@ -169,6 +172,13 @@ def scan(
     finally:
         signal.signal(signal.SIGTERM, previous)
     _print_summary(result)
+    gate = result.get("gate")
+    if gate:
+        for check in gate["checks"]:
+            colour = "red" if check["failed"] else "green"
+            out_console.print(f"[{colour}]gate {'FAILED' if check['failed'] else 'passed'}:[/] {check['reason']}")
+        if fail_if_worse and gate["failed"]:
+            raise typer.Exit(1)
 
 
 class Interrupted(Exception):
@@ -219,7 +229,8 @@ def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | 
 
 
 def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max_radius, patience,
-          max_steps, refine_steps, normalize, input_scale, layout, gallery, device, batch, resume, force) -> dict:
+          max_steps, refine_steps, normalize, input_scale, layout, gallery, device, batch, resume, force,
+          baseline, fail_if_worse, alpha) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import data as data_mod
@@ -250,6 +261,13 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
     for path in model_paths:
         if not path.exists():
             raise OptionError(f"model file {str(path)!r} does not exist")
+    names = unique_names(model_paths)
+    if fail_if_worse and baseline is None:
+        raise OptionError("--fail-if-worse needs --baseline NAME (the file stem of the baseline model)")
+    if baseline is not None and (baseline not in names or len(names) < 2):
+        raise OptionError(f"--baseline {baseline!r} must name one of two or more scanned models: {', '.join(names)}")
+    if not 0 < alpha < 1:
+        raise OptionError(f"--alpha must be between 0 and 1, got {alpha}")
     _check_writable(out)
     options = ModelOptions(input_scale=input_scale, normalize=_parse_floats(normalize, "--normalize"),
                            layout=layout, device=device)
@@ -266,7 +284,6 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
     fit, recon_mse = generator_fit(gen, images.images)
     if fit["verdict"] in ("poor", "partial"):
         console.print(f"[bold yellow]warning:[/] {fit['message']}", soft_wrap=True)
-    names = unique_names(model_paths)
     classifiers = [load_classifier(p, nm, shape, options) for p, nm in zip(model_paths, names)]
     for clf in classifiers:
         console.print(f"model [bold]{clf.name}[/] ({clf.format}, {clf.provider}): input {clf.contract.describe()}")
@@ -297,6 +314,7 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
                         seconds_classifier=round(output.seconds_classifier, 2),
                         seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
             models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
+            baseline=baseline, alpha=alpha,
         )
 
     out.mkdir(parents=True, exist_ok=True)
@@ -329,6 +347,12 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         ) from None
     res = assemble(output)
     results.write(out / "results.json", res)
+    for m in res["models"]:
+        if m["degenerate"]:
+            console.print(
+                f"[bold yellow]warning:[/] model {m['name']} is degenerate: it predicts {m['classes_used']} class(es), "
+                f"one of them for {100 * m['top_class_share']:.0f}% of the images; its large Δz says nothing "
+                "about robustness and it is ranked last", soft_wrap=True)
     originals = dict(zip(images.names, images.images))
     report.write_html(out / "index.html", report.render_html(res, gen, originals, gallery))
     res["_out"] = str(out)

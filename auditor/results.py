@@ -66,6 +66,8 @@ def build(
     fit: dict[str, Any] | None = None,
     recon_mse: np.ndarray | None = None,
     scan_key: str = "",
+    baseline: str | None = None,
+    alpha: float = 0.05,
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
@@ -99,7 +101,7 @@ def build(
                 reconstruction_agreement=_num(1.0 - changed.mean()) if n else None,
                 queries=int(res.queries.sum()),
                 queries_per_image=_num(res.queries.mean(), 1) if n else None,
-                classes_used=int(len(np.unique(res.prediction))),
+                **stats.diversity(res.prediction),
             )
         )
     pairs = stats.pairwise(effective)
@@ -107,6 +109,7 @@ def build(
     for entry in model_entries:
         entry["p_largest"] = _num(largest.get(entry["name"]))  # type: ignore[arg-type]
     mean = {e["name"]: e["mean_delta_z"] for e in model_entries}
+    degenerate = {e["name"] for e in model_entries if e["degenerate"]}
     instances = []
     for i, name in enumerate(names[:n_done]):
         per_model = {}
@@ -139,7 +142,9 @@ def build(
         "search": search,
         "models": model_entries,
         "pairwise": [p.__dict__ for p in pairs],
-        "ranking": stats.ranking([e["name"] for e in model_entries], mean, pairs),
+        "friedman": stats.friedman(effective),
+        "ranking": stats.ranking([e["name"] for e in model_entries], mean, pairs, alpha=alpha, degenerate=degenerate),
+        "gate": stats.gate(effective, baseline, degenerate, alpha) if baseline else None,
         "instances": instances,
     }
 

@@ -133,21 +133,70 @@ def p_largest(dz: dict[str, np.ndarray]) -> dict[str, float | None]:
     return {n: float(s) for n, s in zip(names, share)}
 
 
-def ranking(names: list[str], mean_dz: dict[str, float | None], pairs: list[Pair], alpha: float = 0.05) -> list[list[str]]:
+DEGENERATE_TOP_SHARE = 0.95  # one class predicted for this share of the images or more
+
+
+def diversity(predictions: np.ndarray) -> dict[str, float | int | bool]:
+    """How varied a model's predictions on the data are.
+
+    A model that predicts one class (or nearly) for everything is rarely flipped and would
+    look most robust: it is flagged ``degenerate`` when it uses a single class, or when one
+    class takes at least 95% of 20 or more images.
+    """
+    if len(predictions) == 0:
+        return {"classes_used": 0, "entropy_bits": 0.0, "top_class_share": 0.0, "degenerate": False}
+    _, counts = np.unique(predictions, return_counts=True)
+    share = counts / counts.sum()
+    top = float(share.max())
+    degenerate = len(counts) == 1 or (len(predictions) >= 20 and top >= DEGENERATE_TOP_SHARE)
+    return {
+        "classes_used": int(len(counts)),
+        "entropy_bits": float(-(share * np.log2(share)).sum()),
+        "top_class_share": top,
+        "degenerate": bool(degenerate),
+    }
+
+
+def friedman(dz: dict[str, np.ndarray]) -> dict[str, float | int] | None:
+    """Friedman test that all models' dz come from one distribution (>= 3 models), over
+    the images valid for every model (censored = +inf ranks last)."""
+    from scipy.stats import friedmanchisquare
+
+    if len(dz) < 3:
+        return None
+    matrix = np.stack(list(dz.values()))
+    valid = ~np.isnan(matrix).any(axis=0)
+    if valid.sum() < 2:
+        return None
+    columns = matrix[:, valid]
+    if np.all(columns == columns[:1]):  # every model equal on every image
+        return {"statistic": 0.0, "p_value": 1.0, "n_images": int(valid.sum())}
+    finite = np.where(np.isinf(columns), np.nanmax(np.where(np.isinf(columns), np.nan, columns), initial=0) + 1, columns)
+    result = friedmanchisquare(*finite)
+    return {"statistic": float(result.statistic), "p_value": float(result.pvalue), "n_images": int(valid.sum())}
+
+
+def ranking(
+    names: list[str], mean_dz: dict[str, float | None], pairs: list[Pair], alpha: float = 0.05,
+    degenerate: set[str] | frozenset[str] = frozenset(),
+) -> list[list[str]]:
     """Groups of models, most robust first; two models are ordered only when their sign
     test (Holm-corrected) is significant at ``alpha``, else they share a rank.
 
     Models are sorted by mean dz, then split where a model is significantly below every
-    model of the group above it.
+    model of the group above it. Degenerate models (see :func:`diversity`) come last,
+    whatever their dz.
     """
-    order = sorted(names, key=lambda n: -(mean_dz.get(n) if mean_dz.get(n) is not None else -np.inf))
+    order = sorted(names, key=lambda n: (n in degenerate, -(mean_dz.get(n) if mean_dz.get(n) is not None else -np.inf)))
     lookup = {}
     for p in pairs:
         lookup[(p.a, p.b)] = p
         lookup[(p.b, p.a)] = Pair(p.b, p.a, p.b_larger, p.a_larger, p.ties, p.excluded, p.p_value, p.p_holm)
     groups: list[list[str]] = []
     for name in order:
-        if groups and not all(_significantly_larger(lookup.get((g, name)), alpha) for g in groups[-1]):
+        if name in degenerate and groups and groups[-1][0] not in degenerate:
+            groups.append([name])
+        elif groups and not all(_significantly_larger(lookup.get((g, name)), alpha) for g in groups[-1]):
             groups[-1].append(name)
         else:
             groups.append([name])
@@ -156,3 +205,33 @@ def ranking(names: list[str], mean_dz: dict[str, float | None], pairs: list[Pair
 
 def _significantly_larger(pair: Pair | None, alpha: float) -> bool:
     return bool(pair and pair.p_holm is not None and pair.p_holm < alpha and pair.a_larger > pair.b_larger)
+
+
+def gate(
+    dz: dict[str, np.ndarray], baseline: str, degenerate: set[str], alpha: float = 0.05
+) -> dict[str, object]:
+    """Release gate: is any candidate significantly less robust than ``baseline``?
+
+    Each candidate is compared with the baseline by the paired sign test; p-values are
+    Holm-corrected across the candidates. A candidate fails when the baseline's dz is
+    larger on more images and the corrected p-value is below ``alpha``, or when the
+    candidate is degenerate.
+    """
+    candidates = [n for n in dz if n != baseline]
+    tests = [sign_test(dz[baseline], dz[c]) for c in candidates]
+    adjusted = holm([t[4] for t in tests])
+    checks = []
+    for name, (base_larger, cand_larger, ties, excluded, p), p_adj in zip(candidates, tests, adjusted):
+        worse = p_adj is not None and p_adj < alpha and base_larger > cand_larger
+        if name in degenerate:
+            reason = f"{name} is degenerate: it predicts (nearly) one class for every image"
+        elif worse:
+            reason = (f"{name} is less robust than {baseline}: the baseline's dz is larger on {base_larger} "
+                      f"images, the candidate's on {cand_larger} (sign test p = {p_adj:.2g} < {alpha:g})")
+        else:
+            reason = (f"{name} is not significantly less robust than {baseline} ({base_larger} vs {cand_larger} "
+                      f"images, p = {'–' if p_adj is None else f'{p_adj:.2g}'})")
+        checks.append({"candidate": name, "baseline_larger": base_larger, "candidate_larger": cand_larger,
+                       "ties": ties, "p_value": p, "p_holm": p_adj, "failed": bool(worse or name in degenerate),
+                       "reason": reason})
+    return {"baseline": baseline, "alpha": alpha, "failed": any(c["failed"] for c in checks), "checks": checks}
