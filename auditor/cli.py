@@ -66,6 +66,7 @@ def train_generator(
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 30_000,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    beta: Annotated[float, typer.Option(help="Weight of the VAE's KL term (lower: sharper reconstructions, less regular latent space).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -85,7 +86,7 @@ def train_generator(
         except ValueError:
             raise OptionError(f"--hidden expects comma-separated integers, got {hidden!r}") from None
         config = TrainConfig(
-            latent_dim=latent_dim, hidden=widths, steps=steps, batch_size=batch_size, lr=lr,
+            latent_dim=latent_dim, hidden=widths, steps=steps, batch_size=batch_size, lr=lr, beta=beta,
             seed=seed, threads=threads, device=device,
         )
         config.validate()
@@ -346,6 +347,7 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
             "same command plus --resume"
         ) from None
     res = assemble(output)
+    report.attach_originals(res, images.images, gallery)
     results.write(out / "results.json", res)
     for m in res["models"]:
         if m["degenerate"]:
@@ -353,8 +355,7 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
                 f"[bold yellow]warning:[/] model {m['name']} is degenerate: it predicts {m['classes_used']} class(es), "
                 f"one of them for {100 * m['top_class_share']:.0f}% of the images; its large Δz says nothing "
                 "about robustness and it is ranked last", soft_wrap=True)
-    originals = dict(zip(images.names, images.images))
-    report.write_html(out / "index.html", report.render_html(res, gen, originals, gallery))
+    report.write_html(out / "index.html", report.render_html(res, gen))
     res["_out"] = str(out)
     return res
 
@@ -393,6 +394,32 @@ def _print_summary(res: dict) -> None:
         ranks = " > ".join(" = ".join(g) for g in res["ranking"])
         out_console.print(f"ranking (p < 0.05, Holm): {ranks}")
     out_console.print(f"report: {res['_out']}/index.html · results: {res['_out']}/results.json")
+
+
+@app.command("report")
+def report_command(
+    results_file: Annotated[Path, typer.Argument(help="results.json written by `auditor scan`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for index.html; default: beside results.json.")] = None,
+    generator: Annotated[Optional[str], typer.Option("--generator", "-g", help="The scan's generator, if it has moved.")] = None,
+) -> None:
+    """Draw the report again from saved results, without the models."""
+    from . import report, results
+    from .generators import load_generator
+
+    try:
+        res = results.read(results_file)
+        if not res.get("complete", True):
+            console.print(f"[yellow]warning:[/] {results_file} holds an unfinished scan "
+                          f"({res['progress']['done']} of {res['progress']['total']} images)")
+        gen = load_generator(generator or res["generator"].get("path") or res["generator"]["name"], device="cpu")
+        report.check_generator(res, gen)
+        folder = out or results_file.parent
+        _check_writable(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = report.write_html(folder / "index.html", report.render_html(res, gen))
+    except AuditorError as err:
+        fail(err)
+    out_console.print(f"report: {path}")
 
 
 @app.command()

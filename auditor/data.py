@@ -109,7 +109,10 @@ def load_images(
             f"no readable images under {str(root)!r} ({where}); expected PNG, JPEG, BMP, "
             "TIFF, WebP, GIF, .npy or .npz files"
         )
-    return ImageSet(np.stack(arrays).astype(np.float32), names, skipped, n_resized, n_converted)
+    batch = np.empty((len(arrays), *shape), dtype=np.float32)  # one copy, not a stack and a cast
+    for i, image in enumerate(arrays):
+        batch[i] = image
+    return ImageSet(batch, names, skipped, n_resized, n_converted)
 
 
 def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
@@ -217,9 +220,9 @@ def _array_to_batch(array: np.ndarray, shape: tuple[int, int, int], name: str) -
     c, h, w = shape
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DataError(f"{name}: expected a numeric array, got dtype {array.dtype}")
-    values = array.astype(np.float32)
+    values = array.astype(np.float32)  # a copy: scaled and clipped in place below
     if np.issubdtype(array.dtype, np.integer) or (values.size and np.nanmax(values) > 1.0):
-        values = values / (65535.0 if values.size and values.max() > 255 else 255.0)
+        values /= 65535.0 if values.size and values.max() > 255 else 255.0
     if not np.all(np.isfinite(values)):
         raise DataError(f"{name}: array holds NaN or infinite values")
     if values.ndim == 2 and values.shape[1] == c * h * w:
@@ -240,7 +243,8 @@ def _array_to_batch(array: np.ndarray, shape: tuple[int, int, int], name: str) -
     batch = _match_channels(batch, c)
     if batch.shape[2:] != (h, w):
         batch = np.stack([np.stack([_resize(p, h, w) for p in img]) for img in batch])
-    return np.clip(batch, 0.0, 1.0).astype(np.float32)
+    batch = np.ascontiguousarray(batch, dtype=np.float32)
+    return np.clip(batch, 0.0, 1.0, out=batch)
 
 
 def _match_channels(batch: np.ndarray, c: int) -> np.ndarray:

@@ -80,11 +80,18 @@ def select_gallery(results: dict[str, Any], n: int, seed: int = 0) -> list[tuple
     return chosen
 
 
-def gallery_rows(
-    results: dict[str, Any], generator, originals: dict[str, np.ndarray] | None, n: int
-) -> list[dict[str, Any]]:
+def attach_originals(results: dict[str, Any], images: np.ndarray, n: int) -> None:
+    """Store the gallery's original images in results.json (PNG data URIs), so that the
+    report can be drawn again from the file alone. ``images`` is (N, C, H, W)."""
+    results["report"] = {"gallery": n}
+    for index, _ in select_gallery(results, n, results["search"].get("seed", 0)):
+        results["instances"][index]["image_png"] = png_data_uri(images[index])
+
+
+def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
     """Rows for the gallery template: original, reconstruction, and per model the adversary."""
     names = [m["name"] for m in results["models"]]
+    n = results.get("report", {}).get("gallery", 0)
     picks = select_gallery(results, n, results["search"].get("seed", 0))
     rows = []
     for index, reason in picks:
@@ -93,7 +100,6 @@ def gallery_rows(
             continue
         z0 = np.asarray(inst["z0"], dtype=np.float32)
         recon = generator.decode(z0[None])[0]
-        original = (originals or {}).get(inst["file"])
         cells = []
         for name in names:
             r = inst["results"][name]
@@ -107,15 +113,14 @@ def gallery_rows(
             cells.append(cell)
         rows.append({
             "file": inst["file"], "reason": reason,
-            "original": png_data_uri(original) if original is not None else None,
+            "original": inst.get("image_png"),
             "reconstruction": png_data_uri(recon), "cells": cells,
         })
     return rows
 
 
-def render_html(
-    results: dict[str, Any], generator, originals: dict[str, np.ndarray] | None = None, gallery: int = 12
-) -> str:
+def render_html(results: dict[str, Any], generator) -> str:
+    """The report of ``results`` (a scan's or one read from results.json) as one HTML page."""
     import jinja2
 
     env = jinja2.Environment(
@@ -126,7 +131,7 @@ def render_html(
     template = env.get_template("report.html.j2")
     css = (asset_dir("templates") / "report.css").read_text()
     return template.render(
-        r=results, css=css, rows=gallery_rows(results, generator, originals, gallery),
+        r=results, css=css, rows=gallery_rows(results, generator),
         models={m["name"]: m for m in results["models"]},
     )
 
@@ -137,6 +142,18 @@ def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def check_generator(results: dict[str, Any], generator) -> None:
+    """The report decodes stored latents: only the scan's own generator may do it."""
+    from .errors import ResultsError
+
+    expected = results["generator"].get("weights_sha256")
+    if expected and generator.manifest["files"].get("weights.npz") != expected:
+        raise ResultsError(
+            f"generator {generator.name!r} is not the one these results were scanned with (its weights "
+            "differ); pass --generator with the scan's generator bundle"
+        )
 
 
 def write_html(path: Path, html: str) -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from . import __version__, stats
 from .errors import ResultsError
 
 SCHEMA_VERSION = 1
+_PNG_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
 
 
 def _num(value: float, digits: int = 6) -> float | None:
@@ -181,7 +183,9 @@ def write(path: Path, results: dict[str, Any]) -> Path:
     """Write atomically: a temporary file in the same folder, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")
+    with open(tmp, "w", encoding="utf-8") as fh:  # streamed: no whole-document string in memory
+        json.dump(results, fh, indent=1, allow_nan=False)
+        fh.write("\n")
     tmp.replace(path)
     return path
 
@@ -232,6 +236,9 @@ def read(path: Path) -> dict[str, Any]:
                     raise ResultsError(f"{path}: instance {k}, model {name!r}: {key} has the wrong type ({value!r})")
             if entry.get("z_star") is not None and not _numbers(entry["z_star"]):
                 raise ResultsError(f"{path}: instance {k}, model {name!r}: z_star should be a list of numbers")
+        png = inst.get("image_png")
+        if png is not None and not (isinstance(png, str) and _PNG_URI.fullmatch(png)):
+            raise ResultsError(f"{path}: instance {k}: image_png should be an inline PNG (data:image/png;base64,...)")
         if inst.get("z0") is not None and not _numbers(inst["z0"]):
             raise ResultsError(f"{path}: instance {k}: z0 should be a list of numbers")
     return results

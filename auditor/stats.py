@@ -56,8 +56,12 @@ def bootstrap_ci(
     if len(dz) < 2:
         return None
     rng = np.random.default_rng(seed)
-    samples = dz[rng.integers(0, len(dz), size=(n_boot, len(dz)))]
-    values = samples.mean(axis=1) if stat == "mean" else median(samples, axis=1)
+    values = np.empty(n_boot)
+    block = 200  # resamples at a time: memory stays at block x N, not n_boot x N
+    for start in range(0, n_boot, block):
+        k = min(block, n_boot - start)
+        samples = dz[rng.integers(0, len(dz), size=(k, len(dz)))]
+        values[start : start + k] = samples.mean(axis=1) if stat == "mean" else median(samples, axis=1)
     lo, hi = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return None

@@ -45,6 +45,8 @@ class TrainConfig:
                 raise OptionError(f"{key} must be positive, got {getattr(self, key)}")
         if not self.hidden or min(self.hidden) <= 0:
             raise OptionError(f"hidden widths must be positive, got {self.hidden}")
+        if not self.beta > 0:
+            raise OptionError(f"beta must be positive, got {self.beta}")
         if not 0.0 <= self.holdout < 0.5:
             raise OptionError(f"holdout must be in [0, 0.5), got {self.holdout}")
 

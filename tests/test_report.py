@@ -48,3 +48,31 @@ def test_gallery_picks_fragile_robust_and_random():
     assert picks[0] == (5, "most fragile")
     assert picks[1] == (3, "most robust")  # censored: larger than any observed dz
     assert picks[2][1] == "random" and len({i for i, _ in picks}) == 3
+
+
+def test_report_command_redraws_the_same_html_without_the_models(onnx_factory, digits_dir, tiny_bundle, tmp_path):
+    runner = CliRunner()
+    scan_out = tmp_path / "scan"
+    model = onnx_factory()
+    result = runner.invoke(app, ["scan", str(model), str(digits_dir), "--generator", str(tiny_bundle), "--out",
+                                 str(scan_out), "--samples", "20", "--refine-steps", "0", "--gallery", "6"])
+    assert result.exit_code == 0, result.output
+    model.unlink()  # the models are not needed any more
+    again = runner.invoke(app, ["report", str(scan_out / "results.json"), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    first = (scan_out / "index.html").read_text()
+    assert (tmp_path / "again" / "index.html").read_text() == first
+    assert first.count('alt="original"') == 6
+
+
+def test_report_refuses_another_generator(onnx_factory, digits_dir, tiny_bundle, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "scan"
+    assert runner.invoke(app, ["scan", str(onnx_factory()), str(digits_dir), "--generator", str(tiny_bundle), "--out",
+                               str(out), "--samples", "20", "--refine-steps", "0"]).exit_code == 0
+    result = runner.invoke(app, ["report", str(out / "results.json"), "--generator", "mnist"])
+    assert result.exit_code == 2 and "not the one these results were scanned with" in result.output
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    result = runner.invoke(app, ["report", str(broken)])
+    assert result.exit_code == 2 and "not valid JSON" in result.output

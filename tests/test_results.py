@@ -37,3 +37,11 @@ def test_malformed_results_are_results_errors(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ResultsError, match="not a file"):
         read(tmp_path / "none.json")
+
+
+@pytest.mark.parametrize("uri", ["https://example.com/x.png", "javascript:alert(1)", 'data:image/png;base64,AA"onerror="x'])
+def test_stored_images_must_be_inline_pngs(tmp_path, uri):
+    doc = {**VALID, "instances": [{**VALID["instances"][0], "image_png": uri}]}
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    with pytest.raises(ResultsError, match="inline PNG"):
+        read(tmp_path / "results.json")
