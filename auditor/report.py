@@ -128,6 +128,7 @@ def render_html(results: dict[str, Any], generator) -> str:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters["fmt"] = _fmt
+    env.filters["dz"] = _dz
     template = env.get_template("report.html.j2")
     css = (asset_dir("templates") / "report.css").read_text()
     return template.render(
@@ -154,6 +155,13 @@ def check_generator(results: dict[str, Any], generator) -> None:
             f"generator {generator.name!r} is not the one these results were scanned with (its weights "
             "differ); pass --generator with the scan's generator bundle"
         )
+
+
+def _dz(value: float | None) -> str:
+    """dz with two decimals, or three significant digits below 0.1 (never a bare 0.00)."""
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
 def write_html(path: Path, html: str) -> Path:
