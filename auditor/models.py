@@ -13,7 +13,7 @@ batch (a model fixed at batch B is fed in chunks of B); pixels in [0, 1] times
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -420,15 +420,6 @@ class TorchScriptClassifier(_Base):
             f"{self.path.name}: expected an output of scores (N, K) or labels (N,), got "
             f"{[tuple(t.shape) for t in candidates if isinstance(t, torch.Tensor)]}"
         )
-
-
-@dataclass
-class ModelSpec:
-    """A model file and the unique name it is reported under."""
-
-    path: Path
-    name: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def unique_names(paths: list[Path]) -> list[str]:

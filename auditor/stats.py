@@ -225,7 +225,7 @@ def gate(
     tests = [sign_test(dz[baseline], dz[c]) for c in candidates]
     adjusted = holm([t[4] for t in tests])
     checks = []
-    for name, (base_larger, cand_larger, ties, excluded, p), p_adj in zip(candidates, tests, adjusted):
+    for name, (base_larger, cand_larger, ties, _excluded, p), p_adj in zip(candidates, tests, adjusted):
         worse = p_adj is not None and p_adj < alpha and base_larger > cand_larger
         if name in degenerate:
             reason = f"{name} is degenerate: it predicts (nearly) one class for every image"
