@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, first_line
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
@@ -198,7 +198,7 @@ def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
                 with loaded as npz:
                     entries = [(key, npz[key]) for key in npz.files]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
-        raise DataError(f"unreadable array file: {_first_line(err)}") from err
+        raise DataError(f"unreadable array file: {first_line(err)}") from err
     if path.suffix.lower() == ".npy" and len(entries) != 1 or entries and not entries[0][0] and path.suffix.lower() == ".npz":
         raise DataError("the file's content does not match its .npy/.npz extension")
     out = []
@@ -258,8 +258,3 @@ def _match_channels(batch: np.ndarray, c: int) -> np.ndarray:
         weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
         return (batch * weights).sum(axis=1, keepdims=True)
     return np.repeat(batch, c, axis=1)
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:200] if lines else err.__class__.__name__

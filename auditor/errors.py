@@ -33,3 +33,9 @@ class ResultsError(AuditorError):
 
 class OptionError(AuditorError):
     pass
+
+
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (a library's can run to pages), for one-line errors."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:limit] if lines else err.__class__.__name__

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 
 ONNX_SUFFIXES = {".onnx"}
 TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".pth", ".jit"}
@@ -245,7 +245,7 @@ class OnnxClassifier(_Base):
         except Exception as err:
             raise ModelError(
                 f"{self.path.name}: the model fails on {self.contract.describe()} input of "
-                f"shape {x.shape}: {_first_line(err)}"
+                f"shape {x.shape}: {first_line(err)}"
             ) from err
         label_outputs = []
         score_outputs = []
@@ -273,7 +273,7 @@ class OnnxClassifier(_Base):
         try:
             (out,) = self.session.run([self._output], {self.input_name: x})
         except Exception as err:
-            raise ModelError(f"{self.path.name}: inference failed: {_first_line(err)}") from err
+            raise ModelError(f"{self.path.name}: inference failed: {first_line(err)}") from err
         arr = np.asarray(out)
         if arr.dtype == object or arr.dtype.kind in "US":
             return self._string_labels(arr.reshape(-1))
@@ -286,13 +286,8 @@ class OnnxClassifier(_Base):
         return labels
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:300] if text else err.__class__.__name__
-
-
 def _onnx_error(path: Path, err: BaseException) -> ModelError:
-    return ModelError(f"{path.name}: not a loadable ONNX model ({_first_line(err)}); check the file")
+    return ModelError(f"{path.name}: not a loadable ONNX model ({first_line(err)}); check the file")
 
 
 def _contract_from_shape(
@@ -371,7 +366,7 @@ class TorchScriptClassifier(_Base):
             self.module = torch.jit.load(str(path), map_location=self.device).eval()
         except Exception as err:  # RuntimeError, ValueError, zipfile errors, ...
             raise ModelError(
-                f"{path.name}: not a TorchScript file ({_first_line(err)}); a pickled model or a "
+                f"{path.name}: not a TorchScript file ({first_line(err)}); a pickled model or a "
                 "state_dict is never loaded (unsafe): export it with torch.jit.script(model).save(path)"
             ) from err
         self.provider = self.device
@@ -396,7 +391,7 @@ class TorchScriptClassifier(_Base):
                 except ModelError:
                     raise
                 except Exception as err:
-                    errors.append(f"{layout}: {_first_line(err)}")
+                    errors.append(f"{layout}: {first_line(err)}")
                     continue
                 if labels is not None and len(labels) == 2:
                     return contract

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from mnist_splits import mnist_splits  # noqa: E402
+from mnist_splits import balanced_test, mnist_splits  # noqa: E402
 
 from auditor import stats  # noqa: E402
 from auditor.generators import load_generator, resolve  # noqa: E402
@@ -104,9 +104,8 @@ def main() -> None:
         near = gen.decode(z_ref + r * sphere(rng, len(z_ref), gen.latent_dim))
         figures["inception_score"][f"neighbourhood_r{r:g}"] = inception_score(probs(near))
         grid(near[::25][:40], 10, args.docs / f"neighbourhood_r{r:g}.png")
-    rows = np.concatenate([np.flatnonzero(y_test == c)[:10] for c in range(10)])
     lenet = load_classifier(ROOT / "examples/models/lenet.onnx", "lenet", gen.image_shape)
-    res = search(gen, [lenet], x[rows], SearchSettings()).results["lenet"]
+    res = search(gen, [lenet], balanced_test()[0], SearchSettings()).results["lenet"]
     median_dz = float(stats.summary(res.delta_z, res.censored)["median_delta_z"])
     near = gen.decode(z_ref + median_dz * sphere(rng, len(z_ref), gen.latent_dim))
     figures["lenet_median_delta_z"] = median_dz

@@ -16,12 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from mnist_splits import mnist_splits  # noqa: E402
+from mnist_splits import balanced_test  # noqa: E402
 
 from auditor import stats  # noqa: E402
 from auditor.generators import load_generator  # noqa: E402
@@ -29,12 +28,6 @@ from auditor.models import load_classifier  # noqa: E402
 from auditor.search import SearchSettings, search  # noqa: E402
 
 MODELS = ["examples/models/lenet.onnx", "examples/models/mlp.pt", "examples/models/rf5.onnx"]
-
-
-def test_digits(per_class: int = 10) -> np.ndarray:
-    _, _, x_test, y_test = mnist_splits()
-    rows = np.concatenate([np.flatnonzero(y_test == c)[:per_class] for c in range(10)])
-    return (x_test[rows] / 255.0).astype(np.float32)[:, None]
 
 
 def main() -> None:
@@ -46,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     gen = load_generator("mnist", device="cpu")
-    images = test_digits()
+    images, _ = balanced_test()
     classifiers = [load_classifier(ROOT / p, Path(p).stem, gen.image_shape) for p in MODELS]
     n = len(images)
     print(f"{n} test-split digits (10 per class), generator mnist, models {', '.join(c.name for c in classifiers)}; "

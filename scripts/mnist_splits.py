@@ -22,6 +22,13 @@ def mnist_splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x[train], y[train], x[~train], y[~train]
 
 
+def balanced_test(per_class: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``per_class`` test-split digits of each class: (x (N, 1, 28, 28) in [0, 1], y)."""
+    _, _, x_test, y_test = mnist_splits()
+    rows = np.concatenate([np.flatnonzero(y_test == c)[:per_class] for c in range(10)])
+    return (x_test[rows] / 255.0).astype(np.float32)[:, None], y_test[rows]
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ".work/mnist")
     out.mkdir(parents=True, exist_ok=True)

@@ -204,7 +204,6 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
     if progress and reported:
         progress(reported)
     target = np.concatenate([out.results[c.name].prediction[start:stop] for c in models])
-    best = np.full(n_pairs, np.inf)
     streams = [_stream(settings.seed, first_index + start + i) for i in range(m)]
     big_n = settings.samples
     for _ in range(settings.max_steps):
@@ -247,13 +246,13 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
             hit = np.isfinite(r_min)
             found[sel] = hit
             radius[sel] = np.where(hit, r_min, 0.0)
-            better = hit & (r_min < best[live[sel]])
-            for s in np.flatnonzero(better):
-                p, i = live[sel][s], img[s]
-                best[p] = r_min[s]
-                res.delta_z[start + i] = r_min[s]
-                res.z_star[start + i] = z0[i] + np.float32(r_min[s]) * dirs[i, k[s]]
-                res.adversary_prediction[start + i] = labels[s, k[s]]
+            # Keep the closest flip found so far (NaN: none yet). An image occurs once per model.
+            current = res.delta_z[start + img]
+            b = np.flatnonzero(hit & ~(r_min >= current))
+            ib = img[b]
+            res.delta_z[start + ib] = r_min[b]
+            res.z_star[start + ib] = z0[ib] + r_min[b, None].astype(np.float32) * dirs[ib, k[b]]
+            res.adversary_prediction[start + ib] = labels[b, k[b]]
         state.update(live, found, radius)
         if progress:
             now = int(state.done.sum())
