@@ -1,20 +1,32 @@
 """Benchmark the search algorithms on 100 test-split digits (10 per class) against the
-example models; prints a Markdown table (paste it into docs/benchmarks.md).
+example models; prints Markdown tables (paste them into docs/benchmarks.md).
 
-Per algorithm and model: classifier queries per image, mean and median dz, censored
-images; per algorithm: generator decodes per image (shared between models), wall time,
-and the share of wall time spent inside the generator and the classifiers.
+Per algorithm and model, at each algorithm's default settings: classifier queries per
+image, mean and median dz, censored images; per algorithm: generator decodes per image
+(shared between models), wall time, and the share of wall time spent inside the generator
+and the classifiers.
 
-    python bench/search.py [--algorithms hybrid,iterative] [--samples 250] [--step 0.1]
+    python bench/search.py [--algorithms local,hybrid,iterative]
+
+With --curve, the query-budget curves instead (about 20 minutes on 2 cores): mean dz
+reached against queries spent, for Algorithm 2 over N = 100 ... 5,000 and several dr, for
+the local search over its step budget, and Algorithm 1 at a high budget as the near-optimal
+reference; a table, the query ratio at each of Algorithm 2's levels, and a plot
+(docs/search-curve.svg; needs matplotlib):
+
+    python bench/search.py --curve
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,14 +40,115 @@ from auditor.models import load_classifier  # noqa: E402
 from auditor.search import SearchSettings, search  # noqa: E402
 
 MODELS = ["examples/models/lenet.onnx", "examples/models/mlp.pt", "examples/models/rf5.onnx"]
+HYBRID_GRID = [(100, 0.5), (100, 0.3), (100, 0.1), (250, 0.3), (250, 0.1), (1000, 0.3), (1000, 0.1), (5000, 0.1)]
+LOCAL_BUDGETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 40, 60, 120]
+REFERENCE = ("iterative", 1000, 0.05)
+
+
+def run(gen, classifiers, images, settings):
+    """(per-image mean dz over the models, queries per image and model, wall s, output)."""
+    started = time.perf_counter()
+    out = search(gen, classifiers, images, settings)
+    wall = time.perf_counter() - started
+    dz = np.stack([out.results[c.name].delta_z for c in classifiers])  # NaN: censored or recon. changed
+    queries = np.mean([out.results[c.name].queries.mean() for c in classifiers])
+    return dz, queries, wall, out
+
+
+def mean_ci(dz: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Mean dz over (image, model) pairs with a flip, and a 95% bootstrap interval over images."""
+    rng = np.random.default_rng(seed)
+    n = dz.shape[1]
+    boots = [np.nanmean(dz[:, rng.integers(0, n, n)]) for _ in range(2000)]
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    return float(np.nanmean(dz)), float(lo), float(hi)
+
+
+def queries_to_reach(level: float, curve: list[tuple[float, float]]) -> float | None:
+    """Queries the local search needs to reach mean dz <= level, interpolated along its
+    budget curve [(queries, mean dz)] (log-linear between measured budgets)."""
+    for (q0, d0), (q1, d1) in zip(curve, curve[1:]):
+        if d0 <= level:
+            return q0
+        if d1 <= level:
+            t = (d0 - level) / (d0 - d1)
+            return float(np.exp(np.log(q0) + t * (np.log(q1) - np.log(q0))))
+    return curve[-1][0] if curve[-1][1] <= level else None
+
+
+def curve(gen, classifiers, images) -> None:
+    rows = []  # (algorithm, label, queries, mean, lo, hi, wall, inside share)
+
+    def record(algorithm, label, settings):
+        dz, queries, wall, out = run(gen, classifiers, images, settings)
+        mean, lo, hi = mean_ci(dz)
+        inside = (out.seconds_generator + out.seconds_classifier) / wall
+        rows.append((algorithm, label, queries, mean, lo, hi, wall, inside))
+        print(f"  {algorithm} {label}: {queries:,.0f} queries, mean dz {mean:.3f} [{lo:.3f}, {hi:.3f}], "
+              f"{wall:.1f} s", file=sys.stderr, flush=True)
+
+    for steps in LOCAL_BUDGETS:
+        record("local", f"max steps {steps}", SearchSettings(algorithm="local", max_steps=steps))
+    for n_samples, step in HYBRID_GRID:
+        record("hybrid", f"N {n_samples}, Δr {step}", SearchSettings(algorithm="hybrid", samples=n_samples, step=step))
+    algorithm, n_samples, step = REFERENCE
+    record(algorithm, f"N {n_samples}, Δr {step}", SearchSettings(algorithm=algorithm, samples=n_samples, step=step))
+
+    print("| algorithm | settings | queries / image | mean Δz [95% CI] | wall s | inside models |")
+    print("|---|---|---:|---|---:|---:|")
+    for algorithm, label, queries, mean, lo, hi, wall, inside in rows:
+        print(f"| {algorithm} | {label} | {queries:,.0f} | {mean:.3f} [{lo:.3f}, {hi:.3f}] | {wall:.1f} | "
+              f"{100 * inside:.0f}% |")
+    local = sorted((q, m) for a, _, q, m, *_ in rows if a == "local")
+    print("\n| Algorithm 2 setting | its queries | its mean Δz | local search queries for that Δz | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for algorithm, label, queries, mean, *_ in rows:
+        if algorithm != "hybrid":
+            continue
+        need = queries_to_reach(mean, local)
+        ratio = f"{queries / need:.0f}×" if need else "not reached"
+        print(f"| {label} | {queries:,.0f} | {mean:.3f} | {need:,.0f} | {ratio} |" if need else
+              f"| {label} | {queries:,.0f} | {mean:.3f} | – | {ratio} |")
+    plot(rows)
+
+
+def plot(rows) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    styles = {"local": ("C0", "o", "local (default)"), "hybrid": ("C3", "s", "hybrid, Algorithm 2"),
+              "iterative": ("C2", "^", "iterative, Algorithm 1")}
+    for algorithm, (color, marker, label) in styles.items():
+        pts = sorted((q, m, lo, hi) for a, _, q, m, lo, hi, *_ in rows if a == algorithm)
+        if not pts:
+            continue
+        q, m, lo, hi = map(np.array, zip(*pts))
+        ax.errorbar(q, m, yerr=[m - lo, hi - m], color=color, marker=marker, label=label,
+                    linestyle="-" if algorithm == "local" else "none", capsize=2, markersize=4)
+        if algorithm == "hybrid":
+            for a, lbl, qq, mm, *_ in rows:
+                if a == "hybrid":
+                    ax.annotate(lbl, (qq, mm), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+    ax.set_xscale("log")
+    ax.set_xlabel("classifier queries per image and model (log scale)")
+    ax.set_ylabel("mean Δz (lower is better)")
+    ax.set_title("Query-budget curves: 100 test digits, 3 example models")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = ROOT / "docs" / "search-curve.svg"
+    fig.savefig(path, metadata={"Date": None})
+    print(f"\nplot written to {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algorithms", default="hybrid,iterative")
-    parser.add_argument("--samples", type=int, default=SearchSettings.samples)
-    parser.add_argument("--step", type=float, default=SearchSettings.step)
+    parser.add_argument("--algorithms", default="local,hybrid,iterative")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--curve", action="store_true", help="query-budget curves instead of the default-settings table")
     args = parser.parse_args()
 
     gen = load_generator("mnist", device="cpu")
@@ -43,20 +156,22 @@ def main() -> None:
     classifiers = [load_classifier(ROOT / p, Path(p).stem, gen.image_shape) for p in MODELS]
     n = len(images)
     print(f"{n} test-split digits (10 per class), generator mnist, models {', '.join(c.name for c in classifiers)}; "
-          f"N = {args.samples}, dr = {args.step}, seed {args.seed}; {platform.processor() or platform.machine()}, "
-          f"torch threads default\n")
+          f"seed {args.seed}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+    if args.curve:
+        curve(gen, classifiers, images)
+        return
     print("| algorithm | model | queries / image | mean Δz | median Δz | censored | recon. changed |")
     print("|---|---|---:|---:|---:|---:|---:|")
     timing = []
     for algorithm in args.algorithms.split(","):
-        settings = SearchSettings(algorithm=algorithm, samples=args.samples, step=args.step, seed=args.seed)
+        settings = SearchSettings(algorithm=algorithm, seed=args.seed).resolved()
         started = time.perf_counter()
         out = search(gen, classifiers, images, settings)
         wall = time.perf_counter() - started
         for clf in classifiers:
             res = out.results[clf.name]
             s = stats.summary(res.delta_z, res.censored)
-            print(f"| {algorithm} | {clf.name} | {res.queries.mean():,.0f} | {s['mean_delta_z']:.3f} | "
+            print(f"| {algorithm} (N {settings.samples}, Δr {settings.step:g}) | {clf.name} | {res.queries.mean():,.0f} | {s['mean_delta_z']:.3f} | "
                   f"{s['median_delta_z']:.3f} | {int(res.censored.sum())} | {int(res.reconstruction_changed.sum())} |")
         inside = out.seconds_generator + out.seconds_classifier
         per_model = ", ".join(f"{k} {v:.1f} s" for k, v in out.classifier_seconds.items())

@@ -56,9 +56,11 @@ def test_same_seed_same_results_and_independent_of_other_models_and_chunking(alg
     alone = search(gen, [clf], images, settings).results["half"]
     together = search(gen, [other, clf], images, settings).results["half"]
     chunked = search(gen, [clf], images, SearchSettings(**{**vars(settings), "chunk_samples": 100})).results["half"]
-    for res in (together, chunked):
-        np.testing.assert_array_equal(res.delta_z, alone.delta_z)
-        np.testing.assert_array_equal(res.adversary_prediction, alone.adversary_prediction)
+    np.testing.assert_array_equal(together.delta_z, alone.delta_z)
+    np.testing.assert_array_equal(together.adversary_prediction, alone.adversary_prediction)
+    # other batches encode z0 with other matrix shapes: equal up to float rounding
+    np.testing.assert_allclose(chunked.delta_z, alone.delta_z, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(chunked.adversary_prediction, alone.adversary_prediction)
     different = search(gen, [clf], images, SearchSettings(**{**vars(settings), "seed": 4})).results["half"]
     assert not np.array_equal(different.delta_z, alone.delta_z)
 
@@ -88,7 +90,9 @@ def test_reconstruction_that_changes_the_label_is_counted_not_searched(algorithm
     out = search(gen, [PixelProbe()], images, SearchSettings(algorithm=algorithm, samples=20, refine_steps=0))
     res = out.results["probe"]
     assert res.reconstruction_changed[0] and not res.reconstruction_changed[1:].any()
-    assert res.queries[0] == 2  # the original and the reconstruction, nothing more
+    anchors = getattr(ALGORITHMS[algorithm], "anchors", 0)  # labelled once per batch, shared by its images
+    # the original, the reconstruction and its share of the anchors, nothing more
+    assert res.queries[0] == 2 + anchors // len(images) + (anchors % len(images) > 0)
     assert np.isnan(res.delta_z[0]) and not res.censored[0]
 
 

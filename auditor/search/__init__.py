@@ -2,14 +2,17 @@
 
 For image x with z0 = I(x) (refined on ||G(z) - x||) and classifier f, an adversary is a
 z with f(G(z)) != f(x); its cost is dz = ||z - z0||. Each algorithm (one module each)
-decides which shell of norms (lo, hi] to sample next; this driver does the rest:
+proposes N perturbations per (image, model) pair and step and learns which flipped the
+label; this driver does the rest:
 
-- images are processed in chunks; every step is one generator call for the chunk and one
-  classifier call per model (black box: only predicted labels are used);
-- common random numbers: image i's perturbations at step k come from its own seeded
-  stream, the same for every model, so models are compared on the same samples and a
-  model's results do not depend on the other models, the chunking or ``--limit``;
-- decodes are shared: (image, shell) states that coincide between models are decoded once;
+- images are processed in batches; every step is a few generator calls (of at most
+  ``chunk_samples`` decodes) and one classifier call per model and generator call (black
+  box: only predicted labels are used); every verified flip closer than the best so far
+  becomes the pair's adversary, so dz is an upper bound of the optimum;
+- common random numbers: image i's noise at step k comes from its own seeded stream, the
+  same for every model, so models are compared on the same draws and a model's results do
+  not depend on the other models, the batching or ``--limit``;
+- decodes are shared: proposals that coincide between models are decoded once;
 - the label to flip is the model's own prediction f(x); where the reconstruction G(z0)
   already changes it, the pair is recorded as such and not searched.
 """
@@ -24,22 +27,39 @@ import numpy as np
 from ..errors import OptionError
 from .hybrid import HybridSearch
 from .iterative import IterativeSearch
+from .local import LocalSearch
 
-ALGORITHMS = {"hybrid": HybridSearch, "iterative": IterativeSearch}
+ALGORITHMS = {"local": LocalSearch, "hybrid": HybridSearch, "iterative": IterativeSearch}
 
 
 @dataclass
 class SearchSettings:
-    algorithm: str = "hybrid"
-    samples: int = 250  # N, perturbations sampled per image and step
-    step: float = 0.1  # dr, shell width and stopping precision
+    """Search settings; ``None`` means the chosen algorithm's default (``resolved()`` fills them in)."""
+
+    algorithm: str = "local"
+    samples: int | None = None  # N, proposals per image and step
+    step: float | None = None  # dr: shell width (hybrid, iterative) or precision (local)
     max_radius: float = 8.0  # no flip within this norm: the pair is censored
     patience: int = 3  # B, consecutive misses that end the hybrid's iterative phase
-    max_steps: int = 200  # steps per image before the search stops with what it has
+    max_steps: int | None = None  # steps per image before the search stops with what it has
     refine_steps: int = 50  # gradient steps improving z0 on ||G(z) - x||
     seed: int = 0
-    chunk_samples: int = 32_768  # decodes per generator call: bounds memory
+    chunk_samples: int = 8192  # decodes per generator call: bounds memory
     batch_images: int | None = None  # images searched together; None: from chunk_samples
+
+    def resolved(self) -> SearchSettings:
+        """A copy with the algorithm's defaults in place of ``None``; validated."""
+        if self.algorithm not in ALGORITHMS:
+            raise OptionError(
+                f"unknown search algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}"
+            )
+        values = dict(vars(self))
+        for key, value in ALGORITHMS[self.algorithm].defaults.items():
+            if values.get(key) is None:
+                values[key] = value
+        settings = SearchSettings(**values)
+        settings.validate()
+        return settings
 
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -47,18 +67,24 @@ class SearchSettings:
                 f"unknown search algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}"
             )
         for key in ("samples", "patience", "max_steps", "chunk_samples"):
-            if getattr(self, key) <= 0:
-                raise OptionError(f"--{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise OptionError(f"--{key.replace('_', '-')} must be positive, got {value}")
         for key in ("step", "max_radius"):
             value = getattr(self, key)
-            if not value > 0 or not np.isfinite(value):
+            if value is not None and (not value > 0 or not np.isfinite(value)):
                 raise OptionError(f"--{key.replace('_', '-')} must be a positive number, got {value}")
-        if self.step > self.max_radius:
+        if self.step is not None and self.step > self.max_radius:
             raise OptionError(f"--step ({self.step}) must not exceed --max-radius ({self.max_radius})")
         if self.batch_images is not None and self.batch_images <= 0:
             raise OptionError(f"--batch must be positive, got {self.batch_images}")
         if self.refine_steps < 0:
             raise OptionError(f"--refine-steps must be 0 or more, got {self.refine_steps}")
+
+    @property
+    def proposals(self) -> int:
+        """Perturbations proposed per (image, model) pair and step."""
+        return self.samples or ALGORITHMS[self.algorithm].defaults["samples"]
 
 
 @dataclass
@@ -110,11 +136,27 @@ def empty_output(n: int, latent_dim: int, names: Sequence[str]) -> SearchOutput:
 
 
 def batch_size(settings: SearchSettings, n_models: int) -> int:
-    """Images searched together. A step decodes at most (models x images x N) samples:
-    unless --batch says otherwise, keep that under chunk_samples."""
+    """Images searched together. A step proposes (models x images x N) perturbations:
+    unless --batch says otherwise, keep that under chunk_samples, so that the working set
+    of a step does not depend on the number of images."""
     if settings.batch_images:
         return settings.batch_images
-    return max(1, settings.chunk_samples // (settings.samples * max(1, n_models)))
+    return max(1, settings.chunk_samples // (settings.proposals * max(1, n_models)))
+
+
+@dataclass
+class SearchContext:
+    """What an algorithm may know about a batch besides the labels of its own proposals.
+    Pair p is image p % m under model p // m."""
+
+    z0: np.ndarray  # (m, d) encodings of the batch's images
+    target: np.ndarray  # (pairs,) the label each pair must flip
+    n_models: int
+    anchors: np.ndarray | None = None  # (A, d) prior samples, for algorithms that ask
+    anchor_labels: np.ndarray | None = None  # (models, A) each model's labels of G(anchors)
+
+
+ANCHOR_STREAM = 2**62  # random stream of the anchors; image streams are keyed 0, 1, 2, ...
 
 
 def _stream(seed: int, index: int) -> np.random.Generator:
@@ -142,7 +184,7 @@ def search(
     """
     import time
 
-    settings.validate()
+    settings = settings.resolved()
     started = time.perf_counter()
     n = len(images)
     out = resume if resume is not None else empty_output(n, generator.latent_dim, [c.name for c in classifiers])
@@ -180,6 +222,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
 
     x = images[start:stop]
     m = len(x)
+    shape = x.shape[1:]
     t = time.perf_counter()
     z0 = generator.refine(x, generator.encode(x), settings.refine_steps)
     out.seconds_generator += time.perf_counter() - t
@@ -195,65 +238,81 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         res.reconstruction_prediction[start:stop] = classify(clf, recon)
         res.queries[start:stop] += 2
         active.append(res.reconstruction_prediction[start:stop] == res.prediction[start:stop])
+    del recon
     n_pairs = m * len(models)
-    state = ALGORITHMS[settings.algorithm](
-        n_pairs, step=settings.step, max_radius=settings.max_radius, patience=settings.patience
-    )
+    k = settings.proposals
+    d = generator.latent_dim
+    target = np.concatenate([out.results[c.name].prediction[start:stop] for c in models])
+    algorithm = ALGORITHMS[settings.algorithm]
+    context = SearchContext(z0=z0, target=target, n_models=len(models))
+    if getattr(algorithm, "anchors", 0):
+        # Anchors: latent points drawn from the generator's prior with the scan's seed, the
+        # same for every batch; each model labels them here (queries charged to the batch).
+        anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((algorithm.anchors, d), dtype=np.float32)
+        decoded = decode(anchors)
+        context.anchors = anchors
+        context.anchor_labels = np.stack([classify(clf, decoded) for clf in models])
+        share = np.full(m, algorithm.anchors // m) + (np.arange(m) < algorithm.anchors % m)
+        for clf in models:
+            out.results[clf.name].queries[start:stop] += share
+        del decoded
+    state = algorithm(n_pairs, settings, d, context)
     state.done[~np.concatenate(active)] = True
     reported = int(state.done.sum())
     if progress and reported:
         progress(reported)
-    target = np.concatenate([out.results[c.name].prediction[start:stop] for c in models])
     streams = [_stream(settings.seed, first_index + start + i) for i in range(m)]
-    big_n = settings.samples
+    per_call = max(1, settings.chunk_samples // k)  # distinct states decoded per generator call
     for _ in range(settings.max_steps):
         live = np.flatnonzero(~state.done)
         if len(live) == 0:
             break
-        live_images = np.unique(live % m)
-        # Common random numbers: each live image draws its directions and radius fractions
-        # once per step; every model's samples for that image use the same draws.
-        dirs = np.zeros((m, big_n, generator.latent_dim), dtype=np.float32)
-        fracs = np.zeros((m, big_n), dtype=np.float32)
-        for i in live_images:
-            g = streams[i].standard_normal((big_n, generator.latent_dim), dtype=np.float32)
-            dirs[i] = g / np.linalg.norm(g, axis=1, keepdims=True)
-            fracs[i] = 1.0 - streams[i].random(big_n, dtype=np.float32)  # in (0, 1]
-        lo, hi = state.interval()
-        # Decode each distinct (image, lo, hi) once, shared by the models in that state.
-        keys = np.stack([live % m, lo[live], hi[live]], axis=1)
-        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        img = live % m
+        # Common random numbers: each live image draws its noise once per step; every model's
+        # proposals for that image are made from the same draws.
+        noise = np.zeros((m, k, d), dtype=np.float32)
+        uniform = np.zeros((m, k), dtype=np.float32)
+        for i in np.unique(img):
+            noise[i] = streams[i].standard_normal((k, d), dtype=np.float32)
+            uniform[i] = 1.0 - streams[i].random(k, dtype=np.float32)  # in (0, 1]
+        deltas, keys = state.propose(live, noise[img], uniform[img])  # (L, k, d), (L, c)
+        # Decode each distinct (image, state key) once, shared by the models in that state.
+        _, first, inverse = np.unique(
+            np.column_stack([img, keys]), axis=0, return_index=True, return_inverse=True
+        )
         inverse = inverse.reshape(-1)
-        u_img = uniq[:, 0].astype(int)
-        radii = uniq[:, 1:2] + fracs[u_img] * (uniq[:, 2:3] - uniq[:, 1:2])  # (U, N)
-        z = z0[u_img][:, None, :] + radii[:, :, None].astype(np.float32) * dirs[u_img]  # (U, N, d)
-        decoded = decode(z.reshape(-1, generator.latent_dim)).reshape(len(uniq), big_n, *x.shape[1:])
-        found = np.zeros(len(live), dtype=bool)
-        radius = np.zeros(len(live))
+        model_of = live // m
+        labels = np.empty((len(live), k), dtype=np.int64)
+        for b in range(0, len(first), per_call):
+            block = first[b : b + per_call]
+            z = z0[img[block]][:, None, :] + deltas[block]
+            decoded = decode(z.reshape(-1, d)).reshape(len(block), k, *shape)
+            in_block = (inverse >= b) & (inverse < b + len(block))
+            for j, clf in enumerate(models):
+                sel = np.flatnonzero(in_block & (model_of == j))
+                if len(sel):
+                    rows = decoded[inverse[sel] - b].reshape(-1, *shape)
+                    labels[sel] = classify(clf, rows).reshape(len(sel), k)
+            del decoded
+        flips = labels != target[live][:, None]
+        norms = np.linalg.norm(deltas, axis=2)
+        masked = np.where(flips, norms, np.inf)
+        best = masked.argmin(axis=1)
+        r_min = masked[np.arange(len(live)), best]
         for j, clf in enumerate(models):
-            sel = np.flatnonzero(live // m == j)
+            sel = np.flatnonzero(model_of == j)
             if len(sel) == 0:
                 continue
-            rows = inverse[sel]
-            labels = classify(clf, decoded[rows].reshape(-1, *x.shape[1:])).reshape(len(sel), big_n)
             res = out.results[clf.name]
-            img = live[sel] % m
-            np.add.at(res.queries, start + img, big_n)
-            flips = labels != target[live[sel]][:, None]
-            masked = np.where(flips, radii[rows], np.inf)
-            k = masked.argmin(axis=1)
-            r_min = masked[np.arange(len(sel)), k]
-            hit = np.isfinite(r_min)
-            found[sel] = hit
-            radius[sel] = np.where(hit, r_min, 0.0)
+            rows = start + img[sel]
+            res.queries[rows] += k
             # Keep the closest flip found so far (NaN: none yet). An image occurs once per model.
-            current = res.delta_z[start + img]
-            b = np.flatnonzero(hit & ~(r_min >= current))
-            ib = img[b]
-            res.delta_z[start + ib] = r_min[b]
-            res.z_star[start + ib] = z0[ib] + r_min[b, None].astype(np.float32) * dirs[ib, k[b]]
-            res.adversary_prediction[start + ib] = labels[b, k[b]]
-        state.update(live, found, radius)
+            b = sel[np.isfinite(r_min[sel]) & ~(r_min[sel] >= res.delta_z[rows])]
+            rb = start + img[b]
+            res.delta_z[rb] = r_min[b]
+            res.z_star[rb] = z0[img[b]] + deltas[b, best[b]]
+            res.adversary_prediction[rb] = labels[b, best[b]]
+        state.observe(live, flips, norms, deltas)
         if progress:
             now = int(state.done.sum())
             progress(now - reported)

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from .shell import ShellSearch
 
-class HybridSearch:
+
+class HybridSearch(ShellSearch):
     name = "hybrid"
+    defaults = {"samples": 250, "step": 0.1, "max_steps": 200}
 
-    def __init__(self, n: int, step: float, max_radius: float, patience: int = 3, **_: float) -> None:
-        self.step = step
-        self.patience = patience
+    def __init__(self, n: int, settings, latent_dim: int, context=None) -> None:
+        self.step = settings.step
+        self.patience = settings.patience
         self.lo = np.zeros(n)
-        self.hi = np.full(n, float(max_radius))
+        self.hi = np.full(n, float(settings.max_radius))
         self.iterative = np.zeros(n, dtype=bool)  # in the iterative phase
         self.misses = np.zeros(n, dtype=int)
         self.found_any = np.zeros(n, dtype=bool)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .shell import ShellSearch
 
-class IterativeSearch:
+
+class IterativeSearch(ShellSearch):
     name = "iterative"
+    defaults = {"samples": 250, "step": 0.1, "max_steps": 200}
 
-    def __init__(self, n: int, step: float, max_radius: float, **_: float) -> None:
-        self.step = step
-        self.max_radius = max_radius
+    def __init__(self, n: int, settings, latent_dim: int, context=None) -> None:
+        self.step = settings.step
+        self.max_radius = settings.max_radius
         self.lo = np.zeros(n)
         self.done = np.zeros(n, dtype=bool)
 
