@@ -119,22 +119,144 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
     return rows
 
 
-def render_html(results: dict[str, Any], generator) -> str:
-    """The report of ``results`` (a scan's or one read from results.json) as one HTML page."""
+STRIP_FRAMES = 8  # decoded steps from z0 to z* in an interpolation strip
+STRIP_IMAGES = 3  # gallery images that get strips
+
+
+def attach_strips(results: dict[str, Any], generator, classifiers) -> None:
+    """Interpolation strips for the first gallery images: per model, the labels of
+    G(z0 + t (z* - z0)) at evenly spaced t, stored in results.json (the report decodes the
+    frames again from z0 and z*; the labels need the models, so they are kept)."""
+    n = results.get("report", {}).get("gallery", 0)
+    picks = [i for i, _ in select_gallery(results, n, results["search"].get("seed", 0))][:STRIP_IMAGES]
+    t = np.linspace(0.0, 1.0, STRIP_FRAMES)
+    strips = []
+    for index in picks:
+        inst = results["instances"][index]
+        for clf in classifiers:
+            r = inst["results"][clf.name]
+            if r.get("z_star") is None or inst.get("z0") is None:
+                continue
+            z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
+            frames = generator.decode((z0[None] + t[:, None].astype(np.float32) * (z1 - z0)[None]))
+            strips.append({"index": index, "model": clf.name, "t": [round(float(v), 4) for v in t],
+                           "labels": [int(v) for v in clf.predict(frames)]})
+    results.setdefault("report", {})["strips"] = strips
+
+
+def strip_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
+    """Frames and labels of the stored interpolation strips, for the template."""
+    rows = []
+    for strip in results.get("report", {}).get("strips", []):
+        inst = results["instances"][strip["index"]]
+        r = inst["results"][strip["model"]]
+        z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
+        t = np.asarray(strip["t"], np.float32)
+        frames = generator.decode(z0[None] + t[:, None] * (z1 - z0)[None])
+        labels = strip["labels"]
+        rows.append({
+            "file": inst["file"], "model": strip["model"], "delta_z": r["delta_z"],
+            "frames": [{"image": png_data_uri(f, 2), "label": lab, "t": float(tv),
+                        "flipped": lab != r["prediction"]} for f, lab, tv in zip(frames, labels, t)],
+        })
+    return rows
+
+
+def _environment(autoescape: bool = True):
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(asset_dir("templates"))),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        autoescape=autoescape, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters["fmt"] = _fmt
     env.filters["dz"] = _dz
-    template = env.get_template("report.html.j2")
+    return env
+
+
+def render_html(results: dict[str, Any], generator) -> str:
+    """The report of ``results`` (a scan's or one read from results.json) as one HTML page."""
+    from . import plots
+
+    template = _environment().get_template("report.html.j2")
     css = (asset_dir("templates") / "report.css").read_text()
+    svg = plots.dz_ecdf_svg(results)
     return template.render(
         r=results, css=css, rows=gallery_rows(results, generator),
         models={m["name"]: m for m in results["models"]},
+        ecdf=svg_data_uri(svg) if svg else None,
+        flows={m["name"]: plots.class_flow(results, m["name"]) for m in results["models"]},
+        strips=strip_rows(results, generator),
     )
+
+
+def svg_data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def write_pdf(path: Path, html: str) -> Path:
+    """The HTML report paginated for print by WeasyPrint (the print rules are in report.css)."""
+    import logging
+
+    import weasyprint
+
+    for name in ("weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    tmp = path.with_name(f".{path.name}.tmp")
+    weasyprint.HTML(string=html, base_url=None).write_pdf(tmp)
+    tmp.replace(path)
+    return path
+
+
+def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: int = 4) -> str:
+    """model-card.md: the verdict, the key figures and a small gallery whose PNGs are written
+    to ``card_dir`` (referenced by relative path, so the card can be pasted with them)."""
+    card_dir.mkdir(parents=True, exist_ok=True)
+    rows = gallery_rows(results, generator)[:n_images]
+    for k, row in enumerate(rows):
+        for key in ("original", "reconstruction"):
+            if row.get(key):
+                _write_uri(card_dir / f"{k}-{key}.png", row[key])
+                row[key] = f"{card_dir.name}/{k}-{key}.png"
+        for j, cell in enumerate(row["cells"]):
+            if cell.get("adversary"):
+                _write_uri(card_dir / f"{k}-{j}-adversary.png", cell["adversary"])
+                cell["adversary"] = f"{card_dir.name}/{k}-{j}-adversary.png"
+    template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
+    return template.render(r=results, rows=rows)
+
+
+def _write_uri(path: Path, uri: str) -> None:
+    path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+
+
+FORMATS = ("html", "pdf", "md", "json")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    from .errors import OptionError
+
+    wanted = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise OptionError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; got {text!r}")
+    return wanted
+
+
+def write_outputs(results: dict[str, Any], generator, out: Path, formats: tuple[str, ...]) -> list[Path]:
+    """Write the report files asked for (html -> index.html, pdf -> report.pdf, md ->
+    model-card.md and its images in card/); results.json is the caller's. Returns the paths."""
+    written = []
+    if "html" in formats or "pdf" in formats:
+        html = render_html(results, generator)
+        if "html" in formats:
+            written.append(write_html(out / "index.html", html))
+        if "pdf" in formats:
+            written.append(write_pdf(out / "report.pdf", html))
+    if "md" in formats:
+        card = render_card(results, generator, out / "card")
+        written.append(write_html(out / "model-card.md", card))
+    return written
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

@@ -145,6 +145,7 @@ def build(
         "models": model_entries,
         "pairwise": [p.__dict__ for p in pairs],
         "friedman": stats.friedman(effective),
+        "alpha": alpha,
         "ranking": stats.ranking([e["name"] for e in model_entries], mean, pairs, alpha=alpha, degenerate=degenerate),
         "gate": stats.gate(effective, baseline, degenerate, alpha) if baseline else None,
         "instances": instances,

@@ -3,4 +3,4 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 auditor scan examples/models/lenet.onnx examples/models/mlp.pt examples/models/rf5.onnx \
-    examples/digits --out auditor-report --seed 0 "$@"
+    examples/digits --out auditor-report --seed 0 --force "$@"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -23,7 +24,10 @@ def test_html_is_self_contained_and_escapes_file_names(onnx_factory, digits_dir,
     assert HOSTILE not in html
     assert "&lt;img src=x onerror=alert(1)&gt;.png" in html
     for attr in re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html):
-        assert attr.startswith("data:image/png;base64,") or attr.startswith("#"), attr
+        assert attr.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,", "#")), attr
+        if attr.startswith("data:image/svg+xml"):  # the chart: no reference outside itself either
+            svg = base64.b64decode(attr.split(",", 1)[1]).decode()
+            assert not re.search(r'href="(?!#)|url\((?!#)|@import|<script', svg)
     assert not re.search(r"url\(|@import|<script|<link", html)
     res = json.loads((out / "results.json").read_text())
     assert HOSTILE in [i["file"] for i in res["instances"]]
@@ -76,3 +80,61 @@ def test_report_refuses_another_generator(onnx_factory, digits_dir, tiny_bundle,
     broken.write_text("{")
     result = runner.invoke(app, ["report", str(broken)])
     assert result.exit_code == 2 and "not valid JSON" in result.output
+
+
+def test_scan_writes_html_pdf_and_model_card_and_report_redraws_them(torchscript_model, sklearn_model, digits_dir,
+                                                                    tiny_bundle, tmp_path):
+    from pypdf import PdfReader
+
+    runner = CliRunner()
+    out = tmp_path / "scan"
+    models = [torchscript_model, sklearn_model]
+    result = runner.invoke(app, ["scan", *map(str, models), str(digits_dir), "--generator", str(tiny_bundle),
+                                 "--out", str(out), "--refine-steps", "0", "--gallery", "6"])
+    assert result.exit_code == 0, result.output
+    for name in ("index.html", "report.pdf", "model-card.md", "results.json"):
+        assert (out / name).is_file(), name
+    html = (out / "index.html").read_text()
+    for section in ("Setup", "Verdict", "Summary", "Δz distributions", "Pairwise sign tests", "Gallery",
+                    "Interpolation strips", "Class flow", "How to read this"):
+        assert f"<h2>{section}</h2>" in html, section
+    pdf = PdfReader(out / "report.pdf")
+    assert 2 <= len(pdf.pages) <= 12
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    for words in ("Robustness audit", "Verdict", "mlp", "rf", "Class flow", "page 1 of"):
+        assert words in text, words
+    card = (out / "model-card.md").read_text()
+    assert "| mlp |" in card and "| rf |" in card and "&gt;" not in card
+    images = re.findall(r"!\[[a-z]+\]\((card/[^)]+)\)", card)
+    assert images and all((out / p).is_file() for p in images)
+    res = json.loads((out / "results.json").read_text())
+    assert res["report"]["strips"] and all(len(s["labels"]) == len(s["t"]) for s in res["report"]["strips"])
+
+    for model in models:
+        model.unlink()
+    again = tmp_path / "again"
+    result = runner.invoke(app, ["report", str(out / "results.json"), "--out", str(again), "--format", "md,pdf"])
+    assert result.exit_code == 0, result.output
+    assert (again / "model-card.md").read_text() == card
+    assert (again / "report.pdf").is_file() and not (again / "index.html").exists()
+
+
+def test_format_chooses_outputs(onnx_factory, digits_dir, tiny_bundle, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "scan"
+    args = ["scan", str(onnx_factory()), str(digits_dir), "--generator", str(tiny_bundle), "--refine-steps", "0"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "x"), "--format", "html,docx"])
+    assert result.exit_code == 2 and "--format" in result.output and "Traceback" not in result.output
+
+
+def test_class_flow_counts_label_changes():
+    from auditor.plots import class_flow
+
+    def inst(pred, adv):
+        return {"results": {"m": {"prediction": pred, "adversary_prediction": adv}}}
+
+    flow = class_flow({"instances": [inst(1, 7), inst(1, 7), inst(7, 1), inst(3, None)]}, "m")
+    assert flow == {"classes": [1, 7], "counts": [[0, 2], [1, 0]], "max": 2}

@@ -1,0 +1,79 @@
+"""Charts of the report, drawn with matplotlib as SVG text to inline in the HTML and PDF.
+
+Only what results.json holds is drawn, so `auditor report` redraws the same charts.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+COLORS = ["#2457c5", "#d1495b", "#00798c", "#edae49", "#66a182", "#8d5a97", "#30323d", "#e07a5f"]
+
+
+def model_dz(results: dict[str, Any]) -> dict[str, tuple[np.ndarray, int]]:
+    """Per model: the observed dz values and the number of censored images."""
+    out = {}
+    for m in results["models"]:
+        values, censored = [], 0
+        for inst in results["instances"]:
+            r = inst["results"][m["name"]]
+            if r["delta_z"] is not None:
+                values.append(r["delta_z"])
+            elif r["censored"]:
+                censored += 1
+        out[m["name"]] = (np.sort(np.asarray(values, dtype=float)), censored)
+    return out
+
+
+def dz_ecdf_svg(results: dict[str, Any]) -> str | None:
+    """Overlaid empirical CDFs of dz, one line per model, as an SVG document (None when no
+    model has a dz). Censored images keep the curve below 1: they lie beyond the cap."""
+    data = model_dz(results)
+    if not any(len(v) for v, _ in data.values()):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.2))
+    ax = fig.add_subplot()
+    for k, (name, (values, censored)) in enumerate(data.items()):
+        if not len(values):
+            continue
+        n = len(values) + censored
+        y = np.arange(1, len(values) + 1) / n
+        ax.step(np.concatenate([[0.0], values]), np.concatenate([[0.0], y]), where="post",
+                color=COLORS[k % len(COLORS)], linewidth=1.8, label=name)
+    ax.set_xlabel("Δz (latent distance to the nearest adversary found)")
+    ax.set_ylabel("share of images flipped")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inlined in HTML
+
+
+def class_flow(results: dict[str, Any], name: str) -> dict[str, Any]:
+    """How often model ``name``'s prediction a was flipped to b by its nearest adversary:
+    {"classes": [...], "counts": [[...]], "max": int} over the classes that occur."""
+    pairs = []
+    for inst in results["instances"]:
+        r = inst["results"][name]
+        if r["adversary_prediction"] is not None:
+            pairs.append((r["prediction"], r["adversary_prediction"]))
+    classes = sorted({c for pair in pairs for c in pair})
+    index = {c: i for i, c in enumerate(classes)}
+    counts = np.zeros((len(classes), len(classes)), dtype=int)
+    for a, b in pairs:
+        counts[index[a], index[b]] += 1
+    return {"classes": classes, "counts": counts.tolist(), "max": int(counts.max()) if pairs else 0}
