@@ -6,9 +6,15 @@ Bethge, "Decision-Based Adversarial Attacks", ICLR 2018) and of evolution strate
 Rechenberg's success rule, applied in the generator's latent space as in Zhao, Dua & Singh
 (ICLR 2018). Per (image, model) pair, with N proposals per step:
 
-Growth: norms uniform in (R/2, R] along N random directions, R = r0, 2 r0, 4 r0, ... up to
-    max_radius. No flip anywhere: the pair is censored. The first flips give the closest
-    one, at norm r and direction d.
+Start: 512 anchors are drawn from the generator's prior (seeded by --seed, the same for every
+    batch) and labelled by each model once per batch (those queries are charged to the
+    batch's images). The segment from z0 to the nearest anchor that the model labels
+    differently crosses its decision boundary; its N points at fractions 1/N, ..., 1 (the
+    last is the anchor itself, a known adversary) give the first flip, at norm r and
+    direction d.
+Growth, for pairs with no such anchor within max_radius: norms uniform in (R/2, R] along N
+    random directions, R = r0, 2 r0, 4 r0, ... (r0 = sqrt(d) / 4) up to max_radius. No flip
+    anywhere: the pair is censored.
 Walk: proposals d' = normalise(d + sigma u) with u a random unit vector (the first
     proposal keeps d: a pure step towards z0), norm r' = r (1 - eps v), v uniform in (0, 1].
     The closest flipping proposal becomes (r, d). A step with a flip multiplies sigma and
