@@ -27,6 +27,7 @@ out_console = Console(highlight=False)
 _state = {"debug": False}
 
 EXIT_ERROR = 2
+FEW_IMAGES = 1000  # below this, models of similar quality are rarely separated (docs/paper-reproduction.md)
 
 
 def _version(value: bool) -> None:
@@ -420,7 +421,10 @@ def _print_summary(res: dict) -> None:
             out_console.print(f"sign test {p['a']} vs {p['b']}: {p['a_larger']} vs {p['b_larger']} images larger, "
                               f"{p['ties']} ties, p = {pfmt(p['p_value'])} (Holm-corrected {pfmt(p['p_holm'])})")
         ranks = " > ".join(" = ".join(g) for g in res["ranking"])
-        out_console.print(f"ranking (p < 0.05, Holm): {ranks}")
+        out_console.print(f"ranking (p < {res.get('alpha', 0.05):g}, Holm): {ranks}")
+        if any(len(g) > 1 for g in res["ranking"]) and res["data"]["n_images"] < FEW_IMAGES:
+            out_console.print(f"note: tied models may still differ: {res['data']['n_images']} images separate only "
+                              f"large differences; scan {FEW_IMAGES:,} or more to compare close versions")
     out_console.print("written: " + " · ".join(res["_written"]))
 
 

@@ -137,3 +137,12 @@ def test_the_readme_example_scan_with_the_bundled_generator(tmp_path):
     mean = {m["name"]: m["mean_delta_z"] for m in res["models"]}
     assert mean["lenet"] > mean["rf5"]
     assert np.isfinite(mean["lenet"])
+
+
+def test_tied_models_on_few_images_get_a_hint(onnx_factory, digits_dir, tiny_bundle, tmp_path):
+    model = onnx_factory("a.onnx")
+    twin = onnx_factory("b.onnx")  # the same weights: never separable
+    result = scan(model, twin, digits_dir, "--generator", tiny_bundle, "--out", tmp_path / "o", *FAST, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "a = b" in result.output
+    assert "scan 1,000 or more to compare close versions" in " ".join(result.output.split())
