@@ -1,7 +1,9 @@
-"""The HTML report: one self-contained file (CSS and images inline, no network fetch).
+"""The reports: a self-contained HTML page (CSS, images and chart inline, no network fetch),
+the same paginated as a PDF, and a Markdown section for model cards.
 
-Drawn from results.json and the generator (adversaries are decoded from the stored
-latents), plus the original images where the scan still has them in memory.
+Drawn from results.json and the generator (adversaries and interpolation frames are
+decoded from the stored latents), plus the original images where the scan still has them
+in memory (they are then stored in results.json for `auditor report`).
 """
 
 from __future__ import annotations
@@ -250,12 +252,12 @@ def write_outputs(results: dict[str, Any], generator, out: Path, formats: tuple[
     if "html" in formats or "pdf" in formats:
         html = render_html(results, generator)
         if "html" in formats:
-            written.append(write_html(out / "index.html", html))
+            written.append(write_text(out / "index.html", html))
         if "pdf" in formats:
             written.append(write_pdf(out / "report.pdf", html))
     if "md" in formats:
         card = render_card(results, generator, out / "card")
-        written.append(write_html(out / "model-card.md", card))
+        written.append(write_text(out / "model-card.md", card))
     return written
 
 
@@ -286,8 +288,9 @@ def _dz(value: float | None) -> str:
     return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
-def write_html(path: Path, html: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
+    """Write atomically (a temporary file, then a rename): a reader never sees half a report."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
