@@ -27,7 +27,6 @@ out_console = Console(highlight=False)
 _state = {"debug": False}
 
 EXIT_ERROR = 2
-FEW_IMAGES = 1000  # below this, models of similar quality are rarely separated (docs/paper-reproduction.md)
 
 
 def _version(value: bool) -> None:
@@ -422,6 +421,8 @@ def _print_summary(res: dict) -> None:
                               f"{p['ties']} ties, p = {pfmt(p['p_value'])} (Holm-corrected {pfmt(p['p_holm'])})")
         ranks = " > ".join(" = ".join(g) for g in res["ranking"])
         out_console.print(f"ranking (p < {res.get('alpha', 0.05):g}, Holm): {ranks}")
+        from .report import FEW_IMAGES
+
         if any(len(g) > 1 for g in res["ranking"]) and res["data"]["n_images"] < FEW_IMAGES:
             out_console.print(f"note: tied models may still differ: {res['data']['n_images']} images separate only "
                               f"large differences; scan {FEW_IMAGES:,} or more to compare close versions")

@@ -121,6 +121,7 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
     return rows
 
 
+FEW_IMAGES = 1000  # below this, models of similar quality are rarely separated (docs/paper-reproduction.md)
 STRIP_FRAMES = 8  # decoded steps from z0 to z* in an interpolation strip
 STRIP_IMAGES = 3  # gallery images that get strips
 
@@ -188,7 +189,7 @@ def render_html(results: dict[str, Any], generator) -> str:
         models={m["name"]: m for m in results["models"]},
         ecdf=svg_data_uri(svg) if svg else None,
         flows={m["name"]: plots.class_flow(results, m["name"]) for m in results["models"]},
-        strips=strip_rows(results, generator),
+        strips=strip_rows(results, generator), few_images=FEW_IMAGES,
     )
 
 

@@ -46,27 +46,26 @@ def shape_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
     return out
 
 
-@pytest.fixture
-def shapes_dir(tmp_path: Path) -> Path:
+def png_folder(folder: Path, images: np.ndarray, prefix: str) -> Path:
+    """Save uint8 images as PREFIX_00.png, PREFIX_01.png, ... in a new folder."""
     from PIL import Image
 
-    folder = tmp_path / "shapes"
     folder.mkdir()
-    for k, img in enumerate(shape_images(48)):
-        Image.fromarray(img).save(folder / f"shape_{k:02d}.png")
+    for k, img in enumerate(images):
+        Image.fromarray(img).save(folder / f"{prefix}_{k:02d}.png")
     return folder
+
+
+@pytest.fixture
+def shapes_dir(tmp_path: Path) -> Path:
+    """A folder of 48 seeded RGB shape PNGs."""
+    return png_folder(tmp_path / "shapes", shape_images(48), "shape")
 
 
 @pytest.fixture
 def digits_dir(tmp_path: Path) -> Path:
     """A folder of 8 seeded grayscale PNGs."""
-    from PIL import Image
-
-    folder = tmp_path / "digits"
-    folder.mkdir()
-    for k, img in enumerate(blob_images(8)):
-        Image.fromarray(img).save(folder / f"img_{k:02d}.png")
-    return folder
+    return png_folder(tmp_path / "digits", blob_images(8), "img")
 
 
 # --- generators -------------------------------------------------------------------------

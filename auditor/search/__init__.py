@@ -294,9 +294,9 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
                     rows = decoded[inverse[sel] - b].reshape(-1, *shape)
                     labels[sel] = classify(clf, rows).reshape(len(sel), k)
             del decoded
+        # per live pair: the closest flipping proposal (best) and its norm (r_min; inf: none)
         flips = labels != target[live][:, None]
-        norms = np.linalg.norm(deltas, axis=2)
-        masked = np.where(flips, norms, np.inf)
+        masked = np.where(flips, np.linalg.norm(deltas, axis=2), np.inf)
         best = masked.argmin(axis=1)
         r_min = masked[np.arange(len(live)), best]
         for j, clf in enumerate(models):
@@ -312,7 +312,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
             res.delta_z[rb] = r_min[b]
             res.z_star[rb] = z0[img[b]] + deltas[b, best[b]]
             res.adversary_prediction[rb] = labels[b, best[b]]
-        state.observe(live, flips, norms, deltas)
+        state.observe(live, r_min, best, deltas)
         if progress:
             now = int(state.done.sum())
             progress(now - reported)

@@ -51,17 +51,16 @@ class LocalSearch:
         m = len(context.z0)
         a, z = context.anchors.astype(np.float64), context.z0.astype(np.float64)
         dist = np.sqrt(np.maximum((z**2).sum(1)[:, None] + (a**2).sum(1)[None] - 2 * z @ a.T, 0.0))  # (m, A)
-        self.anchor = np.full(n, -1)
+        self.seeded = np.zeros(n, dtype=bool)  # has such an anchor (until its segment fails)
+        self.anchor_delta = np.zeros((n, latent_dim), dtype=np.float32)  # anchor - z0
         for j in range(context.n_models):
             pairs = np.arange(j * m, (j + 1) * m)
             other = context.anchor_labels[j][None, :] != context.target[pairs][:, None]
             masked = np.where(other, dist, np.inf)
             nearest = masked.argmin(axis=1)
             ok = masked[np.arange(m), nearest] <= settings.max_radius
-            self.anchor[pairs[ok]] = nearest[ok]
-        self.anchor_delta = np.zeros((n, latent_dim), dtype=np.float32)
-        has = self.anchor >= 0
-        self.anchor_delta[has] = context.anchors[self.anchor[has]] - context.z0[np.flatnonzero(has) % m]
+            self.seeded[pairs[ok]] = True
+            self.anchor_delta[pairs[ok]] = context.anchors[nearest[ok]] - context.z0[ok]
         self.band = np.full(n, min(START_RADIUS * np.sqrt(latent_dim), settings.max_radius))  # growth: R
         self.r = np.full(n, np.inf)  # closest flip so far (inf: none yet)
         self.d = np.zeros((n, latent_dim), dtype=np.float32)  # its direction
@@ -75,8 +74,7 @@ class LocalSearch:
         with equal keys get identical perturbations (their decodes are shared)."""
         unit = noise / np.linalg.norm(noise, axis=2, keepdims=True)
         k = unit.shape[1]
-        starting = (self.anchor[live] >= 0) & ~np.isfinite(self.r[live])
-        growing = (self.anchor[live] < 0) & ~np.isfinite(self.r[live])
+        starting, growing, walking = self._phases(live)
         radii = np.empty(uniform.shape, dtype=np.float32)
         dirs = unit.copy()
         band = self.band[live[growing]]
@@ -86,7 +84,6 @@ class LocalSearch:
         length = np.linalg.norm(seg, axis=1)
         dirs[starting] = (seg / length[:, None])[:, None, :]
         radii[starting] = length[:, None] * (np.arange(1, k + 1, dtype=np.float32) / k)
-        walking = np.isfinite(self.r[live])
         walk = live[walking]
         if len(walk):
             d = self.d[walk][:, None, :] + self.sigma[walk][:, None, None].astype(np.float32) * unit[walking]
@@ -98,19 +95,22 @@ class LocalSearch:
                         np.stack([np.ones(len(live)), live.astype(float)], 1))
         return radii[:, :, None] * dirs, keys
 
-    def observe(self, live: np.ndarray, flips: np.ndarray, norms: np.ndarray, deltas: np.ndarray) -> None:
-        masked = np.where(flips, norms, np.inf)
-        k = masked.argmin(axis=1)
-        r_min = masked[np.arange(len(live)), k]
+    def _phases(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks over ``live``: on the anchor segment, growing, walking (a flip is known)."""
+        walking = np.isfinite(self.r[live])
+        seeded = self.seeded[live]
+        return ~walking & seeded, ~walking & ~seeded, walking
+
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray, deltas: np.ndarray) -> None:
+        """The live pairs' closest flipping proposal: its norm ``r_min`` (inf: no flip) and
+        index ``best`` among the proposals ``deltas``."""
         hit = np.isfinite(r_min)
-        walk = np.isfinite(self.r[live])
-        growing = ~walk & (self.anchor[live] < 0)
-        starting = ~walk & (self.anchor[live] >= 0)
-        self.anchor[live[starting & ~hit]] = -1  # no flip on the segment (a noisy model): grow instead
+        starting, growing, walk = self._phases(live)
+        self.seeded[live[starting & ~hit]] = False  # no flip on the segment (a noisy model): grow instead
         better = hit & (r_min < self.r[live])
         idx = live[better]
         self.r[idx] = r_min[better]
-        self.d[idx] = deltas[better, k[better]] / r_min[better, None].astype(np.float32)
+        self.d[idx] = deltas[better, best[better]] / r_min[better, None].astype(np.float32)
 
         grown = live[growing & ~hit]
         censored = grown[self.band[grown] >= self.max_radius]

@@ -29,7 +29,8 @@ class ShellSearch:
         dirs = noise / np.linalg.norm(noise, axis=2, keepdims=True)
         return radii[:, :, None] * dirs, np.stack([lo, hi], axis=1)
 
-    def observe(self, live: np.ndarray, flips: np.ndarray, norms: np.ndarray, deltas: np.ndarray) -> None:
-        found = flips.any(axis=1)
-        radius = np.where(flips, norms, np.inf).min(axis=1)
-        self.update(live, found, np.where(found, radius, 0.0))
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray, deltas: np.ndarray) -> None:
+        """The live pairs' closest flipping proposal: its norm ``r_min`` (inf: no flip) and
+        index ``best`` among the proposals ``deltas``."""
+        found = np.isfinite(r_min)
+        self.update(live, found, np.where(found, r_min, 0.0))
