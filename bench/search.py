@@ -43,6 +43,7 @@ MODELS = ["examples/models/lenet.onnx", "examples/models/mlp.pt", "examples/mode
 HYBRID_GRID = [(100, 0.5), (100, 0.3), (100, 0.1), (250, 0.3), (250, 0.1), (1000, 0.3), (1000, 0.1), (5000, 0.1)]
 LOCAL_BUDGETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 40, 60, 120]
 REFERENCE = ("iterative", 1000, 0.05)
+RATIO = 20  # issue #7: the default search must match Algorithm 2 with this many times fewer queries
 
 
 def run(gen, classifiers, images, settings):
@@ -78,12 +79,14 @@ def queries_to_reach(level: float, curve: list[tuple[float, float]]) -> float | 
 
 def curve(gen, classifiers, images) -> None:
     rows = []  # (algorithm, label, queries, mean, lo, hi, wall, inside share)
+    dzs = []  # per row: dz (models, images)
 
     def record(algorithm, label, settings):
         dz, queries, wall, out = run(gen, classifiers, images, settings)
         mean, lo, hi = mean_ci(dz)
         inside = (out.seconds_generator + out.seconds_classifier) / wall
         rows.append((algorithm, label, queries, mean, lo, hi, wall, inside))
+        dzs.append(dz)
         print(f"  {algorithm} {label}: {queries:,.0f} queries, mean dz {mean:.3f} [{lo:.3f}, {hi:.3f}], "
               f"{wall:.1f} s", file=sys.stderr, flush=True)
 
@@ -109,7 +112,34 @@ def curve(gen, classifiers, images) -> None:
         ratio = f"{queries / need:.0f}×" if need else "not reached"
         print(f"| {label} | {queries:,.0f} | {mean:.3f} | {need:,.0f} | {ratio} |" if need else
               f"| {label} | {queries:,.0f} | {mean:.3f} | – | {ratio} |")
+    print(f"\n| Algorithm 2 setting | its mean Δz | local search at ≤ 1/{RATIO} of its queries | its mean Δz | "
+          "difference, local − hybrid [95% CI] |")
+    print("|---|---:|---|---:|---|")
+    for i, (algorithm, label, queries, mean, *_) in enumerate(rows):
+        if algorithm != "hybrid":
+            continue
+        cheaper = [j for j, r in enumerate(rows) if r[0] == "local" and r[2] <= queries / RATIO]
+        if not cheaper:
+            print(f"| {label} | {mean:.3f} | no local budget that small | – | – |")
+            continue
+        j = max(cheaper, key=lambda j: rows[j][2])
+        diff, lo, hi = paired_difference(dzs[j], dzs[i])
+        print(f"| {label} | {mean:.3f} | {rows[j][1]} ({rows[j][2]:,.0f} queries) | {rows[j][3]:.3f} | "
+              f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     plot(rows)
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b over (model, image) pairs where both found a flip, and a 95% bootstrap
+    interval over images: the searches ran on the same images, so the pairing removes the
+    spread between digits."""
+    both = np.isfinite(a) & np.isfinite(b)
+    diff = np.where(both, a - b, np.nan)
+    rng = np.random.default_rng(seed)
+    n = diff.shape[1]
+    boots = [np.nanmean(diff[:, rng.integers(0, n, n)]) for _ in range(2000)]
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    return float(np.nanmean(diff)), float(lo), float(hi)
 
 
 def plot(rows) -> None:
