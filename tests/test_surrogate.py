@@ -47,8 +47,9 @@ def test_no_normals_without_the_target_class_or_other_classes():
 
 def test_local_search_flips_in_its_first_step_along_the_surrogate_normal():
     # A linear boundary is what the surrogate models exactly: the first step's norms along its
-    # normal (geometric from 0.4 to 2.5, 8 of them, ratio 1.3) bracket the exact distance. In
-    # 12 dimensions a random direction, or the line to the nearest anchor, is far from normal.
+    # normal (8 of them, geometric from sqrt(d) / 10 to sqrt(d) / 1.6, ratio 1.3) bracket the
+    # exact distance. In 12 dimensions a random direction, or the line to the nearest anchor,
+    # is far from normal.
     gen = LinearGenerator(latent_dim=12, seed=0)
     rng = np.random.default_rng(1)
     images = gen.decode(rng.standard_normal((16, 12)).astype(np.float32) * 0.8)
@@ -57,7 +58,8 @@ def test_local_search_flips_in_its_first_step_along_the_surrogate_normal():
     out = search(gen, [clf], images, SearchSettings(algorithm="local", max_steps=1, refine_steps=0))
     res = out.results["half"]
     exact = exact_distance(gen, out.z0, w, clf.b)
-    inside = (exact > 0.4) & (exact < 2.4)
+    lo, hi = 0.1 * np.sqrt(12), 0.625 * np.sqrt(12)
+    inside = (exact > lo) & (exact < hi)
     assert inside.sum() >= 4
     assert np.all(res.delta_z[inside] >= exact[inside] - 1e-4)
     assert np.all(res.delta_z[inside] <= exact[inside] * 1.3 * 1.01)

@@ -13,7 +13,8 @@ Anchors: 512 points drawn from the generator's prior (seeded by --seed, the same
 Start, first of these that flips:
     1. surrogate: a linear discriminant analysis of the anchors' labels (``surrogate.py``)
        gives the normals of its nearest boundaries between the pair's class and another;
-       N norms spaced geometrically from 0.4 to 2.5 along the first normal.
+       N norms spaced geometrically from sqrt(d) / 10 to sqrt(d) / 1.6 (0.4 to 2.5 for
+       d = 16) along the first normal.
     2. anchor segment: the segment from z0 to the nearest anchor that the model labels
        differently crosses its decision boundary; its N points at fractions 1/N, ..., 1
        (the last is the anchor itself, a known adversary).
@@ -41,7 +42,7 @@ import numpy as np
 from .surrogate import boundary_normals
 
 ANCHORS = 512  # prior samples labelled by each model once per batch
-LADDER = (0.4, 2.5)  # norms tried along the surrogate's first normal: geometric, N of them
+LADDER = (0.1, 0.625)  # times sqrt(d): norms tried along the surrogate's first normal, N geometric ones
 ALTERNATIVES = 3  # further surrogate normals proposed in the first walk steps
 ALTERNATIVE_STEPS = 2
 ALTERNATIVE_EPS = 0.5
@@ -81,8 +82,8 @@ class LocalSearch:
             nearest = masked.argmin(axis=1)
             near = masked[np.arange(m), nearest] <= settings.max_radius
             segment[pairs[near]] = context.anchors[nearest[near]] - z0[near]
-        hi = min(LADDER[1], settings.max_radius)
-        ladder = np.geomspace(min(LADDER[0], hi / 2), hi, k).astype(np.float32)
+        hi = min(LADDER[1] * np.sqrt(latent_dim), settings.max_radius)
+        ladder = np.geomspace(min(LADDER[0] * np.sqrt(latent_dim), hi / 2), hi, k).astype(np.float32)
         length = np.linalg.norm(segment, axis=1)
         fractions = np.arange(1, k + 1, dtype=np.float32) / k
         self.stages = [
