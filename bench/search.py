@@ -134,12 +134,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[floa
     interval over images: the searches ran on the same images, so the pairing removes the
     spread between digits."""
     both = np.isfinite(a) & np.isfinite(b)
-    diff = np.where(both, a - b, np.nan)
-    rng = np.random.default_rng(seed)
-    n = diff.shape[1]
-    boots = [np.nanmean(diff[:, rng.integers(0, n, n)]) for _ in range(2000)]
-    lo, hi = np.quantile(boots, [0.025, 0.975])
-    return float(np.nanmean(diff)), float(lo), float(hi)
+    return mean_ci(np.where(both, a - b, np.nan), seed)
 
 
 def plot(rows) -> None:

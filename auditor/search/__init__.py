@@ -49,10 +49,7 @@ class SearchSettings:
 
     def resolved(self) -> SearchSettings:
         """A copy with the algorithm's defaults in place of ``None``; validated."""
-        if self.algorithm not in ALGORITHMS:
-            raise OptionError(
-                f"unknown search algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}"
-            )
+        self.validate()  # the algorithm first: its defaults fill in the rest
         values = dict(vars(self))
         for key, value in ALGORITHMS[self.algorithm].defaults.items():
             if values.get(key) is None:

@@ -120,7 +120,7 @@ class LocalSearch:
         k = unit.shape[1]
         starting, growing, walking = self._phases(live)
         radii = np.empty(uniform.shape, dtype=np.float32)
-        dirs = unit.copy()
+        dirs = unit  # a fresh array: overwritten per phase below
         radii[growing] = self.band[live[growing]][:, None] * (0.5 + 0.5 * uniform[growing])
         for s, (direction, norms, _) in enumerate(self.stages):
             rows = np.flatnonzero(starting & (self.stage[live] == s))
