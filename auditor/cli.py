@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import AuditorError, OptionError
+from .errors import AuditorError, OptionError, OutputError
 
 app = typer.Typer(
     add_completion=False,
@@ -26,7 +26,11 @@ console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
 _state = {"debug": False}
 
-EXIT_ERROR = 2
+EXIT_GATE = 1  # the release gate failed: a candidate is significantly less robust (and nothing else)
+EXIT_ERROR = 2  # bad input or options
+EXIT_OUTPUTS = 3  # an output could not be written (disk full, read-only, PDF renderer); the line says what is safe
+EXIT_LOCKED = 4  # --out is in use by another auditor process
+EXIT_INTERRUPTED = 130
 
 
 def _version(value: bool) -> None:
@@ -68,11 +72,14 @@ def _steady_heap() -> None:
 
 
 def fail(err: BaseException) -> None:
-    """Print one line for a library error and exit; with --debug, re-raise."""
+    """Print one line for a library error and exit with its code; with --debug, re-raise."""
+    from .files import LockedError
+
     if _state["debug"]:
         raise err
     console.print(f"[bold red]error:[/] {err}", soft_wrap=True, markup=True)
-    raise typer.Exit(EXIT_ERROR)
+    code = EXIT_LOCKED if isinstance(err, LockedError) else EXIT_OUTPUTS if isinstance(err, OutputError) else EXIT_ERROR
+    raise typer.Exit(code)
 
 
 @app.command("train-generator")
@@ -173,6 +180,7 @@ def scan(
     formats: Annotated[str, typer.Option("--format", help="Outputs: any of html (index.html), pdf (report.pdf), md (model-card.md), json (results.json; always written while scanning).")] = "html,pdf,md,json",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted scan in --out.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite results of a different scan in --out.")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait while another auditor process writes into --out (default: stop at once).")] = 0.0,
     baseline: Annotated[Optional[str], typer.Option(help="Name (file stem) of the baseline model the others are tested against.")] = None,
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when a candidate is significantly less robust than --baseline.")] = False,
     alpha: Annotated[float, typer.Option(help="Significance level of the gate and the ranking.")] = 0.05,
@@ -191,7 +199,7 @@ def scan(
         fail(err)
     except Interrupted as stop:
         console.print(f"[bold yellow]interrupted:[/] {stop}", soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     _print_summary(result)
@@ -200,8 +208,21 @@ def scan(
         for check in gate["checks"]:
             colour = "red" if check["failed"] else "green"
             out_console.print(f"[{colour}]gate {'FAILED' if check['failed'] else 'passed'}:[/] {check['reason']}")
-        if fail_if_worse and gate["failed"]:
-            raise typer.Exit(1)
+    missing = result.get("_output_error")
+    if missing is not None:
+        _output_failed(missing, Path(result["_out"]) / "results.json" if "json" in result["_formats"] else None)
+    if gate and fail_if_worse and gate["failed"]:
+        raise typer.Exit(EXIT_GATE)  # the gate's verdict comes first: a worse candidate must block a release
+    if missing is not None:
+        raise typer.Exit(EXIT_OUTPUTS)
+
+
+def _output_failed(err: OutputError, results_file: Path | None) -> None:
+    """One line for outputs that could not be written, saying what is safe and how to redo the rest."""
+    if _state["debug"]:
+        raise err
+    safe = f"; {results_file} is complete: `auditor report {results_file}` redraws the rest" if results_file else ""
+    console.print(f"[bold red]error:[/] {err}{safe}", soft_wrap=True, markup=True)
 
 
 class Interrupted(Exception):
@@ -244,7 +265,7 @@ def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | 
         if not same:
             raise OptionError(f"{path} comes from a different scan (models, images or settings changed); run "
                               "the same command as the interrupted scan with --resume, or drop --resume and add --force")
-        return None if previous.get("complete") else previous
+        return previous
     if not same and not force:
         raise OptionError(f"{out} holds the results of a different scan; pass --force to overwrite them or "
                           "choose another --out")
@@ -253,14 +274,11 @@ def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | 
 
 def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max_radius, patience,
           max_steps, refine_steps, normalize, input_scale, layout, gallery, device, batch, resume, force,
-          baseline, fail_if_worse, alpha, formats) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from . import data as data_mod
-    from . import report, results
-    from .generators import generator_fit, load_generator, sha256
-    from .models import LAYOUTS, ModelOptions, load_classifier, unique_names
-    from .search import SearchSettings, search
+          baseline, fail_if_worse, alpha, formats, wait) -> dict:
+    from . import report
+    from .files import FolderLock, remove_stale_temporaries
+    from .models import LAYOUTS, ModelOptions, unique_names
+    from .search import SearchSettings
 
     if len(paths) < 2:
         raise OptionError("expected one or more model files followed by an image folder, e.g. "
@@ -291,10 +309,29 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         raise OptionError(f"--baseline {baseline!r} must name one of two or more scanned models: {', '.join(names)}")
     if not 0 < alpha < 1:
         raise OptionError(f"--alpha must be between 0 and 1, got {alpha}")
+    if not wait >= 0:
+        raise OptionError(f"--wait must be 0 or more seconds, got {wait}")
     _check_writable(out)
     wanted = report.parse_formats(formats)
     options = ModelOptions(input_scale=input_scale, normalize=_parse_floats(normalize, "--normalize"),
                            layout=layout, device=device)
+    with FolderLock(out, wait):  # one writer per folder, from before the same-scan check to the last output
+        remove_stale_temporaries(out)
+        return _scan_locked(model_paths=model_paths, data_path=data_path, names=names, out=out, generator=generator,
+                            settings=settings, options=options, limit=limit, gallery=gallery, device=device,
+                            resume=resume, force=force, baseline=baseline, alpha=alpha, wanted=wanted)
+
+
+def _scan_locked(*, model_paths, data_path, names, out, generator, settings, options, limit, gallery, device,
+                 resume, force, baseline, alpha, wanted) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from . import data as data_mod
+    from . import report, results
+    from .files import fault_point
+    from .generators import generator_fit, load_generator, sha256
+    from .models import load_classifier
+    from .search import search
 
     gen = load_generator(generator, device=device)
     shape = gen.image_shape
@@ -316,6 +353,15 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
 
     key = _scan_key(model_paths, images.names, gen.manifest["files"]["weights.npz"], settings, options, limit)
     previous = _previous_results(out, key, resume, force)
+    if previous is not None and previous.get("complete"):  # --resume of a finished scan: redraw, don't search
+        console.print(f"resuming: the scan in {out / 'results.json'} is complete; drawing its outputs", soft_wrap=True)
+        if "report" not in previous:  # interrupted between the search and the report
+            previous = _finish(previous, images.images, gallery, gen, classifiers, out, report, results)
+        try:
+            return _write_outputs(previous, gen, out, wanted, report, results)
+        except KeyboardInterrupt:
+            raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the same "
+                              "command plus --resume to draw the report") from None
     start = results.restore(previous, n, gen.latent_dim) if previous else None
     if start is not None:
         console.print(f"resuming: {start.n_done} of {n} images already done in {out / 'results.json'}")
@@ -341,15 +387,27 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
             baseline=baseline, alpha=alpha,
         )
 
-    out.mkdir(parents=True, exist_ok=True)
-    state = {"output": start, "written": 0.0}
+    state = {"output": start, "written": None, "saved": start.n_done if start else 0}
+
+    def stopped(err: OutputError) -> OutputError:
+        kept = (f"the last partial results.json ({state['saved']} of {n} images) is kept: run the same "
+                "command with --resume once fixed") if state["saved"] else "no image was saved"
+        return OutputError(f"{err}; the scan stopped, {kept}")
+
+    def save(output) -> None:
+        try:
+            results.write(out / "results.json", assemble(output))
+        except OutputError as err:
+            raise stopped(err) from err
+        state["written"], state["saved"] = time.monotonic(), output.n_done
 
     def save_partial(output) -> None:
-        # Atomic write of what is finished; at most every 5 s (the JSON of a large scan is big).
+        # Atomic write of what is finished: after the first batch, then at most every 5 s (the
+        # JSON of a large scan is big). A failed write stops the scan (OutputError).
         state["output"] = output
-        if time.monotonic() - state["written"] >= 5.0 and output.n_done < n:
-            results.write(out / "results.json", assemble(output))
-            state["written"] = time.monotonic()
+        fault_point("between-batches" if state["written"] is not None else "before-first-write")
+        if output.n_done < n and (state["written"] is None or time.monotonic() - state["written"] >= 5.0):
+            save(output)
 
     try:
         with Progress(
@@ -369,19 +427,58 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
             f"partial results for {done.n_done} of {n} images in {out / 'results.json'}; continue with the "
             "same command plus --resume"
         ) from None
-    res = assemble(output)
-    report.attach_originals(res, images.images, gallery)
-    report.attach_strips(res, gen, classifiers)
-    results.write(out / "results.json", res)
+    except OutputError:
+        raise
+    except AuditorError as err:  # e.g. a model that starts failing: keep what finished before it
+        done = state["output"]
+        if done is not None and done.n_done > state["saved"]:
+            save(done)
+        if state["saved"]:
+            raise type(err)(f"{err} (the {state['saved']} of {n} images finished before are kept in "
+                            f"{out / 'results.json'}: fix the cause and run the same command with --resume)") from err
+        raise
+    try:
+        res = _finish(assemble(output), images.images, gallery, gen, classifiers, out, report, results)
+    except OutputError as err:
+        raise stopped(err) from err
+    except KeyboardInterrupt:  # the search was done: keep it, the report can be drawn on --resume
+        results.write(out / "results.json", assemble(output))
+        raise Interrupted(f"all {n} images were searched and saved in {out / 'results.json'}; run the same "
+                          "command plus --resume to draw the report") from None
     for m in res["models"]:
         if m["degenerate"]:
             console.print(
                 f"[bold yellow]warning:[/] model {m['name']} is degenerate: it predicts {m['classes_used']} class(es), "
                 f"one of them for {100 * m['top_class_share']:.0f}% of the images; its large Δz says nothing "
                 "about robustness and it is ranked last", soft_wrap=True)
-    res["_written"] = [str(p) for p in report.write_outputs(res, gen, out, wanted)]
-    if "json" in wanted:
+    try:
+        return _write_outputs(res, gen, out, wanted, report, results)
+    except KeyboardInterrupt:
+        raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the same command "
+                          "plus --resume to draw the report") from None
+
+
+def _finish(res: dict, images, gallery: int, gen, classifiers, out: Path, report, results) -> dict:
+    """A finished scan's results with what the report needs from the images and the models
+    (the gallery's originals, the strips' labels), written to results.json."""
+    report.attach_originals(res, images, gallery)
+    report.attach_strips(res, gen, classifiers)
+    results.write(out / "results.json", res)
+    return res
+
+
+def _write_outputs(res: dict, gen, out: Path, wanted: tuple[str, ...], report, results) -> dict:
+    """The report files of a finished scan whose results.json is written; an output that fails
+    is recorded (exit 3 after the summary), never loses the others."""
+    try:
+        res["_written"] = [str(p) for p in report.write_outputs(res, gen, out, wanted)]
+    except OutputError as err:
+        res["_output_error"] = err
+        res["_written"] = [str(p) for p in err.written]
+    res["_formats"] = wanted
+    if "json" in wanted or "_output_error" in res:  # kept where an output failed: the rest can be redrawn
         res["_written"].append(str(out / "results.json"))
+        res["_formats"] = (*wanted, "json")
     else:  # kept while scanning so that nothing is lost; removed when not asked for
         (out / "results.json").unlink()
     res["_out"] = str(out)
@@ -394,8 +491,14 @@ def _check_writable(out: Path) -> None:
         probe = probe.parent
     import os
 
+    if probe.is_dir() and os.statvfs(probe).f_flag & os.ST_RDONLY:
+        raise OptionError(f"cannot write the report into {str(out)!r}: {probe} is on a read-only file system; "
+                          "pick a writable --out folder")
     if not probe.is_dir() or not os.access(probe, os.W_OK):
         raise OptionError(f"cannot write the report into {str(out)!r}: pick a writable --out folder")
+
+
+PAIRS_LISTED = 6  # models up to which every pairwise sign test is printed
 
 
 def _print_summary(res: dict) -> None:
@@ -404,24 +507,47 @@ def _print_summary(res: dict) -> None:
     def fmt(v, digits=2):
         return "–" if v is None else f"{v:.{digits}f}"
 
+    from .report import FEW_IMAGES, overlap
+
+    several = len(res["models"]) > 1
+    ties = overlap(res) if several else None
     table = Table(title="Natural-adversary distance Δz (larger = more robust)", title_justify="left")
-    for col in ("model", "images", "mean Δz", "median Δz", "censored", "recon. agrees", "queries/img"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for m in res["models"]:
-        table.add_row(m["name"], str(m["n_images"]), fmt(m["mean_delta_z"]), fmt(m["median_delta_z"]),
-                      str(m["n_censored"]), f"{100 * m['reconstruction_agreement']:.1f}%",
-                      fmt(m["queries_per_image"], 0))
+    columns = ["model", "images", "mean Δz", "median Δz", "censored", "recon. agrees", "queries/img"]
+    letters = several and ties["kind"] == "letters"  # else too wide for a terminal: the report lists the ties
+    if several:
+        columns += ["rank [95% CI]"] + (["group"] if letters else [])
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("model", "group") else "right")
+    order = [n for g in res["ranking"] for n in g] if several else [m["name"] for m in res["models"]]
+    by_name = {m["name"]: m for m in res["models"]}
+    for name in order:
+        m = by_name[name]
+        row = [m["name"] + (" (degenerate)" if m.get("degenerate") else ""), str(m["n_images"]),
+               fmt(m["mean_delta_z"]), fmt(m["median_delta_z"]), str(m["n_censored"]),
+               f"{100 * m['reconstruction_agreement']:.1f}%", fmt(m["queries_per_image"], 0)]
+        if several:
+            ci = m.get("rank_ci")
+            row += [f"{m.get('rank') or '–'}" + (f" [{ci[0]}–{ci[1]}]" if ci else "")] + ([ties["values"][name]] if letters else [])
+        table.add_row(*row)
     out_console.print(table)
-    if len(res["models"]) > 1:
+    if several:
         def pfmt(v):
             return "–" if v is None else f"{v:.2g}"
 
-        for p in res["pairwise"]:
-            out_console.print(f"sign test {p['a']} vs {p['b']}: {p['a_larger']} vs {p['b_larger']} images larger, "
-                              f"{p['ties']} ties, p = {pfmt(p['p_value'])} (Holm-corrected {pfmt(p['p_holm'])})")
+        alpha = res.get("alpha", 0.05)
+        if len(res["models"]) <= PAIRS_LISTED:
+            for p in res["pairwise"]:
+                out_console.print(f"sign test {p['a']} vs {p['b']}: {p['a_larger']} vs {p['b_larger']} images larger, "
+                                  f"{p['ties']} ties, p = {pfmt(p['p_value'])} (Holm-corrected {pfmt(p['p_holm'])})")
+        else:
+            n_sig = sum(1 for p in res["pairwise"] if p["p_holm"] is not None and p["p_holm"] < alpha)
+            out_console.print(f"{len(res['pairwise'])} pairwise sign tests, {n_sig} significant at p < {alpha:g} "
+                              "(Holm); each pair's counts and p-values are in the report and results.json")
         ranks = " > ".join(" = ".join(g) for g in res["ranking"])
-        out_console.print(f"ranking (p < {res.get('alpha', 0.05):g}, Holm): {ranks}")
-        from .report import FEW_IMAGES
+        out_console.print(f"ranking (p < {alpha:g}, Holm): {ranks}")
+        across = ("models that share a group letter are not significantly different either" if letters else
+                  "which models are not significantly different across groups: the report's summary and matrix")
+        out_console.print(f"  '=': not significantly different; {across}; rank intervals: paired bootstrap over images")
 
         if any(len(g) > 1 for g in res["ranking"]) and res["data"]["n_images"] < FEW_IMAGES:
             out_console.print(f"note: tied models may still differ: {res['data']['n_images']} images separate only "
@@ -435,9 +561,11 @@ def report_command(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for index.html; default: beside results.json.")] = None,
     generator: Annotated[Optional[str], typer.Option("--generator", "-g", help="The scan's generator, if it has moved.")] = None,
     formats: Annotated[str, typer.Option("--format", help="Outputs: any of html (index.html), pdf (report.pdf), md (model-card.md).")] = "html,pdf,md",
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait while another auditor process writes into the folder.")] = 0.0,
 ) -> None:
     """Draw the report again from saved results, without the models."""
     from . import report, results
+    from .files import FolderLock, remove_stale_temporaries
     from .generators import load_generator
 
     try:
@@ -450,8 +578,14 @@ def report_command(
         report.check_generator(res, gen)
         folder = out or results_file.parent
         _check_writable(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = report.write_outputs(res, gen, folder, tuple(f for f in wanted if f != "json"))
+        with FolderLock(folder, wait):
+            remove_stale_temporaries(folder)
+            paths = report.write_outputs(res, gen, folder, tuple(f for f in wanted if f != "json"))
+    except OutputError as err:
+        if err.written:
+            out_console.print("report: " + " · ".join(str(p) for p in err.written))
+        _output_failed(err, None)
+        raise typer.Exit(EXIT_OUTPUTS) from None
     except AuditorError as err:
         fail(err)
     out_console.print("report: " + " · ".join(str(p) for p in paths))
@@ -485,6 +619,40 @@ def generators(
     except AuditorError as err:
         fail(err)
     out_console.print(table)
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON (for bug reports and scripts).")] = False,
+) -> None:
+    """Check what this machine can do: Python, torch, ONNX Runtime, the PDF renderer, fonts, generators.
+
+    Exits 0 when a default scan will work, 1 (with the fix) when not.
+    """
+    import json
+
+    from rich.table import Table
+
+    from . import doctor as doctor_mod
+
+    report = doctor_mod.run()
+    if as_json:
+        out_console.print_json(json.dumps(report))
+    else:
+        table = Table(title=f"auditor doctor · {report['platform']}", title_justify="left", show_lines=False)
+        for col in ("check", "", "detail"):
+            table.add_column(col, overflow="fold")
+        for c in report["checks"]:
+            mark = "[green]ok[/]" if c["ok"] else ("[red]FAIL[/]" if c["required"] else "[yellow]warn[/]")
+            table.add_row(c["name"], mark, c["detail"])
+        out_console.print(table)
+        for c in report["checks"]:
+            if c["fix"]:
+                out_console.print(f"{'fix' if not c['ok'] else 'tip'} ({c['name']}): {c['fix']}", soft_wrap=True)
+        out_console.print("[green]a default scan will work[/]" if report["ok"] else
+                          "[red]a default scan will not work:[/] apply the fixes above")
+    if not report["ok"]:
+        raise typer.Exit(1)
 
 
 def _warn_skipped(skipped: list[tuple[str, str]]) -> None:

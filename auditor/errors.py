@@ -5,7 +5,8 @@
      ├── ModelError       a classifier file that cannot be loaded or fed
      ├── GeneratorError   a generator bundle that cannot be found or trusted
      ├── ResultsError     a results.json that is missing, malformed or from another version
-     └── OptionError      an option value outside its domain
+     ├── OptionError      an option value outside its domain
+     └── OutputError      some outputs could not be written; the others were (``written``)
 
 Every message says what was expected, what was found, and what to do.
 """
@@ -33,6 +34,14 @@ class ResultsError(AuditorError):
 
 class OptionError(AuditorError):
     pass
+
+
+class OutputError(AuditorError):
+    """An output (e.g. the PDF) could not be written; ``written`` lists those that were."""
+
+    def __init__(self, message: str, written: list | None = None) -> None:
+        super().__init__(message)
+        self.written = list(written or [])
 
 
 def first_line(err: BaseException, limit: int = 300) -> str:

@@ -62,12 +62,12 @@ def save_bundle(
     out.mkdir(parents=True, exist_ok=True)
     arrays = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
     arrays |= {f"decoder.{k}": v.detach().cpu().numpy() for k, v in decoder.state_dict().items()}
-    tmp = out / (WEIGHTS + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(out / WEIGHTS)
+    from .files import atomic_write, write_text
+
+    atomic_write(out / WEIGHTS, lambda fh: np.savez(fh, **arrays), binary=True)
     manifest = dict(manifest, format_version=FORMAT_VERSION)
     manifest["files"] = {WEIGHTS: sha256(out / WEIGHTS)}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return out
 
 

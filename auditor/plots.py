@@ -41,13 +41,21 @@ def dz_ecdf_svg(results: dict[str, Any]) -> str | None:
 
     fig = Figure(figsize=(6.4, 3.2))
     ax = fig.add_subplot()
-    for k, (name, (values, censored)) in enumerate(data.items()):
+    highlight = _highlighted(results, list(data))
+    grey_labelled = False
+    for name, (values, censored) in data.items():
         if not len(values):
             continue
         n = len(values) + censored
         y = np.arange(1, len(values) + 1) / n
-        ax.step(np.concatenate([[0.0], values]), np.concatenate([[0.0], y]), where="post",
-                color=COLORS[k % len(COLORS)], linewidth=1.8, label=name)
+        x, y = np.concatenate([[0.0], values]), np.concatenate([[0.0], y])
+        if name in highlight:
+            colour = COLORS[highlight.index(name) % len(COLORS)]
+            ax.step(x, y, where="post", color=colour, linewidth=1.8, label=name, zorder=3)
+        else:
+            label = None if grey_labelled else f"the other {len(data) - len(highlight)} models"
+            ax.step(x, y, where="post", color="#9aa3af", linewidth=0.8, alpha=0.7, label=label, zorder=2)
+            grey_labelled = True
     ax.set_xlabel("Δz (latent distance to the nearest adversary found)")
     ax.set_ylabel("share of images flipped")
     ax.set_ylim(0, 1.02)
@@ -61,6 +69,18 @@ def dz_ecdf_svg(results: dict[str, Any]) -> str | None:
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inlined in HTML
+
+
+HIGHLIGHT_UP_TO = 8  # models drawn in colour; beyond, only the ones that matter are
+
+
+def _highlighted(results: dict[str, Any], names: list[str]) -> list[str]:
+    """Every model up to HIGHLIGHT_UP_TO; else the baseline and the first and last two ranked."""
+    if len(names) <= HIGHLIGHT_UP_TO:
+        return names
+    order = [n for group in results.get("ranking") or [] for n in group] or names
+    baseline = (results.get("gate") or {}).get("baseline")
+    return list(dict.fromkeys([b for b in [baseline] if b] + order[:2] + order[-2:]))
 
 
 def class_flow(results: dict[str, Any], name: str) -> dict[str, Any]:

@@ -90,9 +90,49 @@ def attach_originals(results: dict[str, Any], images: np.ndarray, n: int) -> Non
         results["instances"][index]["image_png"] = png_data_uri(images[index])
 
 
-def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
-    """Rows for the gallery template: original, reconstruction, and per model the adversary."""
+ALL_MODELS_UP_TO = 6  # the gallery, strips and pairwise table show every model up to this many
+
+
+def ranked(results: dict[str, Any]) -> list[str]:
+    """Model names in ranking order (most robust first)."""
+    order = [n for group in results.get("ranking") or [] for n in group]
+    return order + [m["name"] for m in results["models"] if m["name"] not in order]
+
+
+def gallery_columns(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gallery's model columns: every model up to ALL_MODELS_UP_TO, else the models that
+    matter: the baseline, the model ranked first, the one ranked last (degenerate models
+    aside), and per image the model with the smallest Δz on it ({"model": None})."""
     names = [m["name"] for m in results["models"]]
+    if len(names) <= ALL_MODELS_UP_TO:
+        return [{"label": n, "model": n} for n in names]
+    degenerate = {m["name"] for m in results["models"] if m.get("degenerate")}
+    order = [n for n in ranked(results) if n not in degenerate] or ranked(results)
+    baseline = (results.get("gate") or {}).get("baseline")
+    columns = [{"label": "baseline", "model": baseline}] if baseline else []
+    for label, name in (("ranked first", order[0]), ("ranked last", order[-1])):
+        if name not in [c["model"] for c in columns]:
+            columns.append({"label": label, "model": name})
+    columns.append({"label": "most fragile on this image", "model": None})
+    return columns
+
+
+def _column_models(results: dict[str, Any], inst: dict[str, Any], columns: list[dict[str, Any]]) -> list[str]:
+    """The model of each gallery column for one image (the per-image column resolved)."""
+    out = []
+    for col in columns:
+        name = col["model"]
+        if name is None:
+            observed = [(r["delta_z"], n) for n, r in inst["results"].items() if r["delta_z"] is not None]
+            name = min(observed)[1] if observed else ranked(results)[-1]
+        out.append(name)
+    return out
+
+
+def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
+    """Rows for the gallery template: original, reconstruction, and per column (see
+    :func:`gallery_columns`) the model's adversary."""
+    columns = gallery_columns(results)
     n = results.get("report", {}).get("gallery", 0)
     picks = select_gallery(results, n, results["search"].get("seed", 0))
     rows = []
@@ -103,7 +143,7 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
         z0 = np.asarray(inst["z0"], dtype=np.float32)
         recon = generator.decode(z0[None])[0]
         cells = []
-        for name in names:
+        for name in _column_models(results, inst, columns):
             r = inst["results"][name]
             cell = {"model": name, "prediction": r["prediction"], "delta_z": r["delta_z"],
                     "censored": r["censored"], "changed": r["reconstruction_changed_label"],
@@ -121,23 +161,79 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
     return rows
 
 
+def pair_matrix(results: dict[str, Any]) -> dict[str, Any]:
+    """The pairwise sign tests as a matrix in ranking order, for many models: per cell
+    "+" (row significantly more robust than column), "-" (less), "" (not significant)."""
+    order = ranked(results)
+    alpha = results.get("alpha", 0.05)
+    index = {n: i for i, n in enumerate(order)}
+    cells = [[None] * len(order) for _ in order]
+    for p in results.get("pairwise", []):
+        i, j = index[p["a"]], index[p["b"]]
+        sig = p["p_holm"] is not None and p["p_holm"] < alpha
+        for (r, c, mine, theirs) in ((i, j, p["a_larger"], p["b_larger"]), (j, i, p["b_larger"], p["a_larger"])):
+            cells[r][c] = {"sign": ("+" if mine > theirs else "-") if sig else "",
+                           "title": f"{order[r]} vs {order[c]}: larger Δz on {mine} vs {theirs} images, "
+                                    f"p = {_p(p['p_holm'])} (Holm)"}
+    return {"order": order, "cells": cells}
+
+
+COMPACT_LETTERS = (4, 10)  # letters per model, letters in all: beyond either, ties are listed by rank
+
+
+def overlap(results: dict[str, Any]) -> dict[str, Any]:
+    """How to show which models are not significantly different: the compact letter display
+    where it stays compact, else per model the ranking positions (#) it is tied with."""
+    order = ranked(results)
+    letters = {m["name"]: m.get("letters") or "" for m in results["models"]}
+    distinct = set("".join(letters.values()))
+    if all(letters.values()) and max(map(len, letters.values())) <= COMPACT_LETTERS[0] and len(distinct) <= COMPACT_LETTERS[1]:
+        return {"kind": "letters", "values": letters}
+    alpha = results.get("alpha", 0.05)
+    tied: dict[str, list[int]] = {n: [] for n in order}
+    position = {n: i + 1 for i, n in enumerate(order)}
+    for p in results.get("pairwise", []):
+        if p["p_holm"] is None or p["p_holm"] >= alpha:
+            tied[p["a"]].append(position[p["b"]])
+            tied[p["b"]].append(position[p["a"]])
+    return {"kind": "ties", "values": {n: _ranges(sorted(v)) for n, v in tied.items()}}
+
+
+def _ranges(values: list[int]) -> str:
+    """[1, 2, 3, 5] -> "#1–3, 5"; [] -> "none"."""
+    if not values:
+        return "none"
+    spans, start = [], values[0]
+    for prev, cur in zip(values, values[1:] + [None]):
+        if cur != prev + 1:
+            spans.append(f"{start}" if start == prev else f"{start}–{prev}")
+            start = cur
+    return "#" + ", ".join(spans)
+
+
+def _p(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2g}"
+
+
 FEW_IMAGES = 1000  # below this, models of similar quality are rarely separated (docs/paper-reproduction.md)
 STRIP_FRAMES = 8  # decoded steps from z0 to z* in an interpolation strip
 STRIP_IMAGES = 3  # gallery images that get strips
 
 
 def attach_strips(results: dict[str, Any], generator, classifiers) -> None:
-    """Interpolation strips for the first gallery images: per model, the labels of
-    G(z0 + t (z* - z0)) at evenly spaced t, stored in results.json (the report decodes the
-    frames again from z0 and z*; the labels need the models, so they are kept)."""
+    """Interpolation strips for the first gallery images: per model of the gallery's columns,
+    the labels of G(z0 + t (z* - z0)) at evenly spaced t, stored in results.json (the report
+    decodes the frames again from z0 and z*; the labels need the models, so they are kept)."""
     n = results.get("report", {}).get("gallery", 0)
     picks = [i for i, _ in select_gallery(results, n, results["search"].get("seed", 0))][:STRIP_IMAGES]
+    columns = gallery_columns(results)
+    by_name = {clf.name: clf for clf in classifiers}
     t = np.linspace(0.0, 1.0, STRIP_FRAMES)
     strips = []
     for index in picks:
         inst = results["instances"][index]
-        for clf in classifiers:
-            r = inst["results"][clf.name]
+        for name in dict.fromkeys(_column_models(results, inst, columns)):
+            clf, r = by_name[name], inst["results"][name]
             if r.get("z_star") is None or inst.get("z0") is None:
                 continue
             z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
@@ -184,11 +280,13 @@ def render_html(results: dict[str, Any], generator) -> str:
     template = _environment().get_template("report.html.j2")
     css = (asset_dir("templates") / "report.css").read_text()
     svg = plots.dz_ecdf_svg(results)
+    many = len(results["models"]) > ALL_MODELS_UP_TO
     return template.render(
-        r=results, css=css, rows=gallery_rows(results, generator),
-        models={m["name"]: m for m in results["models"]},
+        r=results, css=css, rows=gallery_rows(results, generator), columns=gallery_columns(results),
+        models={m["name"]: m for m in results["models"]}, order=ranked(results), many=many,
+        matrix=pair_matrix(results) if many else None, all_models_up_to=ALL_MODELS_UP_TO, overlap=overlap(results),
         ecdf=svg_data_uri(svg) if svg else None,
-        flows={m["name"]: plots.class_flow(results, m["name"]) for m in results["models"]},
+        flows={n: plots.class_flow(results, n) for n in ranked(results)},
         strips=strip_rows(results, generator), few_images=FEW_IMAGES,
     )
 
@@ -198,17 +296,41 @@ def svg_data_uri(svg: str) -> str:
 
 
 def write_pdf(path: Path, html: str) -> Path:
-    """The HTML report paginated for print by WeasyPrint (the print rules are in report.css)."""
+    """The HTML report paginated for print by WeasyPrint (the print rules are in report.css).
+
+    Any failure of the renderer (a missing system library, a layout it cannot place) raises
+    :class:`OutputError`; no temporary file and no older report.pdf is left behind.
+    """
+    from .errors import OutputError, first_line
+
+    from .files import atomic_write
+
+    try:
+        try:
+            weasyprint = import_weasyprint()
+            document = weasyprint.HTML(string=html, base_url=None).render()
+        except Exception as err:  # the renderer's own errors are many and undocumented
+            raise OutputError(f"report.pdf could not be rendered ({type(err).__name__}: {first_line(err, 160)}); "
+                              "run `auditor doctor` to check the PDF renderer") from err
+        return atomic_write(path, document.write_pdf, binary=True)
+    except OutputError:
+        path.unlink(missing_ok=True)  # never an older scan's PDF beside a new report
+        raise
+
+
+def import_weasyprint():
+    """WeasyPrint with its logs and its import-time warning quiet (it warns where the system's
+    HarfBuzz-Subset library is missing, then subsets fonts with fontTools: the PDF is the same,
+    a few kB larger). Raises OSError where Pango is missing."""
     import logging
+    import warnings
 
-    import weasyprint
-
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        import weasyprint
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    tmp = path.with_name(f".{path.name}.tmp")
-    weasyprint.HTML(string=html, base_url=None).write_pdf(tmp)
-    tmp.replace(path)
-    return path
+    return weasyprint
 
 
 def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: int = 4) -> str:
@@ -226,11 +348,14 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
                 _write_uri(card_dir / f"{k}-{j}-adversary.png", cell["adversary"])
                 cell["adversary"] = f"{card_dir.name}/{k}-{j}-adversary.png"
     template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
-    return template.render(r=results, rows=rows)
+    return template.render(r=results, rows=rows, columns=gallery_columns(results),
+                           models={m["name"]: m for m in results["models"]}, overlap=overlap(results))
 
 
 def _write_uri(path: Path, uri: str) -> None:
-    path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+    from .files import write_bytes
+
+    write_bytes(path, base64.b64decode(uri.split(",", 1)[1]))
 
 
 FORMATS = ("html", "pdf", "md", "json")
@@ -247,18 +372,26 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def write_outputs(results: dict[str, Any], generator, out: Path, formats: tuple[str, ...]) -> list[Path]:
-    """Write the report files asked for (html -> index.html, pdf -> report.pdf, md ->
-    model-card.md and its images in card/); results.json is the caller's. Returns the paths."""
-    written = []
-    if "html" in formats or "pdf" in formats:
-        html = render_html(results, generator)
+    """Write the report files asked for (html -> index.html, md -> model-card.md and its images
+    in card/, pdf -> report.pdf, last); results.json is the caller's. Returns the paths; where
+    the PDF fails, the others are written and :class:`OutputError` lists them."""
+    from .errors import OutputError
+
+    from .files import fault_point
+
+    written: list[Path] = []
+    html = render_html(results, generator) if "html" in formats or "pdf" in formats else None
+    fault_point("during-render")
+    try:
         if "html" in formats:
             written.append(write_text(out / "index.html", html))
+        if "md" in formats:
+            card = render_card(results, generator, out / "card")
+            written.append(write_text(out / "model-card.md", card))
         if "pdf" in formats:
             written.append(write_pdf(out / "report.pdf", html))
-    if "md" in formats:
-        card = render_card(results, generator, out / "card")
-        written.append(write_text(out / "model-card.md", card))
+    except OutputError as err:
+        raise OutputError(str(err), written) from err.__cause__
     return written
 
 
@@ -290,8 +423,7 @@ def _dz(value: float | None) -> str:
 
 
 def write_text(path: Path, text: str) -> Path:
-    """Write atomically (a temporary file, then a rename): a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write atomically: a reader never sees half a report (see :mod:`auditor.files`)."""
+    from .files import write_text as atomic_text
+
+    return atomic_text(path, text)

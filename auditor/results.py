@@ -2,9 +2,9 @@
 
     {"auditor_version", "created", "generator": {...}, "data": {...}, "search": {...},
      "models": [{"name", "path", "n_images", "mean_delta_z", "median_delta_z", "n_censored",
-                 "reconstruction_agreement", "queries", ...}],
+                 "reconstruction_agreement", "queries", "letters", "rank", "rank_ci", ...}],
      "pairwise": [{"a", "b", "a_larger", "b_larger", "ties", "excluded", "p_value", "p_holm"}],
-     "ranking": [[names tied at rank 1], ...],
+     "ranking": [[models of the first group], [the second], ...],
      "instances": [{"file", "z0": [...], "results": {MODEL: {"prediction",
                     "adversary_prediction", "delta_z", "censored",
                     "reconstruction_changed_label", "reconstruction_prediction",
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -112,6 +111,13 @@ def build(
         entry["p_largest"] = _num(largest.get(entry["name"]))  # type: ignore[arg-type]
     mean = {e["name"]: e["mean_delta_z"] for e in model_entries}
     degenerate = {e["name"] for e in model_entries if e["degenerate"]}
+    groups = stats.ranking([e["name"] for e in model_entries], mean, pairs, alpha=alpha, degenerate=degenerate)
+    letters = stats.letters([n for g in groups for n in g], pairs, alpha)
+    ranks = stats.rank_intervals(effective, degenerate) if complete else {}
+    for entry in model_entries:
+        entry["letters"] = letters.get(entry["name"], "")
+        entry["rank"] = ranks.get(entry["name"], {}).get("rank")
+        entry["rank_ci"] = ranks.get(entry["name"], {}).get("rank_ci")
     instances = []
     for i, name in enumerate(names[:n_done]):
         per_model = {}
@@ -146,7 +152,7 @@ def build(
         "pairwise": [p.__dict__ for p in pairs],
         "friedman": stats.friedman(effective),
         "alpha": alpha,
-        "ranking": stats.ranking([e["name"] for e in model_entries], mean, pairs, alpha=alpha, degenerate=degenerate),
+        "ranking": groups,
         "gate": stats.gate(effective, baseline, degenerate, alpha) if baseline else None,
         "instances": instances,
     }
@@ -181,14 +187,15 @@ def restore(results: dict[str, Any], n: int, latent_dim: int):
 
 
 def write(path: Path, results: dict[str, Any]) -> Path:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:  # streamed: no whole-document string in memory
-        json.dump(results, fh, indent=1, allow_nan=False)
+    """Write atomically (a temporary file in the same folder, fsync, rename; see
+    :func:`auditor.files.atomic_write`): the previous file stays whole if the write fails."""
+    from .files import atomic_write
+
+    def dump(fh) -> None:  # streamed: no whole-document string in memory
+        json.dump({k: v for k, v in results.items() if not k.startswith("_")}, fh, indent=1, allow_nan=False)
         fh.write("\n")
-    tmp.replace(path)
-    return path
+
+    return atomic_write(Path(path), dump)
 
 
 REQUIRED = {

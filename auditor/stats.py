@@ -184,31 +184,113 @@ def ranking(
     names: list[str], mean_dz: dict[str, float | None], pairs: list[Pair], alpha: float = 0.05,
     degenerate: set[str] | frozenset[str] = frozenset(),
 ) -> list[list[str]]:
-    """Groups of models, most robust first; two models are ordered only when their sign
-    test (Holm-corrected) is significant at ``alpha``, else they share a rank.
+    """Groups of models, most robust first; within a group no two models differ significantly.
 
-    Models are sorted by mean dz, then split where a model is significantly below every
-    model of the group above it. Degenerate models (see :func:`diversity`) come last,
-    whatever their dz.
+    Models are sorted by mean dz (degenerate models, see :func:`diversity`, last whatever their
+    dz) and cut into consecutive groups: a model joins the group above it only when its sign
+    test (Holm-corrected) against *every* member of that group is not significant at
+    ``alpha``; otherwise it opens a new group. So "=" always means "no evidence of a
+    difference", while ">" between two groups means that some member of the lower group
+    differs from some member of the upper one, not necessarily every pair across the cut:
+    :func:`letters` shows those overlaps.
     """
-    order = sorted(names, key=lambda n: (n in degenerate, -(mean_dz.get(n) if mean_dz.get(n) is not None else -np.inf)))
-    lookup = {}
-    for p in pairs:
-        lookup[(p.a, p.b)] = p
-        lookup[(p.b, p.a)] = Pair(p.b, p.a, p.b_larger, p.a_larger, p.ties, p.excluded, p.p_value, p.p_holm)
+    order = _rank_order(names, mean_dz, degenerate)
+    different = significant_pairs(pairs, alpha)
     groups: list[list[str]] = []
     for name in order:
-        if name in degenerate and groups and groups[-1][0] not in degenerate:
-            groups.append([name])
-        elif groups and not all(_significantly_larger(lookup.get((g, name)), alpha) for g in groups[-1]):
+        joins = groups and not any(frozenset((g, name)) in different for g in groups[-1])
+        if joins and not (name in degenerate and groups[-1][0] not in degenerate):
             groups[-1].append(name)
         else:
             groups.append([name])
     return groups
 
 
-def _significantly_larger(pair: Pair | None, alpha: float) -> bool:
-    return bool(pair and pair.p_holm is not None and pair.p_holm < alpha and pair.a_larger > pair.b_larger)
+def _rank_order(names: list[str], mean_dz: dict[str, float | None], degenerate) -> list[str]:
+    def key(n: str):
+        m = mean_dz.get(n)
+        return (n in degenerate, -(m if m is not None else -np.inf))
+
+    return sorted(names, key=key)
+
+
+def significant_pairs(pairs: list[Pair], alpha: float) -> set[frozenset[str]]:
+    """The pairs whose Holm-corrected sign test is significant at ``alpha`` (either direction)."""
+    return {frozenset((p.a, p.b)) for p in pairs if p.p_holm is not None and p.p_holm < alpha}
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZαβγδεζηθικλμνξοπρστυφχψω"
+
+
+def letters(order: list[str], pairs: list[Pair], alpha: float = 0.05) -> dict[str, str]:
+    """Compact letter display: models that share a letter are not significantly different.
+
+    Piepho's insert-and-absorb algorithm (J. Comput. Graph. Stat. 13, 2004): start from one
+    letter shared by all models; for every significant pair, split each letter held by both
+    into one without the first and one without the second; drop letters whose models are a
+    subset of another letter's. Letters are then named in ``order`` (most robust first), so
+    the best group is "a". Every non-significant pair shares a letter, no significant pair does.
+    """
+    if not order:
+        return {}
+    position = {n: i for i, n in enumerate(order)}
+    columns: list[frozenset[str]] = [frozenset(order)]
+    for pair in sorted(significant_pairs(pairs, alpha), key=lambda p: sorted(position[n] for n in p)):
+        a, b = sorted(pair, key=position.__getitem__)
+        split: list[frozenset[str]] = []
+        for col in columns:
+            split.extend((col - {a}, col - {b}) if a in col and b in col else (col,))
+        columns = _absorb(split)
+    columns.sort(key=lambda c: sorted(position[n] for n in c))
+    names = [_LETTERS[k] if k < len(_LETTERS) else f"[{k + 1}]" for k in range(len(columns))]
+    return {n: "".join(letter for letter, col in zip(names, columns) if n in col) for n in order}
+
+
+def _absorb(columns: list[frozenset[str]]) -> list[frozenset[str]]:
+    unique = list(dict.fromkeys(c for c in columns if c))
+    return [c for c in unique if not any(c < d for d in unique)]
+
+
+def rank_intervals(
+    dz: dict[str, np.ndarray], degenerate: set[str] | frozenset[str] = frozenset(),
+    seed: int = 0, n_boot: int = 1000,
+) -> dict[str, dict[str, int | list[int]]]:
+    """Per model its rank by mean dz (1 = most robust; degenerate models last) and a 95%
+    percentile interval of that rank from a paired bootstrap over images: each resample draws
+    the same images for every model, as leaderboards report ranks."""
+    names = list(dz)
+    if not names:
+        return {}
+    matrix = np.stack([np.asarray(dz[n], dtype=float) for n in names])  # (M, N): +inf censored, NaN excluded
+    observed = np.isfinite(matrix)
+    values = np.where(observed, matrix, 0.0)
+    penalty = np.array([1e12 if n in degenerate else 0.0 for n in names])
+    n_images = matrix.shape[1]
+
+    def ranks_of(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:  # (B, M) -> ranks (B, M)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+        key = penalty[None, :] - means  # ascending: most robust first
+        order = np.argsort(key, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(1, len(names) + 1)[None, :], axis=1)
+        return ranks
+
+    point = ranks_of(values.sum(1)[None], observed.sum(1)[None])[0]
+    out: dict[str, dict[str, int | list[int]]] = {n: {"rank": int(r)} for n, r in zip(names, point)}
+    if n_images < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_boot, len(names)), dtype=int)
+    block = max(1, min(n_boot, 2_000_000 // n_images))  # resample counts held at once
+    for start in range(0, n_boot, block):
+        k = min(block, n_boot - start)
+        weights = rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=k).astype(float)
+        boot[start : start + k] = ranks_of(weights @ values.T, weights @ observed.T.astype(float))
+    lo, hi = np.quantile(boot, [0.025, 0.975], axis=0, method="inverted_cdf")
+    for n, a, b in zip(names, lo, hi):
+        out[n]["rank_ci"] = [int(a), int(b)]
+    return out
 
 
 def gate(

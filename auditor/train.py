@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OptionError
+from .files import atomic_write
 from .generators import build_vae, save_bundle
 
 CHECKPOINT = "checkpoint.pt"
@@ -130,19 +131,15 @@ def train_vae(
         if on_step:
             on_step(step, {"loss": loss.item(), "recon": bce.item(), "kl": kl.item()})
         if step % config.checkpoint_every == 0 or step == config.steps:
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(
-                {
-                    "encoder": encoder.state_dict(),
-                    "decoder": decoder.state_dict(),
-                    "opt": opt.state_dict(),
-                    "rng": gen.get_state(),
-                    "step": step,
-                    "config": _config_key(config, shape),
-                },
-                tmp,
-            )
-            tmp.replace(ckpt_path)
+            state = {
+                "encoder": encoder.state_dict(),
+                "decoder": decoder.state_dict(),
+                "opt": opt.state_dict(),
+                "rng": gen.get_state(),
+                "step": step,
+                "config": _config_key(config, shape),
+            }
+            atomic_write(ckpt_path, lambda fh, state=state: torch.save(state, fh), binary=True)
 
     encoder.eval()
     decoder.eval()

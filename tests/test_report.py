@@ -125,7 +125,7 @@ def test_format_chooses_outputs(onnx_factory, digits_dir, tiny_bundle, tmp_path)
     args = ["scan", str(onnx_factory()), str(digits_dir), "--generator", str(tiny_bundle), "--refine-steps", "0"]
     result = runner.invoke(app, [*args, "--out", str(out), "--format", "html"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".auditor.lock", "index.html"]  # the lock file stays, empty of data
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "x"), "--format", "html,docx"])
     assert result.exit_code == 2 and "--format" in result.output and "Traceback" not in result.output
 

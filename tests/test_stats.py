@@ -53,3 +53,57 @@ def test_bootstrap_interval_contains_the_estimate():
     lo, hi = stats.bootstrap_ci(dz, np.zeros(200, bool), "mean")
     assert lo < dz.mean() < hi
     assert stats.bootstrap_ci(dz[:1], np.zeros(1, bool), "mean") is None
+
+
+def _chain(n: int = 40):
+    """A > B > C on sign counts: A-B and B-C not significant, A-C significant (Holm, 3 pairs)."""
+    a = np.r_[np.full(26, 3.0), np.full(n - 26, 1.0)]  # A beats B on 26 of 40 images
+    b = np.full(n, 2.0)
+    c = np.r_[np.full(14, 3.0), np.full(n - 14, 1.0)]  # B beats C on 26 of 40 images
+    return {"A": a, "B": b, "C": c}
+
+
+def test_ranking_never_groups_a_significant_pair_in_a_chain():
+    dz = _chain()
+    pairs = stats.pairwise(dz)
+    p = {(x.a, x.b): x.p_holm for x in pairs}
+    assert p[("A", "B")] >= 0.05 and p[("B", "C")] >= 0.05 and p[("A", "C")] < 0.05
+    mean = {k: float(v.mean()) for k, v in dz.items()}
+    groups = stats.ranking(list(dz), mean, pairs)
+    assert groups == [["A", "B"], ["C"]]
+    assert not any({"A", "C"} <= set(g) for g in groups)
+    assert stats.letters([n for g in groups for n in g], pairs) == {"A": "a", "B": "ab", "C": "b"}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_no_group_holds_a_significant_pair_and_letters_match_the_tests(seed):
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(3, 12)), int(rng.integers(30, 200))
+    base = rng.gamma(3.0, 0.3, size=n)
+    dz = {f"m{k}": base * rng.uniform(0.7, 1.3) + rng.normal(0, 0.15, size=n) for k in range(m)}
+    pairs = stats.pairwise(dz)
+    sig = stats.significant_pairs(pairs, 0.05)
+    groups = stats.ranking(list(dz), {k: float(v.mean()) for k, v in dz.items()}, pairs)
+    assert sorted(n for g in groups for n in g) == sorted(dz)
+    for g in groups:
+        assert not any(frozenset((x, y)) in sig for x in g for y in g if x != y)
+    letters = stats.letters([n for g in groups for n in g], pairs)
+    for x in dz:
+        for y in dz:
+            if x < y:
+                shares = bool(set(letters[x]) & set(letters[y]))
+                assert shares == (frozenset((x, y)) not in sig)
+
+
+def test_rank_intervals_cover_the_point_rank_and_split_clear_differences():
+    rng = np.random.default_rng(0)
+    n = 300
+    dz = {"low": rng.gamma(2, 0.2, n), "high": rng.gamma(2, 0.2, n) + 1.0, "mid": rng.gamma(2, 0.2, n) + 0.5}
+    dz["mid_twin"] = dz["mid"] + rng.normal(0, 0.01, n)
+    dz["high"][:5] = np.inf  # censored images are left out of the means, like the summary
+    ranks = stats.rank_intervals(dz, degenerate={"low"})
+    assert ranks["high"] == {"rank": 1, "rank_ci": [1, 1]}
+    assert ranks["low"] == {"rank": 4, "rank_ci": [4, 4]}  # degenerate: last
+    assert {ranks["mid"]["rank"], ranks["mid_twin"]["rank"]} == {2, 3}
+    assert ranks["mid"]["rank_ci"] == [2, 3] and ranks["mid_twin"]["rank_ci"] == [2, 3]
+    assert stats.rank_intervals(dz, degenerate={"low"}) == ranks  # seeded

@@ -1,0 +1,170 @@
+"""Writing outputs safely: atomic replacement, one line for a full, read-only or forbidden disk,
+and one writer per output folder.
+
+- :func:`atomic_write` writes to a temporary file in the target's folder, flushes and fsyncs
+  it, then renames it over the target: a reader (or a crash) sees the old file or the new
+  one, never half of one. On failure the temporary file is removed and the old file stays.
+- :class:`FolderLock` holds an OS lock (flock) on ``<folder>/.auditor.lock`` for a whole scan
+  or report: the kernel drops it when the process ends, however it ends, so a killed scan
+  leaves no stale lock; the file is never unlinked (unlinking would let two writers lock two
+  different files). Holding it, a process may remove the temporary files a killed one left.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import IO, Callable
+
+from .errors import AuditorError, OutputError
+
+LOCK_NAME = ".auditor.lock"
+
+
+class LockedError(AuditorError):
+    """Another process writes into the same output folder."""
+
+
+def write_error(path: Path, err: OSError) -> OutputError:
+    """A one-line error for a failed write, saying what to do."""
+    folder = path.parent
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = f"no space left on the device of {folder} (writing {path.name}): free space or choose another --out"
+    elif err.errno == errno.EROFS:
+        what = f"{folder} is on a read-only file system (writing {path.name}): choose another --out"
+    elif err.errno in (errno.EACCES, errno.EPERM):
+        what = f"permission denied writing {path}: make {folder} writable or choose another --out"
+    else:
+        what = f"cannot write {path} ({os.strerror(err.errno) if err.errno else err}): check the disk or choose another --out"
+    return OutputError(what)
+
+
+def atomic_write(path: Path, write: Callable[[IO], None], binary: bool = False) -> Path:
+    """Write ``path`` through ``write(file)`` atomically (temporary file, fsync, rename).
+
+    OSError (full disk, read-only, permissions) becomes :class:`OutputError` with one line.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        fault_point("before-rename", path)
+        os.replace(tmp, path)
+    except OSError as err:
+        _remove(tmp)
+        raise write_error(path, err) from err
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda fh: fh.write(data), binary=True)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files (``.NAME[.PID].tmp``) that a killed writer left in ``folder``
+    and its ``card/``; call only while holding the folder's lock."""
+    removed = []
+    for sub in (folder, folder / "card"):
+        if sub.is_dir():
+            for tmp in sub.glob(".*.tmp"):
+                _remove(tmp)
+                removed.append(tmp)
+    return removed
+
+
+class FolderLock:
+    """An exclusive flock on ``<folder>/.auditor.lock``, held for the life of a ``with`` block.
+
+    ``wait`` seconds to wait for another holder (0: fail at once). The lock file records the
+    holder's PID and host name, for the message the next process prints.
+    """
+
+    def __init__(self, folder: Path, wait: float = 0.0) -> None:
+        self.folder, self.wait = Path(folder), wait
+        self.path = self.folder / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> "FolderLock":
+        import fcntl
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise write_error(self.path, err) from err
+        deadline = time.monotonic() + max(0.0, self.wait)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self.holder()
+                    os.close(fd)
+                    waited = f" after waiting {self.wait:g} s" if self.wait > 0 else ""
+                    raise LockedError(
+                        f"{self.folder} is in use by another auditor process ({holder}){waited}; give each job "
+                        "its own folder (e.g. --out audit-$CI_JOB_ID) or wait for it with --wait SECONDS"
+                    ) from None
+                time.sleep(0.1)
+        self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError:
+            pass  # the record is informative only; the lock itself is held
+        return self
+
+    def holder(self) -> str:
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            text = ""
+        return text or "holder unknown"
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+# --- fault injection for the test suite ----------------------------------------------------
+# AUDITOR_FAULT="POINT:SIGNAL[:N]" sends SIGNAL (INT, TERM or KILL) to this process the N-th
+# time (default 1st) execution passes POINT; unset (always, outside tests) it does nothing.
+# Points: before-first-write, between-batches, before-rename, during-render.
+_hits: dict[str, int] = {}
+
+
+def fault_point(name: str, path: Path | None = None) -> None:
+    spec = os.environ.get("AUDITOR_FAULT")
+    if not spec:
+        return
+    point, sig, *count = spec.split(":")
+    if point != name:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] == int(count[0] if count else 1):
+        os.kill(os.getpid(), getattr(signal, f"SIG{sig}"))
+        time.sleep(1)  # a signal handled by Python is raised at the next bytecode: let it arrive
