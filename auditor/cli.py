@@ -90,7 +90,8 @@ def train_generator(
     size: Annotated[int, typer.Option(help="Image side in pixels (28, 32 or 64).")] = 28,
     channels: Annotated[int, typer.Option(help="1 (grayscale) or 3 (RGB).")] = 1,
     latent_dim: Annotated[int, typer.Option("--latent-dim", help="Latent size d.")] = 16,
-    hidden: Annotated[str, typer.Option(help="MLP widths, comma-separated.")] = "512,512",
+    family: Annotated[str, typer.Option(help="conv (convolutional VAE) or mlp (fully connected VAE).")] = "conv",
+    hidden: Annotated[Optional[str], typer.Option(help="conv: channels of the stride-2 layers (default 32,64; 32,64,128 at 64 px); mlp: layer widths (default 512,512).", show_default=False)] = None,
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 30_000,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
@@ -99,8 +100,9 @@ def train_generator(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT's checkpoint.")] = False,
+    class_names: Annotated[Optional[str], typer.Option("--class-names", help="Names of labels 0, 1, ..., comma-separated (for the reference classifier trained where the data has labels).")] = None,
 ) -> None:
-    """Train a generator + inverter (an MLP VAE) for your own image domain."""
+    """Train a generator + inverter (a convolutional or fully connected VAE) for your own image domain."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .data import conversion_rule, load_images
@@ -109,23 +111,30 @@ def train_generator(
     try:
         if size not in (28, 32, 64) or channels not in (1, 3):
             raise OptionError(f"--size must be 28, 32 or 64 and --channels 1 or 3, got {size}, {channels}")
+        if family not in ("conv", "mlp"):
+            raise OptionError(f"--family must be conv or mlp, got {family!r}")
+        if hidden is None:
+            hidden = "512,512" if family == "mlp" else "32,64,128" if size == 64 else "32,64"
         try:
             widths = [int(v) for v in hidden.split(",")]
         except ValueError:
             raise OptionError(f"--hidden expects comma-separated integers, got {hidden!r}") from None
         config = TrainConfig(
-            latent_dim=latent_dim, hidden=widths, steps=steps, batch_size=batch_size, lr=lr, beta=beta,
-            seed=seed, threads=threads, device=device,
+            latent_dim=latent_dim, hidden=widths, family=f"vae-{family}", steps=steps, batch_size=batch_size,
+            lr=lr, beta=beta, seed=seed, threads=threads, device=device,
         )
         config.validate()
         shape = (channels, size, size)
         images = load_images(data, shape)
         console.print(f"{len(images.names)} images; {conversion_rule(shape)}")
+        console.print(f"family {family}: a {'convolutional' if family == 'conv' else 'fully connected'} VAE, "
+                      f"{'channels' if family == 'conv' else 'widths'} {hidden}, latent size {latent_dim}", soft_wrap=True)
         _warn_skipped(images.skipped)
+        _note_ignored(images.ignored)
         command = "auditor train-generator " + " ".join(sys.argv[2:])
         manifest = {
             "name": name or out.resolve().name,
-            "description": f"MLP VAE trained on {len(images.names)} images from {data.name}",
+            "description": f"{'convolutional' if family == 'conv' else 'MLP'} VAE trained on {len(images.names)} images from {data.name}",
             "training": {"data": str(data), "n_images": len(images.names), "command": command},
         }
         with Progress(
@@ -139,9 +148,20 @@ def train_generator(
                     text = " ".join(f"{k} {v:.2f}" for k, v in losses.items())
                     progress.update(task, completed=step, losses=text)
 
-            bundle = train_vae(images.images, out, config, manifest, resume=resume, on_step=on_step)
+            if images.labels is not None:
+                console.print(f"labels found ({len(set(images.labels.tolist()))} classes): a reference classifier is "
+                              f"trained too ({config.reference_steps} steps)", soft_wrap=True)
+            names = [v.strip() for v in class_names.split(",")] if class_names else None
+            bundle = train_vae(images.images, out, config, manifest, resume=resume, on_step=on_step,
+                               labels=images.labels, class_names=names)
     except AuditorError as err:
         fail(err)
+    from .generators import read_manifest
+
+    record = read_manifest(bundle).get("reference_classifier")
+    if record and "accuracy" in record:
+        out_console.print(f"reference classifier: accuracy {100 * record['accuracy']:.1f}% on {record['n_images']} "
+                          "held-out images")
     out_console.print(f"generator written to {bundle}; use it with --generator {bundle}")
 
 
@@ -161,7 +181,7 @@ def scan(
         typer.Argument(help="One or more model files (.onnx, TorchScript .pt), then the image folder.", show_default=False),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.json and index.html.")] = Path("auditor-report"),
-    generator: Annotated[str, typer.Option("--generator", "-g", help="Bundled generator name or bundle folder.")] = "mnist",
+    generator: Annotated[str, typer.Option("--generator", "-g", help="auto (the bundled generator that fits the images best), a bundled generator's name, or a bundle folder.")] = "auto",
     search_name: Annotated[str, typer.Option("--search", help="local (default, fastest), hybrid (the paper's Algorithm 2) or iterative (Algorithm 1).")] = "local",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same results.")] = 0,
     limit: Annotated[Optional[int], typer.Option(help="Audit only the first N images (sorted by path).")] = None,
@@ -184,6 +204,7 @@ def scan(
     baseline: Annotated[Optional[str], typer.Option(help="Name (file stem) of the baseline model the others are tested against.")] = None,
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when a candidate is significantly less robust than --baseline.")] = False,
     alpha: Annotated[float, typer.Option(help="Significance level of the gate and the ranking.")] = 0.05,
+    error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one), on, off. Doubles the search.")] = "auto",
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
     params = dict(locals())
@@ -274,7 +295,7 @@ def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | 
 
 def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max_radius, patience,
           max_steps, refine_steps, normalize, input_scale, layout, gallery, device, batch, resume, force,
-          baseline, fail_if_worse, alpha, formats, wait) -> dict:
+          baseline, fail_if_worse, alpha, formats, wait, error_distance) -> dict:
     from . import report
     from .files import FolderLock, remove_stale_temporaries
     from .models import LAYOUTS, ModelOptions, unique_names
@@ -311,6 +332,8 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         raise OptionError(f"--alpha must be between 0 and 1, got {alpha}")
     if not wait >= 0:
         raise OptionError(f"--wait must be 0 or more seconds, got {wait}")
+    if error_distance not in ("auto", "on", "off"):
+        raise OptionError(f"--error-distance must be auto, on or off, got {error_distance!r}")
     _check_writable(out)
     wanted = report.parse_formats(formats)
     options = ModelOptions(input_scale=input_scale, normalize=_parse_floats(normalize, "--normalize"),
@@ -319,29 +342,49 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         remove_stale_temporaries(out)
         return _scan_locked(model_paths=model_paths, data_path=data_path, names=names, out=out, generator=generator,
                             settings=settings, options=options, limit=limit, gallery=gallery, device=device,
-                            resume=resume, force=force, baseline=baseline, alpha=alpha, wanted=wanted)
+                            resume=resume, force=force, baseline=baseline, alpha=alpha, wanted=wanted,
+                            error_distance=error_distance)
 
 
 def _scan_locked(*, model_paths, data_path, names, out, generator, settings, options, limit, gallery, device,
-                 resume, force, baseline, alpha, wanted) -> dict:
+                 resume, force, baseline, alpha, wanted, error_distance) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import data as data_mod
     from . import report, results
     from .files import fault_point
-    from .generators import generator_fit, load_generator, sha256
+    from .generators import choose_generator, generator_fit, load_generator, sha256, weights_id
     from .models import load_classifier
     from .search import search
 
-    gen = load_generator(generator, device=device)
+    if generator == "auto":
+        loaded: dict = {}
+
+        def images_for(shape):
+            if shape not in loaded:
+                loaded[shape] = data_mod.load_images(data_path, shape, limit)
+            return loaded[shape].images
+
+        gen, candidates = choose_generator(images_for, device=device)
+        images = loaded[gen.image_shape]
+        others = "; ".join(f"{c['name']} {100 * c['share_outside']:.0f}%" for c in candidates[1:])
+        console.print(f"generator auto: [bold]{gen.name}[/] fits these images best ({100 * candidates[0]['share_outside']:.0f}% "
+                      f"outside its domain{'; ' + others if others else ''}); --generator NAME chooses another",
+                      soft_wrap=True)
+    else:
+        gen, candidates = load_generator(generator, device=device), None
+        images = data_mod.load_images(data_path, gen.image_shape, limit)
     shape = gen.image_shape
-    images = data_mod.load_images(data_path, shape, limit)
     n = len(images.names)
+    if settings.refine_steps and not getattr(gen, "gradients", True):
+        console.print(f"note: generator {gen.name} is an imported ONNX graph without gradients: z0 = E(x) is used "
+                      "as it is (no --refine-steps)", soft_wrap=True)
     console.print(
         f"[bold]{n}[/] images from {data_path} → {'x'.join(map(str, shape))} for generator "
         f"[bold]{gen.name}[/]: {data_mod.conversion_rule(shape)}"
     )
     _warn_skipped(images.skipped)
+    _note_ignored(images.ignored)
     fit, recon_mse = generator_fit(gen, images.images)
     if fit["verdict"] in ("poor", "partial"):
         console.print(f"[bold yellow]warning:[/] {fit['message']}", soft_wrap=True)
@@ -351,7 +394,9 @@ def _scan_locked(*, model_paths, data_path, names, out, generator, settings, opt
 
     import time
 
-    key = _scan_key(model_paths, images.names, gen.manifest["files"]["weights.npz"], settings, options, limit)
+    reference, error_models = _reference_for(gen, classifiers, images.images, error_distance)
+    key = _scan_key(model_paths, images.names, {"files": gen.manifest["files"], "error_models": error_models},
+                    settings, options, limit)
     previous = _previous_results(out, key, resume, force)
     if previous is not None and previous.get("complete"):  # --resume of a finished scan: redraw, don't search
         console.print(f"resuming: the scan in {out / 'results.json'} is complete; drawing its outputs", soft_wrap=True)
@@ -375,7 +420,13 @@ def _scan_locked(*, model_paths, data_path, names, out, generator, settings, opt
     def assemble(output) -> dict:
         return results.build(
             generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
-                       "image_shape": list(shape), "weights_sha256": gen.manifest["files"]["weights.npz"]},
+                       "image_shape": list(shape), "weights_sha256": weights_id(gen.manifest),
+                       "family": gen.manifest["family"], "validation": gen.manifest.get("validation"),
+                       **({"chosen_by": "auto", "candidates": candidates} if candidates else {}),
+                       **({"reference_classifier": {k: gen.reference.record.get(k) for k in
+                                                    ("architecture", "class_names", "accuracy", "n_images")}
+                           | {"sha256": gen.manifest["files"].get("reference.npz"), "models": error_models}}
+                          if reference is not None else {})},
             data={"path": str(data_path), "n_images": n, "n_skipped": len(images.skipped),
                   "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
                   "conversion": data_mod.conversion_rule(shape), "n_resized": images.n_resized},
@@ -415,9 +466,10 @@ def _scan_locked(*, model_paths, data_path, names, out, generator, settings, opt
             TextColumn("image×model pairs"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=console, transient=False,
         ) as progress:
-            task = progress.add_task("search", total=n * len(classifiers))
+            task = progress.add_task("search", total=n * (len(classifiers) + len(error_models or [])))
             output = search(gen, classifiers, images.images, settings, resume=start, on_chunk=save_partial,
-                            progress=lambda k: progress.advance(task, k))
+                            progress=lambda k: progress.advance(task, k), reference=reference,
+                            error_models=error_models)
     except KeyboardInterrupt:
         done = state["output"]
         if done is None or done.n_done == 0:
@@ -456,6 +508,30 @@ def _scan_locked(*, model_paths, data_path, names, out, generator, settings, opt
     except KeyboardInterrupt:
         raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the same command "
                           "plus --resume to draw the report") from None
+
+
+def _reference_for(gen, classifiers, images, mode: str):
+    """The generator's reference classifier R and the models its figures apply to (None, None
+    when the error distance is off or there is no R)."""
+    from .reference import mismatch
+
+    if mode == "off" or (mode == "auto" and gen.reference is None):
+        return None, None
+    if gen.reference is None:
+        raise OptionError(f"generator {gen.name} ships no reference classifier, which --error-distance on needs: "
+                          "train one with `auditor train-generator` on labelled data (an .npz with labels)")
+    applies = []
+    for clf in classifiers:
+        reason = mismatch(clf, gen.reference, clf.predict(images[:64]))
+        if reason:
+            console.print(f"note: the reference classifier's figures are left out for model {clf.name}: {reason}",
+                          soft_wrap=True)
+        else:
+            applies.append(clf.name)
+    console.print(f"reference classifier of {gen.name}: {len(gen.reference.class_names)} classes, accuracy "
+                  f"{100 * gen.reference.record.get('accuracy', float('nan')):.1f}%; also searching the distance to "
+                  f"the nearest natural error for {len(applies)} model(s) (about twice the search time)", soft_wrap=True)
+    return gen.reference, applies
 
 
 def _finish(res: dict, images, gallery: int, gen, classifiers, out: Path, report, results) -> dict:
@@ -530,6 +606,8 @@ def _print_summary(res: dict) -> None:
             row += [f"{m.get('rank') or '–'}" + (f" [{ci[0]}–{ci[1]}]" if ci else "")] + ([ties["values"][name]] if letters else [])
         table.add_row(*row)
     out_console.print(table)
+    _print_errors(res, order)
+    out_console.print(trust_line(res), soft_wrap=True)
     if several:
         def pfmt(v):
             return "–" if v is None else f"{v:.2g}"
@@ -553,6 +631,46 @@ def _print_summary(res: dict) -> None:
             out_console.print(f"note: tied models may still differ: {res['data']['n_images']} images separate only "
                               f"large differences; scan {FEW_IMAGES:,} or more to compare close versions")
     out_console.print("written: " + " · ".join(res["_written"]))
+
+
+def trust_line(res: dict) -> str:
+    from .report import trust
+
+    t = trust(res)
+    return f"how far to trust: {t['text']}"
+
+
+def _print_errors(res: dict, order: list[str]) -> None:
+    """The natural-error figures, where the generator's reference classifier R was used."""
+    from rich.table import Table
+
+    ref = res["generator"].get("reference_classifier")
+    if not ref:
+        return
+
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.0f}%"
+
+    accuracy = "?" if ref.get("accuracy") is None else f"{100 * ref['accuracy']:.1f}%"
+    table = Table(title=f"Natural errors: judged by {res['generator']['name']}'s reference classifier (accuracy "
+                        f"{accuracy}; larger distance = fewer natural errors)", title_justify="left")
+    for col in ("model", "agrees with R", "error dist. mean", "median", "censored", "adversaries: kept class",
+                "changed class", "f ≠ R on x"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    by_name = {m["name"]: m for m in res["models"]}
+    for name in order:
+        m = by_name[name]
+        e, sem = m.get("error_distance"), m.get("semantics") or {}
+        if e is None:
+            table.add_row(name, pct(m.get("agreement_with_reference")), "not applicable", "", "", "", "", "")
+            continue
+        table.add_row(name, pct(m.get("agreement_with_reference")), f"{e['mean']:.2f}" if e["mean"] is not None else "–",
+                      f"{e['median']:.2f}" if e["median"] is not None else "–", str(e["n_censored"]),
+                      pct(sem.get("kept_class")), pct(sem.get("changed_class")), pct(sem.get("disagrees_with_reference")))
+    out_console.print(table)
+    if len(res.get("error_ranking") or []) > 1 or sum(map(len, res.get("error_ranking") or [])) > 1:
+        ranks = " > ".join(" = ".join(g) for g in res["error_ranking"])
+        out_console.print(f"ranking by natural-error distance (p < {res.get('alpha', 0.05):g}, Holm): {ranks}")
 
 
 @app.command("report")
@@ -591,6 +709,54 @@ def report_command(
     out_console.print("report: " + " · ".join(str(p) for p in paths))
 
 
+@app.command("import-generator")
+def import_generator(
+    decoder: Annotated[Path, typer.Option("--decoder", help="ONNX G: float32 latents (N, d) -> images (N, C, H, W) in [0, 1].")],
+    encoder: Annotated[Path, typer.Option("--encoder", help="ONNX E: images (N, C, H, W) -> latents (N, d), or (N, 2d) whose first d are the mean.")],
+    images: Annotated[Path, typer.Option("--images", help="Images of G's domain: checks G and E and sets the reference for the fit check.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle into.")],
+    name: Annotated[Optional[str], typer.Option(help="Generator name; default the folder name.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Image side, where it cannot be read from G (default: G's).")] = None,
+) -> None:
+    """Build a generator bundle from an ONNX decoder and encoder you already have."""
+    from .data import load_images
+    from .importing import DECODER, _session
+
+    try:
+        g = _session(decoder, "cpu") if decoder.is_file() else None
+        if g is None:
+            raise OptionError(f"decoder file {str(decoder)!r} does not exist")
+        shape = _decoder_shape(g, size)
+        data = load_images(images, shape)
+        _warn_skipped(data.skipped)
+        _note_ignored(data.ignored)
+        from .importing import import_onnx
+
+        bundle = import_onnx(decoder, encoder, data.images, out, name or out.resolve().name)
+    except AuditorError as err:
+        fail(err)
+    from .generators import read_manifest
+
+    ref = read_manifest(bundle)["reference"]
+    out_console.print(f"generator imported into {bundle} ({DECODER} and its encoder checked on {ref['n_images']} images, "
+                      f"reconstruction error {ref['recon_mse_median']:.4f}); use it with --generator {bundle}")
+
+
+def _decoder_shape(session, size: int | None) -> tuple[int, int, int]:
+    """G's image shape (C, H, W): decoded from one latent."""
+    import numpy as np
+
+    from .errors import GeneratorError
+
+    inp = session.get_inputs()[0]
+    if len(inp.shape) != 2 or not isinstance(inp.shape[1], int):
+        raise GeneratorError(f"the decoder must take latents of shape (N, d) with a fixed d, it takes {inp.shape}")
+    x = np.asarray(session.run(None, {inp.name: np.zeros((1, inp.shape[1]), np.float32)})[0])
+    if x.ndim != 4:
+        raise GeneratorError(f"the decoder must give images (N, C, H, W), it gives {x.shape}")
+    return (int(x.shape[1]), size or int(x.shape[2]), size or int(x.shape[3]))
+
+
 @app.command()
 def generators(
     extra: Annotated[Optional[list[Path]], typer.Argument(help="Bundle folders to list beside the bundled ones.")] = None,
@@ -603,18 +769,22 @@ def generators(
     try:
         bundles = [resolve(n) for n in bundled_names()] + [resolve(str(p)) for p in extra or []]
         table = Table(title="Generators", title_justify="left")
-        for col in ("name", "domain (C×H×W)", "latent", "trained on", "reconstruction MSE", "label preservation"):
+        for col in ("name", "family", "domain (C×H×W)", "latent", "trained on", "reconstruction MSE",
+                    "label preservation", "reference classifier"):
             table.add_column(col)
         for bundle in bundles:
             m = read_manifest(bundle)
             q = m.get("quality", {})
             pres = q.get("label_preservation")
+            ref = m.get("reference_classifier")
             table.add_row(
-                m["name"] if bundle.parent.name == "generators" else str(bundle),
+                m["name"] if bundle.parent.name == "generators" else str(bundle), m["family"].removeprefix("vae-"),
                 "×".join(map(str, m["image_shape"])), str(m["latent_dim"]),
                 f"{m.get('training', {}).get('n_images', '?')} images",
                 f"{m.get('reference', {}).get('recon_mse_mean', float('nan')):.4f}",
                 "–" if pres is None else f"{100 * pres['raw']:.1f}% raw, {100 * pres['refined']:.1f}% refined",
+                "none" if not ref else f"{len(ref['class_names'])} classes, accuracy "
+                f"{100 * ref['accuracy']:.1f}% on {ref['n_images']}" if "accuracy" in ref else "yes",
             )
     except AuditorError as err:
         fail(err)
@@ -655,12 +825,19 @@ def doctor(
         raise typer.Exit(1)
 
 
+def _note_ignored(ignored: list[tuple[str, str]]) -> None:
+    if ignored:
+        shown = "; ".join(f"{name} ({reason})" for name, reason in ignored[:5])
+        more = f" and {len(ignored) - 5} more" if len(ignored) > 5 else ""
+        console.print(f"note: left out {len(ignored)} array(s) that are not images: {shown}{more}", soft_wrap=True)
+
+
 def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
     if not skipped:
         return
-    shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:5])
-    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-    console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable files: {shown}{more}")
+    shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:20])
+    more = f" and {len(skipped) - 20} more (every reason is in results.json)" if len(skipped) > 20 else ""
+    console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable files: {shown}{more}", soft_wrap=True)
 
 
 if __name__ == "__main__":

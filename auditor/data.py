@@ -34,6 +34,11 @@ class ImageSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     n_resized: int = 0
     n_converted: int = 0
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # arrays that are not images, e.g. labels
+    labels: np.ndarray | None = None  # integer class labels, where the data carries them (see load_images)
+
+
+LABEL_KEYS = ("labels", "label", "y", "y_train", "y_test", "targets", "target", "classes")
 
 
 def conversion_rule(shape: tuple[int, int, int]) -> str:
@@ -75,7 +80,11 @@ def load_images(
     """Load every image under ``root`` into ``shape`` = (C, H, W); keep the first ``limit``.
 
     Unreadable files are skipped and listed in ``ImageSet.skipped``; a folder with no
-    readable image raises :class:`DataError`.
+    readable image raises :class:`DataError` naming each file's reason. In ``.npz`` files,
+    arrays that cannot be images (1-D arrays such as ``labels`` / ``y_train``) are left out
+    and listed in ``ImageSet.ignored``; where the data is one ``.npz`` with one image array and
+    one integer label array of the same length (the ``images``/``labels`` layout), the
+    labels are kept in ``ImageSet.labels`` (a scan never uses them; train-generator may).
     """
     root = Path(root)
     files = find_files(root)
@@ -83,6 +92,8 @@ def load_images(
     arrays: list[np.ndarray] = []
     names: list[str] = []
     skipped: list[tuple[str, str]] = []
+    ignored: list[tuple[str, str]] = []
+    label_sets: list[np.ndarray] = []
     n_resized = n_converted = 0
     for path in files:
         if limit is not None and len(names) >= limit:
@@ -90,7 +101,11 @@ def load_images(
         rel = path.relative_to(base).as_posix()
         try:
             if path.suffix.lower() in ARRAY_SUFFIXES:
-                for name, image in _read_arrays(path, rel, shape):
+                found, left_out, labels = _read_arrays(path, rel, shape)
+                ignored.extend(left_out)
+                if labels is not None:
+                    label_sets.append(labels)
+                for name, image in found:
                     arrays.append(image)
                     names.append(name)
             else:
@@ -101,10 +116,17 @@ def load_images(
                 n_converted += converted
         except DataError as err:
             skipped.append((rel, str(err)))
+    labels = label_sets[0] if len(files) == 1 and len(label_sets) == 1 and len(label_sets[0]) == len(arrays) else None
     if limit is not None:
         arrays, names = arrays[:limit], names[:limit]
+        labels = labels[:limit] if labels is not None else None
     if not arrays:
-        where = f"{len(files)} candidate files, all unreadable" if files else "no image files"
+        if files:
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
+            more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+            where = f"{len(files)} candidate file{'s' if len(files) > 1 else ''}, all unreadable: {reasons}{more}"
+        else:
+            where = "no image files"
         raise DataError(
             f"no readable images under {str(root)!r} ({where}); expected PNG, JPEG, BMP, "
             "TIFF, WebP, GIF, .npy or .npz files"
@@ -112,7 +134,7 @@ def load_images(
     batch = np.empty((len(arrays), *shape), dtype=np.float32)  # one copy, not a stack and a cast
     for i, image in enumerate(arrays):
         batch[i] = image
-    return ImageSet(batch, names, skipped, n_resized, n_converted)
+    return ImageSet(batch, names, skipped, n_resized, n_converted, ignored, labels)
 
 
 def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
@@ -186,7 +208,7 @@ def _resize(plane: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
-    """Yield (name, image) for every image in a .npy/.npz file."""
+    """The images of a .npy/.npz file: ([(name, image)], [(entry, why left out)], labels or None)."""
     import zipfile
 
     try:
@@ -201,14 +223,30 @@ def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
         raise DataError(f"unreadable array file: {first_line(err)}") from err
     if path.suffix.lower() == ".npy" and len(entries) != 1 or entries and not entries[0][0] and path.suffix.lower() == ".npz":
         raise DataError("the file's content does not match its .npy/.npz extension")
-    out = []
+    out, ignored, label_arrays, errors = [], [], [], []
     for key, array in entries:
-        batch = _array_to_batch(array, shape, f"{rel}:{key}" if key else rel)
         prefix = f"{rel}:{key}" if key else rel
+        if key and array.ndim <= 1:  # never images: labels, ids, metadata
+            kind = "labels" if key.lower() in LABEL_KEYS else "a 1-D array"
+            ignored.append((prefix, f"{kind}, not images ({array.shape[0] if array.ndim else 1} values)"))
+            if np.issubdtype(array.dtype, np.integer) and array.ndim == 1:
+                label_arrays.append(array.astype(np.int64))
+            continue
+        try:
+            batch = _array_to_batch(array, shape, prefix)
+        except DataError as err:
+            if len(entries) == 1:
+                raise
+            ignored.append((prefix, str(err).removeprefix(f"{prefix}: ")))
+            errors.append(str(err))
+            continue
         out.extend((f"{prefix}[{i}]", image) for i, image in enumerate(batch))
     if not out:
-        raise DataError("array file holds no images")
-    return out
+        detail = "; ".join(f"{name}: {why}" for name, why in ignored) or "no arrays"
+        raise DataError(f"array file holds no images ({detail})")
+    n_image_arrays = len(entries) - len(ignored)
+    labels = label_arrays[0] if n_image_arrays == 1 and len(label_arrays) == 1 and len(label_arrays[0]) == len(out) else None
+    return out, ignored, labels
 
 
 def _array_to_batch(array: np.ndarray, shape: tuple[int, int, int], name: str) -> np.ndarray:

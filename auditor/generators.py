@@ -4,9 +4,9 @@ A bundle is a folder with ``manifest.json`` (domain, latent size, architecture, 
 quality figures, SHA-256 of every weight file) and ``weights.npz`` (plain arrays, loaded
 with ``allow_pickle=False``: nothing in a bundle is ever executed or unpickled).
 
-The one family shipped is an MLP variational auto-encoder: its encoder's mean is the
-inverter, its decoder the generator (Zhao et al. name VAEs as a drop-in for the GAN; an
-auto-encoder's encoder is an inverter by construction).
+Two families of variational auto-encoders, fully connected (``vae-mlp``) and convolutional
+(``vae-conv``): the encoder's mean is the inverter, the decoder the generator (Zhao et al.
+name VAEs as a drop-in for the GAN; an auto-encoder's encoder is an inverter by construction).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,23 +27,58 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 
 
-def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[int]):
-    """The MLP VAE: encoder (N, D) -> (N, 2d) [mean, log-variance]; decoder (N, d) -> (N, D)."""
+FAMILIES = ("vae-mlp", "vae-conv")
+CONV_FC = 128  # the conv family's fully connected width between the feature map and z
+
+
+def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[int], family: str = "vae-mlp"):
+    """A VAE's encoder (N, D) -> (N, 2d) [mean, log-variance] and decoder (N, d) -> (N, D).
+
+    Both take and give flat images (D = C*H*W), whatever the family, so training, encoding,
+    decoding and refinement are the same code for all of them.
+
+    - ``vae-mlp``: fully connected layers of widths ``hidden``.
+    - ``vae-conv``: ``hidden`` are the channels of stride-2 4x4 convolutions (each halves the
+      side: 28 -> 14 -> 7 with two), then one fully connected layer of CONV_FC units; the
+      decoder mirrors it with transposed convolutions.
+    """
     from torch import nn
 
+    if family not in FAMILIES:
+        raise GeneratorError(f"generator family {family!r} is unknown; expected one of {', '.join(FAMILIES)}")
     dim = int(np.prod(image_shape))
-    enc: list[nn.Module] = []
-    width = dim
-    for h in hidden:
-        enc += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    enc.append(nn.Linear(width, 2 * latent_dim))
-    dec: list[nn.Module] = []
-    width = latent_dim
-    for h in reversed(hidden):
-        dec += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    dec += [nn.Linear(width, dim), nn.Sigmoid()]
+    if family == "vae-mlp":
+        enc: list[nn.Module] = []
+        width = dim
+        for h in hidden:
+            enc += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        enc.append(nn.Linear(width, 2 * latent_dim))
+        dec: list[nn.Module] = []
+        width = latent_dim
+        for h in reversed(hidden):
+            dec += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        dec += [nn.Linear(width, dim), nn.Sigmoid()]
+        return nn.Sequential(*enc), nn.Sequential(*dec)
+    c, h, w = image_shape
+    side = 2 ** len(hidden)
+    if h % side or w % side:
+        raise GeneratorError(f"a conv generator with {len(hidden)} stride-2 layers needs image sides divisible by "
+                             f"{side}, got {h}x{w}; use fewer --hidden channels")
+    fh, fw = h // side, w // side
+    features = hidden[-1] * fh * fw
+    enc = [nn.Unflatten(1, (c, h, w))]
+    width = c
+    for ch in hidden:
+        enc += [nn.Conv2d(width, ch, 4, stride=2, padding=1), nn.ReLU()]
+        width = ch
+    enc += [nn.Flatten(), nn.Linear(features, CONV_FC), nn.ReLU(), nn.Linear(CONV_FC, 2 * latent_dim)]
+    dec = [nn.Linear(latent_dim, CONV_FC), nn.ReLU(), nn.Linear(CONV_FC, features), nn.ReLU(),
+           nn.Unflatten(1, (hidden[-1], fh, fw))]
+    for k in range(len(hidden) - 1, 0, -1):
+        dec += [nn.ConvTranspose2d(hidden[k], hidden[k - 1], 4, stride=2, padding=1), nn.ReLU()]
+    dec += [nn.ConvTranspose2d(hidden[0], c, 4, stride=2, padding=1), nn.Sigmoid(), nn.Flatten()]
     return nn.Sequential(*enc), nn.Sequential(*dec)
 
 
@@ -69,6 +104,12 @@ def save_bundle(
     manifest["files"] = {WEIGHTS: sha256(out / WEIGHTS)}
     write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+def weights_id(manifest: dict[str, Any]) -> str | None:
+    """The checksum that identifies a bundle's generator: its weights', or an imported decoder's."""
+    files = manifest.get("files", {})
+    return files.get(WEIGHTS) or files.get("decoder.onnx")
 
 
 def bundled_names() -> list[str]:
@@ -117,9 +158,14 @@ def load_generator(name_or_path: str, device: str | None = None) -> Generator:
 
     bundle = resolve(name_or_path)
     manifest = read_manifest(bundle)
-    if manifest["family"] != "vae-mlp":
+    if manifest["family"] == "onnx":
+        from .importing import load_onnx_generator
+
+        return load_onnx_generator(bundle, manifest, device)  # type: ignore[return-value]
+    if manifest["family"] not in FAMILIES:
         raise GeneratorError(
-            f"{bundle}: generator family {manifest['family']!r} is unknown; expected 'vae-mlp'"
+            f"{bundle}: generator family {manifest['family']!r} is unknown; expected one of {', '.join(FAMILIES)}, onnx "
+            "(a newer auditor may read it)"
         )
     weights = bundle / WEIGHTS
     expected = manifest["files"].get(WEIGHTS)
@@ -131,7 +177,7 @@ def load_generator(name_or_path: str, device: str | None = None) -> Generator:
             "corrupted, re-create the bundle with `auditor train-generator`"
         )
     shape = tuple(int(v) for v in manifest["image_shape"])
-    encoder, decoder = build_vae(shape, int(manifest["latent_dim"]), list(manifest["hidden"]))
+    encoder, decoder = build_vae(shape, int(manifest["latent_dim"]), list(manifest["hidden"]), manifest["family"])
     try:
         with np.load(weights, allow_pickle=False) as npz:
             arrays = {k: torch.from_numpy(npz[k]) for k in npz.files}
@@ -144,6 +190,8 @@ def load_generator(name_or_path: str, device: str | None = None) -> Generator:
     except (OSError, ValueError, RuntimeError, KeyError) as err:
         raise GeneratorError(f"{weights}: weights do not fit the manifest ({err})") from err
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from .reference import load_reference
+
     return Generator(
         name=str(manifest["name"]),
         path=bundle,
@@ -153,6 +201,7 @@ def load_generator(name_or_path: str, device: str | None = None) -> Generator:
         encoder=encoder.to(device).eval(),
         decoder=decoder.to(device).eval(),
         device=device,
+        reference=load_reference(bundle, manifest, device),
     )
 
 
@@ -198,6 +247,34 @@ def generator_fit(generator: Generator, images: np.ndarray) -> tuple[dict[str, A
     }, mse
 
 
+def choose_generator(
+    images_for: Callable[[tuple[int, int, int]], np.ndarray], device: str | None = None, sample: int = 256,
+) -> tuple["Generator", list[dict[str, Any]]]:
+    """``--generator auto``: the bundled generator whose domain fits the images best.
+
+    ``images_for(shape)`` gives the images converted to a generator's domain. Each bundled
+    generator reconstructs up to ``sample`` of them; the one with the smallest share of
+    images outside its domain wins (ties: the smallest median reconstruction error relative
+    to its own reference). Returns it and every candidate's figures, best first.
+    """
+    candidates = []
+    for name in bundled_names():
+        gen = load_generator(name, device=device)
+        images = images_for(gen.image_shape)[:sample]
+        fit, mse = generator_fit(gen, images)
+        reference = gen.manifest.get("reference", {}).get("recon_mse_median") or np.inf
+        candidates.append({"name": name, "share_outside": float(fit.get("share_outside", 1.0)),
+                           "relative_error": float(np.median(mse) / reference) if len(mse) else np.inf,
+                           "n_images": int(len(images)), "generator": gen})
+    if not candidates:
+        raise GeneratorError("no bundled generator found: reinstall auditor, or pass --generator DIR")
+    candidates.sort(key=lambda c: (c["share_outside"], c["relative_error"]))
+    best = candidates[0].pop("generator")
+    for c in candidates[1:]:
+        c.pop("generator")
+    return best, candidates
+
+
 @dataclass
 class Generator:
     """G and I of one bundle. Images are (N, C, H, W) float32 in [0, 1]; latents (N, d)."""
@@ -211,6 +288,8 @@ class Generator:
     decoder: Any
     device: str
     batch_size: int = 4096
+    reference: Any = None  # the bundle's reference classifier R (auditor.reference), where it ships one
+    gradients: bool = True  # refine() differentiates through G
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """I(x): the encoder's mean. (N, C, H, W) -> (N, d)."""

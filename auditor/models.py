@@ -159,6 +159,7 @@ class _Base:
     format: str
     contract: InputContract
     class_names: list[str] | None = None
+    n_outputs: int | None = None  # K of a scores output (N, K), known after a first predict
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         x = self.contract.prepare(images)
@@ -277,6 +278,8 @@ class OnnxClassifier(_Base):
         arr = np.asarray(out)
         if arr.dtype == object or arr.dtype.kind in "US":
             return self._string_labels(arr.reshape(-1))
+        if arr.ndim == 2 and arr.dtype.kind == "f" and arr.shape[1] > 1:
+            self.n_outputs = int(arr.shape[1])
         labels = _labels_from_output(arr, n, self.name)
         if labels is None:
             raise ModelError(
@@ -410,6 +413,8 @@ class TorchScriptClassifier(_Base):
             if isinstance(item, torch.Tensor):
                 labels = _labels_from_output(item.float().cpu().numpy() if item.is_floating_point() else item.cpu().numpy(), n, self.name)
                 if labels is not None:
+                    if item.ndim == 2 and item.is_floating_point() and item.shape[1] > 1:
+                        self.n_outputs = int(item.shape[1])
                     return labels
         raise ModelError(
             f"{self.path.name}: expected an output of scores (N, K) or labels (N,), got "

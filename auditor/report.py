@@ -147,7 +147,7 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
             r = inst["results"][name]
             cell = {"model": name, "prediction": r["prediction"], "delta_z": r["delta_z"],
                     "censored": r["censored"], "changed": r["reconstruction_changed_label"],
-                    "adversary_prediction": r["adversary_prediction"]}
+                    "adversary_prediction": r["adversary_prediction"], "semantics": _semantics(inst, r)}
             if r.get("z_star") is not None:
                 adv = generator.decode(np.asarray(r["z_star"], dtype=np.float32)[None])[0]
                 cell["adversary"] = png_data_uri(adv)
@@ -159,6 +159,50 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
             "reconstruction": png_data_uri(recon), "cells": cells,
         })
     return rows
+
+
+def _semantics(inst: dict[str, Any], r: dict[str, Any]) -> str | None:
+    """The semantics check of one natural adversary: "kept" its class by the reference
+    classifier (a natural error), "changed" class, or "disagrees" (f != R on x already)."""
+    ref = inst.get("reference_prediction")
+    if ref is None:
+        return None
+    if r["prediction"] != ref:
+        return "disagrees"
+    adv = r.get("reference_adversary_prediction")
+    return None if adv is None else "kept" if adv == ref else "changed"
+
+
+FIGURE_NAMES = {
+    "mean_dz": "mean Δz", "median_dz": "median Δz",
+    "mean_error_distance": "mean distance to the nearest natural error",
+    "median_error_distance": "median distance to the nearest natural error",
+    "agreement_with_reference": "agreement with the reference classifier",
+    "confidence": "max-softmax confidence", "majority_agreement": "majority-vote agreement",
+    "nuclear_norm": "softmax nuclear norm",
+}
+
+
+def trust(results: dict[str, Any]) -> dict[str, Any]:
+    """What the generator's validation record says about reading the scan's figures as accuracy:
+    {"validated": bool, "read_as_accuracy": figure or None, "rho": {figure: ρ}, "text": one paragraph}."""
+    gen = results["generator"]
+    v = gen.get("validation")
+    if not v:
+        return {"validated": False, "read_as_accuracy": None, "rho": {}, "text": (
+            f"generator {gen['name']} has no validation record (as generators you train or import have none): Δz is a robustness "
+            "figure, and whether any figure here ranks models by accuracy on this domain is unmeasured; "
+            "measure it on a small labelled set before reading it as accuracy")}
+    rho = v.get("spearman_test", {})
+    chosen = v.get("read_as_accuracy")
+    parts = ", ".join(f"{FIGURE_NAMES.get(k, k)} {rho[k]:.2f}" for k in rho if k in FIGURE_NAMES)
+    n = v.get("n_images", {})
+    text = (f"on generator {gen['name']}'s validation ({v.get('n_models')} models, {n.get('test', '?')} held-out images "
+            f"not used to choose), Spearman ρ with accuracy: {parts}. Read {FIGURE_NAMES.get(chosen, chosen)} as the "
+            f"accuracy proxy (ρ {rho.get(chosen, float('nan')):.2f})")
+    if chosen not in ("mean_dz", "median_dz") and min(rho.get("mean_dz", 1), rho.get("median_dz", 1)) < 0.7:
+        text += "; Δz measures robustness, not accuracy, on this domain"
+    return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text}
 
 
 def pair_matrix(results: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +331,7 @@ def render_html(results: dict[str, Any], generator) -> str:
         matrix=pair_matrix(results) if many else None, all_models_up_to=ALL_MODELS_UP_TO, overlap=overlap(results),
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
-        strips=strip_rows(results, generator), few_images=FEW_IMAGES,
+        strips=strip_rows(results, generator), few_images=FEW_IMAGES, trust=trust(results),
     )
 
 
@@ -349,7 +393,7 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
                 cell["adversary"] = f"{card_dir.name}/{k}-{j}-adversary.png"
     template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
     return template.render(r=results, rows=rows, columns=gallery_columns(results),
-                           models={m["name"]: m for m in results["models"]}, overlap=overlap(results))
+                           models={m["name"]: m for m in results["models"]}, overlap=overlap(results), trust=trust(results))
 
 
 def _write_uri(path: Path, uri: str) -> None:
@@ -407,8 +451,10 @@ def check_generator(results: dict[str, Any], generator) -> None:
     """The report decodes stored latents: only the scan's own generator may do it."""
     from .errors import ResultsError
 
+    from .generators import weights_id
+
     expected = results["generator"].get("weights_sha256")
-    if expected and generator.manifest["files"].get("weights.npz") != expected:
+    if expected and weights_id(generator.manifest) != expected:
         raise ResultsError(
             f"generator {generator.name!r} is not the one these results were scanned with (its weights "
             "differ); pass --generator with the scan's generator bundle"

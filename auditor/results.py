@@ -27,7 +27,7 @@ import numpy as np
 from . import __version__, stats
 from .errors import ResultsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ranking groups without significant pairs, letters, ranks, natural-error figures (all additive)
 _PNG_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
 
 
@@ -105,6 +105,7 @@ def build(
                 **stats.diversity(res.prediction),
             )
         )
+    errors = _error_figures(output, models, n_done, complete)
     pairs = stats.pairwise(effective)
     largest = stats.p_largest(effective)
     for entry in model_entries:
@@ -115,6 +116,7 @@ def build(
     letters = stats.letters([n for g in groups for n in g], pairs, alpha)
     ranks = stats.rank_intervals(effective, degenerate) if complete else {}
     for entry in model_entries:
+        entry.update(errors["models"].get(entry["name"], {}))
         entry["letters"] = letters.get(entry["name"], "")
         entry["rank"] = ranks.get(entry["name"], {}).get("rank")
         entry["rank_ci"] = ranks.get(entry["name"], {}).get("rank_ci")
@@ -133,7 +135,18 @@ def build(
                 "queries": int(res.queries[i]),
                 "z_star": _vec(res.z_star[i]),
             }
+        if output.errors is not None:
+            for meta in models:
+                ref_adv = int(output.reference_adversary[meta["name"]][i])
+                per_model[meta["name"]]["reference_adversary_prediction"] = None if ref_adv < 0 else ref_adv
+                err = errors["rounded"].get(meta["name"])
+                if err is not None:
+                    per_model[meta["name"]]["error_distance"] = _num(err.delta_z[i])
+                    per_model[meta["name"]]["error_queries"] = int(err.queries[i])
+                    per_model[meta["name"]]["z_error"] = _vec(err.z_star[i])
         entry: dict[str, Any] = {"file": name, "z0": _vec(output.z0[i]), "results": per_model}
+        if output.reference_prediction is not None:
+            entry["reference_prediction"] = int(output.reference_prediction[i])
         if recon_mse is not None:
             entry["recon_mse"] = _num(recon_mse[i])
         instances.append(entry)
@@ -154,8 +167,62 @@ def build(
         "alpha": alpha,
         "ranking": groups,
         "gate": stats.gate(effective, baseline, degenerate, alpha) if baseline else None,
+        **({"error_pairwise": [p.__dict__ for p in errors["pairs"]],
+            "error_ranking": stats.ranking(list(errors["effective"]), errors["means"], errors["pairs"], alpha=alpha,
+                                           degenerate=degenerate & set(errors["effective"]))}
+           if output.errors is not None else {}),
         "instances": instances,
     }
+
+
+def _error_figures(output, models: list[dict[str, Any]], n: int, complete: bool) -> dict[str, Any]:
+    """The natural-error figures (a reference classifier R was used): per model the distance
+    to the nearest natural error (0 where f and R already disagree; NaN censored) with its
+    summaries, and the semantics check of its natural adversaries x*: kept its class
+    (R(x*) = R(x): a natural error), changed class (the model was right to flip), or the model
+    already disagrees with R on x."""
+    out: dict[str, Any] = {"models": {}, "rounded": {}, "effective": {}, "means": {}, "pairs": []}
+    if output.errors is None:
+        return out
+    r_x = output.reference_prediction[:n]
+    for meta in models:
+        name = meta["name"]
+        res = output.results[name]
+        disagrees = res.prediction[:n] != r_x
+        has_adversary = ~np.isnan(res.delta_z[:n]) & ~disagrees
+        r_adv = output.reference_adversary[name][:n]
+        kept = int((has_adversary & (r_adv == r_x)).sum())
+        changed = int((has_adversary & (r_adv != r_x)).sum())
+        considered = kept + changed + int(disagrees.sum())
+        entry: dict[str, Any] = {"semantics": {
+            "kept_class": _share(kept, considered), "changed_class": _share(changed, considered),
+            "disagrees_with_reference": _share(int(disagrees.sum()), considered),
+            "n_kept_class": kept, "n_changed_class": changed, "n_disagrees": int(disagrees.sum()), "n_images": considered,
+        }, "agreement_with_reference": _num(1.0 - disagrees.mean(), 4) if n else None}
+        if name not in output.errors:
+            entry["error_distance"] = None
+            out["models"][name] = entry
+            continue
+        err = _rounded(output.errors[name], n)
+        censored = np.isnan(err.delta_z)
+        summary = stats.summary(err.delta_z, censored)
+        entry["error_distance"] = {
+            "mean": _num(summary["mean_delta_z"]), "median": _num(summary["median_delta_z"]),
+            "mean_ci": stats.bootstrap_ci(err.delta_z, censored, "mean") if complete else None,
+            "median_ci": stats.bootstrap_ci(err.delta_z, censored, "median") if complete else None,
+            "n_zero": int((err.delta_z == 0).sum()), "n_censored": int(censored.sum()),
+            "queries": int(err.queries.sum()), "queries_per_image": _num(err.queries.mean(), 1) if n else None,
+        }
+        out["models"][name] = entry
+        out["rounded"][name] = err
+        out["effective"][name] = stats.effective(err.delta_z, censored)
+        out["means"][name] = entry["error_distance"]["mean"]
+    out["pairs"] = stats.pairwise(out["effective"])
+    return out
+
+
+def _share(k: int, n: int) -> float | None:
+    return _num(k / n, 4) if n else None
 
 
 def restore(results: dict[str, Any], n: int, latent_dim: int):
@@ -163,12 +230,27 @@ def restore(results: dict[str, Any], n: int, latent_dim: int):
     from .search import empty_output
 
     names = [m["name"] for m in results["models"]]
-    out = empty_output(n, latent_dim, names)
+    with_errors = "error_pairwise" in results
+    error_names = [m["name"] for m in results["models"] if m.get("error_distance") is not None] if with_errors else None
+    out = empty_output(n, latent_dim, names, errors=error_names)
     for i, inst in enumerate(results["instances"]):
         if inst.get("z0") is not None:
             out.z0[i] = inst["z0"]
+        if with_errors:
+            out.reference_prediction[i] = inst["reference_prediction"]
         for name in names:
-            r, res = inst["results"][name], out.results[name]
+            r = inst["results"][name]
+            if with_errors:
+                adv = r.get("reference_adversary_prediction")
+                out.reference_adversary[name][i] = -1 if adv is None else adv
+                if name in out.errors:
+                    err = out.errors[name]
+                    err.prediction[i], err.reconstruction_prediction[i] = r["prediction"], r.get("reconstruction_prediction", r["prediction"])
+                    err.delta_z[i] = np.nan if r.get("error_distance") is None else r["error_distance"]
+                    err.queries[i] = r.get("error_queries", 0)
+                    if r.get("z_error") is not None:
+                        err.z_star[i] = r["z_error"]
+            res = out.results[name]
             res.prediction[i] = r["prediction"]
             res.reconstruction_prediction[i] = r.get("reconstruction_prediction", r["prediction"])
             res.adversary_prediction[i] = -1 if r["adversary_prediction"] is None else r["adversary_prediction"]

@@ -1,4 +1,4 @@
-"""Training a generator bundle (an MLP VAE) on a folder of unlabeled images.
+"""Training a generator bundle (an MLP or convolutional VAE) on a folder of unlabeled images.
 
 The VAE (Kingma & Welling, 2014) maximises the evidence lower bound: a Bernoulli
 reconstruction term (binary cross-entropy summed over pixels) plus beta * KL(q(z|x) || N(0, I)),
@@ -29,7 +29,8 @@ CHECKPOINT = "checkpoint.pt"
 @dataclass
 class TrainConfig:
     latent_dim: int = 16  # size of z; 8 collapsed classes on MNIST, 16 did not
-    hidden: list[int] = field(default_factory=lambda: [512, 512])  # MLP widths, encoder order
+    hidden: list[int] = field(default_factory=lambda: [512, 512])  # MLP widths / conv channels, encoder order
+    family: str = "vae-mlp"  # or "vae-conv" (see generators.build_vae)
     steps: int = 30_000  # optimiser steps
     batch_size: int = 128
     lr: float = 1e-3  # Adam, cosine-decayed to lr / 20
@@ -37,6 +38,7 @@ class TrainConfig:
     seed: int = 0
     holdout: float = 0.05  # share of images kept out of training to measure reconstruction
     checkpoint_every: int = 1000
+    reference_steps: int = 5000  # steps of the reference classifier, trained where labels are given
     threads: int | None = None  # torch CPU threads; None leaves torch's default
     device: str = "cpu"
 
@@ -46,6 +48,10 @@ class TrainConfig:
                 raise OptionError(f"{key} must be positive, got {getattr(self, key)}")
         if not self.hidden or min(self.hidden) <= 0:
             raise OptionError(f"hidden widths must be positive, got {self.hidden}")
+        from .generators import FAMILIES
+
+        if self.family not in FAMILIES:
+            raise OptionError(f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
         if not self.beta > 0:
             raise OptionError(f"beta must be positive, got {self.beta}")
         if not 0.0 <= self.holdout < 0.5:
@@ -68,12 +74,16 @@ def train_vae(
     manifest: dict[str, Any],
     resume: bool = False,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    labels: np.ndarray | None = None,
+    class_names: list[str] | None = None,
 ) -> Path:
     """Train on ``images`` (N, C, H, W) in [0, 1] and write a bundle into ``out``.
 
     Checkpoints every ``config.checkpoint_every`` steps into ``out/checkpoint.pt``;
     ``resume`` continues from it. ``manifest`` gives name, description and training
-    provenance; the domain, architecture and quality figures are added here.
+    provenance; the domain, architecture and quality figures are added here. With ``labels``
+    (one per image), a reference classifier is trained on the same training images and
+    measured on the same hold-out (see :mod:`auditor.reference`).
     """
     import torch
 
@@ -85,7 +95,7 @@ def train_vae(
     if len(train_idx) < 2:
         raise OptionError(f"need at least 2 training images, got {len(train_idx)}")
     torch.manual_seed(config.seed)
-    encoder, decoder = build_vae(shape, config.latent_dim, config.hidden)  # type: ignore[arg-type]
+    encoder, decoder = build_vae(shape, config.latent_dim, config.hidden, config.family)  # type: ignore[arg-type]
     encoder.to(config.device)
     decoder.to(config.device)
     params = list(encoder.parameters()) + list(decoder.parameters())
@@ -146,7 +156,7 @@ def train_vae(
     quality = reconstruction_quality(encoder, decoder, images[hold_idx], config)
     manifest = dict(manifest)
     manifest.update(
-        family="vae-mlp",
+        family=config.family,
         latent_dim=config.latent_dim,
         image_shape=list(shape),
         value_range=[0.0, 1.0],
@@ -160,6 +170,16 @@ def train_vae(
         ),
         reference=quality,
     )
+    if labels is not None:
+        if len(labels) != len(images):
+            raise OptionError(f"{len(labels)} labels for {len(images)} images")
+        from .reference import save_reference, train_reference
+
+        net, record = train_reference(images, labels, train_idx, hold_idx, class_names, steps=config.reference_steps,
+                                      seed=config.seed, device=config.device)
+        save_bundle(out, encoder, decoder, manifest)
+        save_reference(out, net, record)
+        return out
     return save_bundle(out, encoder, decoder, manifest)
 
 

@@ -103,7 +103,7 @@ def test_skipped_files_are_listed(onnx_factory, digits_dir, tiny_bundle, tmp_pat
 
 def test_train_generator_trains_and_resumes(digits_dir, tmp_path):
     out = tmp_path / "gen"
-    common = ["train-generator", str(digits_dir), "--out", str(out), "--latent-dim", "4", "--hidden", "32", "--batch-size", "8"]
+    common = ["train-generator", str(digits_dir), "--out", str(out), "--family", "mlp", "--latent-dim", "4", "--hidden", "32", "--batch-size", "8"]
     first = runner.invoke(app, [*common, "--steps", "20"])
     assert first.exit_code == 0, first.output
     resumed = runner.invoke(app, [*common, "--steps", "20", "--resume"])

@@ -114,3 +114,31 @@ def test_unusable_paths_raise_data_errors(tmp_path: Path, kind):
 def test_find_files_accepts_a_single_image(tmp_path: Path):
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "one.png")
     assert find_files(tmp_path / "one.png") == [tmp_path / "one.png"]
+
+
+def test_npz_labels_beside_images_are_left_out_and_kept_as_labels(tmp_path: Path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "fashion.npz", images=images, labels=np.arange(5, dtype=np.uint8))
+    data = load_images(tmp_path / "fashion.npz", SHAPE)
+    assert data.names == [f"fashion.npz:images[{i}]" for i in range(5)] and data.skipped == []
+    assert data.ignored == [("fashion.npz:labels", "labels, not images (5 values)")]
+    assert data.labels.tolist() == [0, 1, 2, 3, 4]
+    assert load_images(tmp_path / "fashion.npz", SHAPE, limit=2).labels.tolist() == [0, 1]
+
+
+def test_npz_train_and_test_layout_loads_both_image_arrays(tmp_path: Path):
+    x = np.zeros((3, 28, 28), np.uint8)
+    np.savez(tmp_path / "mnist.npz", x_train=x, y_train=np.zeros(3, np.int64), x_test=x[:2], y_test=np.zeros(2))
+    data = load_images(tmp_path, SHAPE)
+    assert len(data.names) == 5 and {n for n, _ in data.ignored} == {"mnist.npz:y_train", "mnist.npz:y_test"}
+    assert data.labels is None  # two image arrays: which labels go with which is not guessed
+
+
+def test_an_npz_without_images_names_every_reason(tmp_path: Path):
+    np.savez(tmp_path / "meta.npz", labels=np.arange(4), ids=np.arange(4), names=np.array(["a", "b"]))
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError) as err:
+        load_images(tmp_path, SHAPE)
+    message = str(err.value)
+    assert "broken.png: not a readable image" in message
+    assert "meta.npz: array file holds no images" in message and "meta.npz:labels: labels, not images" in message

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -36,7 +37,7 @@ def test_colour_photos_get_the_generator_fit_warning(tmp_path):
     model = _linear_onnx(tmp_path / "m.onnx", ["N", 1, 28, 28])
     result = runner.invoke(app, ["scan", str(model), str(photo_crops(tmp_path / "photos")), "--out", str(tmp_path / "o"), *FAST])
     assert result.exit_code == 0, result.output
-    assert "outside generator mnist's domain" in result.output and "train-generator" in result.output
+    assert "of the images lie outside generator" in result.output and "train-generator" in result.output  # fits no bundled one
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["generator_fit"]["verdict"] == "poor"
     assert "Generator fit poor" in (tmp_path / "o" / "index.html").read_text()
@@ -46,7 +47,7 @@ def test_test_digits_fit_the_bundled_generator(tmp_path):
     model = _linear_onnx(tmp_path / "m.onnx", ["N", 1, 28, 28])
     result = runner.invoke(app, ["scan", str(model), str(ROOT / "examples" / "digits"), "--out", str(tmp_path / "o"), *FAST])
     assert result.exit_code == 0, result.output
-    assert "outside" not in result.output
+    assert "lie outside" not in result.output
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["generator_fit"]["verdict"] == "good"
     assert all(inst["recon_mse"] is not None for inst in res["instances"])
@@ -67,3 +68,17 @@ def test_train_generator_on_rgb_shapes_then_scan_with_it(shapes_dir, tmp_path):
     assert res["generator"]["image_shape"] == [3, 32, 32] and len(res["instances"]) == 48
     listing = runner.invoke(app, ["generators", str(gen)])
     assert listing.exit_code == 0 and "3×32×32" in listing.output
+
+
+@pytest.mark.parametrize("folder,expected", [("examples/digits", "mnist"), ("examples/fashion/images", "fashion")])
+def test_generator_auto_picks_the_bundled_generator_that_fits(folder, expected, tmp_path):
+    model = _linear_onnx(tmp_path / "m.onnx", ["N", 1, 28, 28], classes=10)
+    result = runner.invoke(app, ["scan", str(model), str(ROOT / folder), "--limit", "12", "--refine-steps", "0",
+                                 "--samples", "4", "--max-steps", "5", "--format", "json", "--error-distance", "off",
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert f"generator auto: {expected} fits these images best" in result.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["generator"]["name"] == expected and res["generator"]["chosen_by"] == "auto"
+    assert [c["name"] for c in res["generator"]["candidates"]][0] == expected
+    assert res["generator_fit"]["verdict"] == "good"

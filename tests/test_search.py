@@ -113,3 +113,47 @@ def test_decodes_are_shared_between_models_in_the_same_state():
 def test_settings_are_validated(change, message):
     with pytest.raises(OptionError, match=message):
         SearchSettings(**change).validate()
+
+
+# --- the distance to the nearest natural error (a reference classifier R) -------------------
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_a_model_identical_to_the_reference_never_errs(algorithm):
+    gen, images, w = setup(n=6)
+    reference = HalfSpace("reference", w, b=0.0)
+    twin = HalfSpace("twin", w, b=0.0)
+    settings = SearchSettings(algorithm=algorithm, samples=60, step=0.1, max_radius=4.0, refine_steps=0, max_steps=20)
+    out = search(gen, [twin], images, settings, reference=reference)
+    assert np.isnan(out.errors["twin"].delta_z).all()  # no natural error within the cap
+    assert not np.isnan(out.results["twin"].delta_z).all()  # while its label does flip
+    np.testing.assert_array_equal(out.reference_prediction, reference.predict(images))
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_a_constant_model_errs_at_zero_where_the_reference_disagrees_else_at_its_boundary(algorithm):
+    gen, images, w = setup(n=8)
+    recon = gen.decode(gen.encode(images))
+    b = float(np.median(recon.reshape(8, -1) @ w))
+    reference = HalfSpace("reference", w, b=b)
+    constant = Constant("constant", label=1)
+    settings = SearchSettings(algorithm=algorithm, samples=200, step=0.05, max_radius=6.0, refine_steps=0)
+    out = search(gen, [constant], images, settings, reference=reference)
+    err = out.errors["constant"]
+    wrong = reference.predict(images) != 1
+    assert wrong.any() and (~wrong).any()
+    np.testing.assert_array_equal(err.delta_z[wrong], 0.0)
+    np.testing.assert_allclose(err.z_star[wrong], out.z0[wrong])
+    # where R says 1 too, the nearest error is where R's label changes: R's own boundary
+    exact = exact_distance(gen, out.z0, w, b)[~wrong]
+    assert np.all(err.delta_z[~wrong] >= exact - 1e-4) and np.all(err.delta_z[~wrong] <= exact + 0.25)
+    assert np.isnan(out.results["constant"].delta_z).all()  # its own label never flips
+
+
+def test_error_distances_do_not_depend_on_the_other_models():
+    gen, images, w = setup(n=7)
+    reference = HalfSpace("reference", w, b=0.0)
+    clf, other = HalfSpace("half", w, b=0.4), HalfSpace("other", -w, b=0.3)
+    settings = SearchSettings(samples=8, max_radius=5.0, refine_steps=0, seed=2)
+    alone = search(gen, [clf], images, settings, reference=reference).errors["half"]
+    together = search(gen, [other, clf], images, settings, reference=reference).errors["half"]
+    np.testing.assert_array_equal(alone.delta_z, together.delta_z)

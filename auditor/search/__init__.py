@@ -108,6 +108,12 @@ class ModelResult:
 class SearchOutput:
     z0: np.ndarray  # (N, d) refined encodings
     results: dict[str, ModelResult]
+    # With a reference classifier R: per model the distance to the nearest natural *error*
+    # (f(G(z)) != R(G(z))), 0 where f and R already disagree on x or G(z0); and R(x).
+    errors: dict[str, ModelResult] | None = None
+    reference_prediction: np.ndarray | None = None
+    # R's label of each model's natural adversary G(z*) (-1 where none): did it keep its class?
+    reference_adversary: dict[str, np.ndarray] | None = None
     decodes: int = 0  # generator decodes, shared between models
     seconds_generator: float = 0.0
     seconds_classifier: float = 0.0
@@ -116,18 +122,28 @@ class SearchOutput:
     n_done: int = 0  # images[:n_done] are finished
 
 
-def empty_output(n: int, latent_dim: int, names: Sequence[str]) -> SearchOutput:
-    """A SearchOutput for n images with nothing searched yet."""
+def _empty_result(n: int, latent_dim: int) -> ModelResult:
+    return ModelResult(
+        prediction=np.zeros(n, dtype=np.int64),
+        reconstruction_prediction=np.zeros(n, dtype=np.int64),
+        adversary_prediction=np.full(n, -1, dtype=np.int64),
+        delta_z=np.full(n, np.nan),
+        z_star=np.full((n, latent_dim), np.nan, dtype=np.float32),
+        queries=np.zeros(n, dtype=np.int64),
+    )
+
+
+def empty_output(n: int, latent_dim: int, names: Sequence[str], errors: Sequence[str] | None = None) -> SearchOutput:
+    """A SearchOutput for n images with nothing searched yet; ``errors``: the models whose
+    distance to the nearest natural error is searched too (None: no reference classifier)."""
     out = SearchOutput(z0=np.zeros((n, latent_dim), dtype=np.float32), results={})
+    if errors is not None:
+        out.errors, out.reference_prediction = {}, np.full(n, -1, dtype=np.int64)
+        out.reference_adversary = {name: np.full(n, -1, dtype=np.int64) for name in names}
     for name in names:
-        out.results[name] = ModelResult(
-            prediction=np.zeros(n, dtype=np.int64),
-            reconstruction_prediction=np.zeros(n, dtype=np.int64),
-            adversary_prediction=np.full(n, -1, dtype=np.int64),
-            delta_z=np.full(n, np.nan),
-            z_star=np.full((n, latent_dim), np.nan, dtype=np.float32),
-            queries=np.zeros(n, dtype=np.int64),
-        )
+        out.results[name] = _empty_result(n, latent_dim)
+        if errors is not None and name in errors:
+            out.errors[name] = _empty_result(n, latent_dim)
         out.classifier_seconds[name] = 0.0
     return out
 
@@ -169,6 +185,8 @@ def search(
     first_index: int = 0,
     resume: SearchOutput | None = None,
     on_chunk: Callable[[SearchOutput], None] | None = None,
+    reference=None,
+    error_models: Sequence[str] | None = None,
 ) -> SearchOutput:
     """Search adversaries of ``images`` (N, C, H, W) for each classifier.
 
@@ -178,21 +196,34 @@ def search(
     result is identical to an uninterrupted search, because every image's random stream is
     keyed by its index and batches keep their boundaries.
     ``first_index`` is the dataset index of ``images[0]`` (it keys the random streams).
+    With a ``reference`` classifier R, every pair is searched a second time with another flip
+    criterion, "f disagrees with R on the decoded image": the distance to the nearest natural
+    error (in ``out.errors``; progress then counts each pair twice), for the models named in
+    ``error_models`` (default: all; R's figures apply only to models with R's classes). R labels
+    the anchors and every decode; the models' queries count only the models' own calls. R also
+    labels every natural adversary G(z*) (``out.reference_adversary``).
     """
     import time
 
     settings = settings.resolved()
     started = time.perf_counter()
     n = len(images)
-    out = resume if resume is not None else empty_output(n, generator.latent_dim, [c.name for c in classifiers])
+    names = [c.name for c in classifiers]
+    if reference is not None and error_models is None:
+        error_models = names
+    out = resume if resume is not None else empty_output(
+        n, generator.latent_dim, names, errors=list(error_models) if reference is not None else None)
+    if (out.errors is not None) != (reference is not None):
+        raise ValueError("resumed results and this search differ in whether error distances are searched")
+    n_error = len(out.errors) if out.errors is not None else 0
     chunk = batch_size(settings, len(classifiers))
     if out.n_done % chunk and out.n_done != n:
         raise ValueError(f"resumed results end at image {out.n_done}, not at a batch boundary of {chunk}")
     if progress and out.n_done:
-        progress(out.n_done * len(classifiers))
+        progress(out.n_done * (len(classifiers) + n_error))
     for start in range(out.n_done, n, chunk):
         stop = min(n, start + chunk)
-        _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress)
+        _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress, reference)
         out.n_done = stop
         if on_chunk:
             on_chunk(out)
@@ -201,7 +232,8 @@ def search(
     return out
 
 
-def _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress) -> None:
+def _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress,
+                  reference=None) -> None:
     import time
 
     def decode(z: np.ndarray) -> np.ndarray:
@@ -218,28 +250,70 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         return labels
 
     x = images[start:stop]
-    m = len(x)
-    shape = x.shape[1:]
     t = time.perf_counter()
     z0 = generator.refine(x, generator.encode(x), settings.refine_steps)
     out.seconds_generator += time.perf_counter() - t
     out.z0[start:stop] = z0
     recon = decode(z0)
-
-    # One search state per (image, model) pair: pair p = model j * m + image i.
     models = list(classifiers)
-    active = []
     for clf in models:
         res = out.results[clf.name]
         res.prediction[start:stop] = classify(clf, x)
         res.reconstruction_prediction[start:stop] = classify(clf, recon)
         res.queries[start:stop] += 2
-        active.append(res.reconstruction_prediction[start:stop] == res.prediction[start:stop])
-    del recon
+    _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index, progress)
+    if reference is None:
+        return
+    r_x, r_recon = reference.predict(x), reference.predict(recon)
+    out.reference_prediction[start:stop] = r_x
+    for clf in models:  # the semantics check: R's label of each natural adversary
+        res = out.results[clf.name]
+        rows = start + np.flatnonzero(~np.isnan(res.delta_z[start:stop]))
+        if len(rows):
+            out.reference_adversary[clf.name][rows] = reference.predict(decode(res.z_star[rows]))
+    # The nearest natural error: the same search, "f disagrees with R" as the flip.
+    checked = [clf for clf in models if clf.name in out.errors]
+    for clf in checked:
+        res, err = out.results[clf.name], out.errors[clf.name]
+        err.prediction[start:stop] = res.prediction[start:stop]
+        err.reconstruction_prediction[start:stop] = res.reconstruction_prediction[start:stop]
+    if checked:
+        _search_pairs(decode, classify, checked, x, z0, settings, out.errors, start, first_index, progress,
+                      reference=reference, reference_labels=(r_x, r_recon))
+
+
+def _search_pairs(decode, classify, models, x, z0, settings, results, start, first_index, progress,
+                  reference=None, reference_labels=None) -> None:
+    """Search every (image, model) pair of a batch and record the closest flip in ``results``.
+
+    Without ``reference`` a flip is f(G(z)) != f(x), and pairs whose reconstruction already
+    changed f's label are not searched. With it a flip is f(G(z)) != R(G(z)) (searched as a
+    0/1 "disagrees" label with target 0), and pairs where f and R already disagree on x or on
+    G(z0) get distance 0 at z0.
+    """
+    m = len(x)
+    shape = x.shape[1:]
+    stop = start + m
     n_pairs = m * len(models)
     k = settings.proposals
-    d = generator.latent_dim
-    target = np.concatenate([out.results[c.name].prediction[start:stop] for c in models])
+    d = z0.shape[1]
+    active = []
+    for clf in models:
+        res = results[clf.name]
+        if reference is None:
+            active.append(res.reconstruction_prediction[start:stop] == res.prediction[start:stop])
+        else:
+            r_x, r_recon = reference_labels
+            ok = (res.prediction[start:stop] == r_x) & (res.reconstruction_prediction[start:stop] == r_recon)
+            rows = start + np.flatnonzero(~ok)
+            res.delta_z[rows] = 0.0
+            res.z_star[rows] = z0[rows - start]
+            res.adversary_prediction[rows] = res.reconstruction_prediction[rows]
+            active.append(ok)
+    if reference is None:
+        target = np.concatenate([results[c.name].prediction[start:stop] for c in models])
+    else:
+        target = np.zeros(n_pairs, dtype=np.int64)  # 0: f agrees with R; a flip is 1
     algorithm = ALGORITHMS[settings.algorithm]
     context = SearchContext(z0=z0, target=target, n_models=len(models))
     if getattr(algorithm, "anchors", 0):
@@ -249,9 +323,11 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         decoded = decode(anchors)
         context.anchors = anchors
         context.anchor_labels = np.stack([classify(clf, decoded) for clf in models])
+        if reference is not None:
+            context.anchor_labels = (context.anchor_labels != reference.predict(decoded)[None]).astype(np.int64)
         share = np.full(m, algorithm.anchors // m) + (np.arange(m) < algorithm.anchors % m)
         for clf in models:
-            out.results[clf.name].queries[start:stop] += share
+            results[clf.name].queries[start:stop] += share
         del decoded
     state = algorithm(n_pairs, settings, d, context)
     state.done[~np.concatenate(active)] = True
@@ -280,19 +356,22 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         inverse = inverse.reshape(-1)
         model_of = live // m
         labels = np.empty((len(live), k), dtype=np.int64)
+        flips = np.empty((len(live), k), dtype=bool)
         for b in range(0, len(first), per_call):
             block = first[b : b + per_call]
             z = z0[img[block]][:, None, :] + deltas[block]
             decoded = decode(z.reshape(-1, d)).reshape(len(block), k, *shape)
+            r_labels = None if reference is None else reference.predict(decoded.reshape(-1, *shape)).reshape(len(block), k)
             in_block = (inverse >= b) & (inverse < b + len(block))
             for j, clf in enumerate(models):
                 sel = np.flatnonzero(in_block & (model_of == j))
                 if len(sel):
                     rows = decoded[inverse[sel] - b].reshape(-1, *shape)
                     labels[sel] = classify(clf, rows).reshape(len(sel), k)
+                    flips[sel] = (labels[sel] != target[live[sel]][:, None] if r_labels is None
+                                  else labels[sel] != r_labels[inverse[sel] - b])
             del decoded
         # per live pair: the closest flipping proposal (best) and its norm (r_min; inf: none)
-        flips = labels != target[live][:, None]
         masked = np.where(flips, np.linalg.norm(deltas, axis=2), np.inf)
         best = masked.argmin(axis=1)
         r_min = masked[np.arange(len(live)), best]
@@ -300,7 +379,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
             sel = np.flatnonzero(model_of == j)
             if len(sel) == 0:
                 continue
-            res = out.results[clf.name]
+            res = results[clf.name]
             rows = start + img[sel]
             res.queries[rows] += k
             # Keep the closest flip found so far (NaN: none yet). An image occurs once per model.

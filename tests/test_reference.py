@@ -1,0 +1,125 @@
+"""A reference classifier inside a bundle: trained where labels are given, checksummed, refused when damaged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.errors import GeneratorError
+from auditor.generators import load_generator
+from auditor.train import TrainConfig, train_vae
+from conftest import blob_images
+
+# two classes a CNN tells apart at once: horizontal bars (even rows) and vertical bars (odd rows)
+IMAGES = (blob_images(64, seed=4) / 255.0).astype(np.float32)[:, None]
+LABELS = np.arange(64) % 2
+
+
+@pytest.fixture(scope="module")
+def labelled_bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "bundle"
+    config = TrainConfig(latent_dim=3, hidden=[16], steps=20, batch_size=16, threads=1, holdout=0.25,
+                         reference_steps=150)
+    return train_vae(IMAGES, out, config, {"name": "labelled"}, labels=LABELS, class_names=["wide", "tall"])
+
+
+def test_labels_give_a_bundle_a_reference_classifier(labelled_bundle):
+    manifest = json.loads((labelled_bundle / "manifest.json").read_text())
+    record = manifest["reference_classifier"]
+    assert record["class_names"] == ["wide", "tall"] and record["n_images"] == 16
+    assert record["accuracy"] >= 0.9 and set(record["per_class_accuracy"]) == {"wide", "tall"}
+    assert set(manifest["files"]) == {"weights.npz", "reference.npz"}
+    gen = load_generator(str(labelled_bundle))
+    assert (gen.reference.predict(IMAGES) == LABELS).mean() >= 0.9
+
+
+def test_a_bundle_without_labels_has_no_reference(tiny_bundle):
+    assert load_generator(str(tiny_bundle)).reference is None
+
+
+def test_a_damaged_reference_is_refused_in_one_line(labelled_bundle, tmp_path):
+    bad = shutil.copytree(labelled_bundle, tmp_path / "bad")
+    (bad / "reference.npz").write_bytes(b"tampered")
+    with pytest.raises(GeneratorError, match="checksum does not match"):
+        load_generator(str(bad))
+    result = CliRunner().invoke(app, ["scan", "whatever.onnx", str(tmp_path), "--generator", str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_reference_that_does_not_fit_the_images_is_refused(labelled_bundle, tmp_path):
+    bad = shutil.copytree(labelled_bundle, tmp_path / "bad")
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["reference_classifier"]["class_names"] = ["a", "b", "c"]  # 3 classes: the weights have 2
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(GeneratorError, match="does not fit"):
+        load_generator(str(bad))
+
+
+def test_generators_lists_the_reference(labelled_bundle):
+    result = CliRunner().invoke(app, ["generators", str(labelled_bundle)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "2 classes" in result.output
+
+
+def test_a_scan_with_a_reference_reports_natural_errors(labelled_bundle, onnx_factory, tmp_path):
+    from conftest import png_folder
+
+    images = png_folder(tmp_path / "imgs", blob_images(10, seed=9), "img")
+    two, three = onnx_factory("two.onnx", classes=2, seed=1), onnx_factory("three.onnx", classes=3, seed=2)
+    out = tmp_path / "r"
+    args = ["scan", str(two), str(three), str(images), "--generator", str(labelled_bundle), "--out", str(out),
+            "--samples", "8", "--refine-steps", "0", "--format", "json,html,md"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "left out for model three: it gives 3 class scores, the reference classifier knows 2" in result.output
+    assert "Natural errors" in result.output
+    res = json.loads((out / "results.json").read_text())
+    models = {m["name"]: m for m in res["models"]}
+    assert models["three"]["error_distance"] is None
+    err, sem = models["two"]["error_distance"], models["two"]["semantics"]
+    assert err["n_zero"] + err["n_censored"] <= 10 and err["queries"] > 0
+    assert sem["n_kept_class"] + sem["n_changed_class"] + sem["n_disagrees"] == sem["n_images"]
+    assert res["generator"]["reference_classifier"]["models"] == ["two"]
+    for inst in res["instances"]:
+        r = inst["results"]["two"]
+        if r["prediction"] != inst["reference_prediction"]:
+            assert r["error_distance"] == 0.0  # already disagrees with R: an error at distance 0
+        assert "error_distance" not in inst["results"]["three"]
+    off = CliRunner().invoke(app, [*args, "--error-distance", "off", "--out", str(tmp_path / "off")])
+    assert off.exit_code == 0, off.output
+    assert "error_pairwise" not in json.loads((tmp_path / "off" / "results.json").read_text())
+
+
+def test_error_distance_on_needs_a_reference(tiny_bundle, onnx_factory, digits_dir, tmp_path):
+    result = CliRunner().invoke(app, ["scan", str(onnx_factory()), str(digits_dir), "--generator", str(tiny_bundle),
+                                      "--error-distance", "on", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "ships no reference classifier" in result.output
+
+
+def test_an_interrupted_scan_with_error_distances_resumes_to_the_same_results(labelled_bundle, onnx_factory, tmp_path):
+    from auditor import files
+    from conftest import png_folder
+
+    images = png_folder(tmp_path / "imgs", blob_images(8, seed=9), "img")
+    model = onnx_factory("two.onnx", classes=2, seed=1)
+    args = ["scan", str(model), str(images), "--generator", str(labelled_bundle), "--samples", "8", "--refine-steps", "0",
+            "--batch", "2", "--format", "json"]
+
+    def run(out, *extra, env=None):
+        files._hits.clear()
+        return CliRunner().invoke(app, [*args, "--out", str(out), *extra], env=env)
+
+    assert run(tmp_path / "straight").exit_code == 0
+    assert run(tmp_path / "cut", env={"AUDITOR_FAULT": "between-batches:INT"}).exit_code == 130
+    assert run(tmp_path / "cut", "--resume").exit_code == 0
+
+    def comparable(path):
+        res = json.loads((path / "results.json").read_text())
+        return res["instances"], [{k: v for k, v in m.items()} for m in res["models"]], res["error_pairwise"]
+
+    assert comparable(tmp_path / "cut") == comparable(tmp_path / "straight")
