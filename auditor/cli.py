@@ -101,8 +101,11 @@ def train_generator(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT's checkpoint.")] = False,
     class_names: Annotated[Optional[str], typer.Option("--class-names", help="Names of labels 0, 1, ..., comma-separated (for the reference classifier trained where the data has labels).")] = None,
+    labels: Annotated[str, typer.Option("--labels", help="Labels for a reference classifier: auto (an .npz's labels array), folders (one sub-folder of DATA per class), none.")] = "auto",
+    reference_steps: Annotated[int, typer.Option("--reference-steps", help="Optimiser steps of the reference classifier.")] = 5000,
 ) -> None:
     """Train a generator + inverter (a convolutional or fully connected VAE) for your own image domain."""
+    import numpy as np
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .data import conversion_rule, load_images
@@ -121,11 +124,25 @@ def train_generator(
             raise OptionError(f"--hidden expects comma-separated integers, got {hidden!r}") from None
         config = TrainConfig(
             latent_dim=latent_dim, hidden=widths, family=f"vae-{family}", steps=steps, batch_size=batch_size,
-            lr=lr, beta=beta, seed=seed, threads=threads, device=device,
+            lr=lr, beta=beta, seed=seed, threads=threads, device=device, reference_steps=reference_steps,
         )
         config.validate()
         shape = (channels, size, size)
+        if labels not in ("auto", "folders", "none"):
+            raise OptionError(f"--labels must be auto, folders or none, got {labels!r}")
         images = load_images(data, shape)
+        names = [v.strip() for v in class_names.split(",")] if class_names else None
+        if labels == "none":
+            images.labels = None
+        elif labels == "folders":
+            tops = [n.split("/")[0] if "/" in n else None for n in images.names]
+            if None in tops:
+                loose = images.names[tops.index(None)]
+                raise OptionError(f"--labels folders needs every image in a sub-folder named after its class; "
+                                  f"{loose!r} is not in one")
+            classes = sorted(set(tops))
+            images.labels = np.array([classes.index(t) for t in tops], dtype=np.int64)
+            names = names or classes
         console.print(f"{len(images.names)} images; {conversion_rule(shape)}")
         console.print(f"family {family}: a {'convolutional' if family == 'conv' else 'fully connected'} VAE, "
                       f"{'channels' if family == 'conv' else 'widths'} {hidden}, latent size {latent_dim}", soft_wrap=True)
@@ -151,7 +168,6 @@ def train_generator(
             if images.labels is not None:
                 console.print(f"labels found ({len(set(images.labels.tolist()))} classes): a reference classifier is "
                               f"trained too ({config.reference_steps} steps)", soft_wrap=True)
-            names = [v.strip() for v in class_names.split(",")] if class_names else None
             bundle = train_vae(images.images, out, config, manifest, resume=resume, on_step=on_step,
                                labels=images.labels, class_names=names)
     except AuditorError as err:

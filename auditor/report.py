@@ -202,7 +202,7 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
             f"accuracy proxy (ρ {rho.get(chosen, float('nan')):.2f})")
     if chosen not in ("mean_dz", "median_dz") and min(rho.get("mean_dz", 1), rho.get("median_dz", 1)) < 0.7:
         text += "; Δz measures robustness, not accuracy, on this domain"
-    return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text}
+    return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text, "label": FIGURE_NAMES.get(chosen, chosen)}
 
 
 def pair_matrix(results: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class TrainConfig:
     device: str = "cpu"
 
     def validate(self) -> None:
-        for key in ("latent_dim", "steps", "batch_size", "checkpoint_every"):
+        for key in ("latent_dim", "steps", "batch_size", "checkpoint_every", "reference_steps"):
             if getattr(self, key) <= 0:
                 raise OptionError(f"{key} must be positive, got {getattr(self, key)}")
         if not self.hidden or min(self.hidden) <= 0:

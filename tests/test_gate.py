@@ -62,7 +62,7 @@ def test_friedman_needs_three_models_and_detects_a_difference():
 
 @pytest.mark.slow
 def test_fail_if_worse_on_the_example_models(tmp_path):
-    common = ["examples/digits", "--limit", "30", "--baseline", "lenet", "--fail-if-worse"]
+    common = ["examples/digits", "--limit", "30", "--baseline", "lenet", "--fail-if-worse", "--error-distance", "off"]
     weaker = subprocess.run([EXE, "scan", "examples/models/lenet.onnx", "examples/models/rf5.onnx", *common,
                              "--out", str(tmp_path / "a")], cwd=ROOT, capture_output=True, text=True)
     assert weaker.returncode == 1, weaker.stdout + weaker.stderr

@@ -123,3 +123,23 @@ def test_an_interrupted_scan_with_error_distances_resumes_to_the_same_results(la
         return res["instances"], [{k: v for k, v in m.items()} for m in res["models"]], res["error_pairwise"]
 
     assert comparable(tmp_path / "cut") == comparable(tmp_path / "straight")
+
+
+def test_labels_from_class_folders(tmp_path):
+    from PIL import Image
+
+    for cls, kind in (("wide", 0), ("tall", 1)):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for k in range(12):
+            Image.fromarray(blob_images(24, seed=4)[2 * k + kind]).save(tmp_path / "data" / cls / f"{k}.png")
+    out = tmp_path / "g"
+    args = ["train-generator", str(tmp_path / "data"), "--out", str(out), "--family", "mlp", "--hidden", "16",
+            "--latent-dim", "3", "--steps", "10", "--batch-size", "8", "--reference-steps", "50"]
+    result = CliRunner().invoke(app, [*args, "--labels", "folders"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "manifest.json").read_text())["reference_classifier"]
+    assert record["class_names"] == ["tall", "wide"]  # sorted folder names
+    loose = tmp_path / "data" / "loose.png"
+    Image.fromarray(blob_images(1)[0]).save(loose)
+    refused = CliRunner().invoke(app, [*args, "--labels", "folders", "--out", str(tmp_path / "h")])
+    assert refused.exit_code == 2 and "loose.png" in refused.output and "sub-folder" in refused.output

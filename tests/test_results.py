@@ -45,3 +45,25 @@ def test_stored_images_must_be_inline_pngs(tmp_path, uri):
     (tmp_path / "results.json").write_text(json.dumps(doc))
     with pytest.raises(ResultsError, match="inline PNG"):
         read(tmp_path / "results.json")
+
+
+def test_semantics_of_natural_adversaries_follow_the_reference_not_the_model():
+    """x* with R(x*) != R(x) is "changed class" whatever f(x*); R(x*) = R(x) is "kept class" (a
+    natural error); f(x) != R(x) is the third group; a model without an adversary is left out."""
+    import numpy as np
+
+    from auditor.results import _error_figures
+    from auditor.search import empty_output
+
+    out = empty_output(5, 2, ["m"], errors=["m"])
+    res = out.results["m"]
+    res.prediction[:] = [0, 0, 0, 1, 0]
+    res.reconstruction_prediction[:] = res.prediction
+    res.delta_z[:] = [0.5, 0.7, np.nan, 0.4, 0.9]  # image 2: censored, no adversary
+    res.adversary_prediction[:] = [1, 1, -1, 0, 2]  # f's label of x*: irrelevant to the check
+    out.reference_prediction[:] = [0, 0, 0, 0, 0]  # image 3: f(x) = 1 disagrees with R
+    out.reference_adversary["m"][:] = [0, 3, -1, 5, 2]
+    out.errors["m"].delta_z[:] = [0.2, 0.3, np.nan, 0.0, 0.4]
+    sem = _error_figures(out, [{"name": "m"}], 5, complete=True)["models"]["m"]["semantics"]
+    assert (sem["n_kept_class"], sem["n_changed_class"], sem["n_disagrees"], sem["n_images"]) == (1, 2, 1, 4)
+    assert sem["kept_class"] == 0.25 and sem["changed_class"] == 0.5
