@@ -725,6 +725,81 @@ def report_command(
     out_console.print("report: " + " · ".join(str(p) for p in paths))
 
 
+@app.command("validate-generator")
+def validate_generator(
+    bundle: Annotated[str, typer.Argument(help="The generator bundle folder to validate.")],
+    models: Annotated[list[Path], typer.Argument(help="Three or more model files of the domain (more, and more varied, is better).", show_default=False)],
+    labelled: Annotated[Path, typer.Option("--labelled", help="Labelled images of the domain: an .npz with images and labels, or --labels folders.")],
+    labels: Annotated[str, typer.Option("--labels", help="auto (an .npz's labels array) or folders (one sub-folder per class).")] = "auto",
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N labelled images.")] = None,
+    write: Annotated[bool, typer.Option("--write/--no-write", help="Record the validation in the bundle's manifest.")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed of the scans.")] = 0,
+) -> None:
+    """Measure which of a generator's figures ranks models by accuracy, on a labelled set you have."""
+    import json
+
+    import numpy as np
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from .data import load_images
+    from .files import write_text
+    from .generators import MANIFEST, bundled_names, load_generator, read_manifest
+    from .models import ModelOptions, load_classifier, unique_names
+    from .search import SearchSettings, search
+    from .validation import LABELS, validate
+
+    try:
+        if len(models) < 3:
+            raise OptionError(f"validate-generator needs three or more models to rank, got {len(models)}")
+        for path in models:
+            if not path.exists():
+                raise OptionError(f"model file {str(path)!r} does not exist")
+        gen = load_generator(bundle)
+        if write and bundle in bundled_names():
+            raise OptionError(f"{bundle} is a bundled generator: validate a copy of its folder, or pass --no-write")
+        data = load_images(labelled, gen.image_shape, limit)
+        if labels == "folders":
+            tops = [n.split("/")[0] if "/" in n else "" for n in data.names]
+            classes = sorted(set(tops))
+            data.labels = np.array([classes.index(t) for t in tops], dtype=np.int64)
+        if data.labels is None:
+            raise OptionError(f"no labels in {labelled}: give an .npz with an images and a labels array, or one "
+                              "sub-folder per class with --labels folders")
+        if len(data.names) < 20:
+            raise OptionError(f"{len(data.names)} labelled images are too few to validate on; give 200 or more")
+        classifiers = [load_classifier(p, n, gen.image_shape, ModelOptions()) for p, n in zip(models, unique_names(models))]
+        reference, error_models = _reference_for(gen, classifiers, data.images, "auto")
+        settings = SearchSettings(seed=seed).resolved()
+        with Progress(TextColumn("validation scan"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+            task = progress.add_task("scan", total=len(data.names) * (len(classifiers) + len(error_models or [])))
+            out = search(gen, classifiers, data.images, settings, progress=lambda k: progress.advance(task, k),
+                         reference=reference, error_models=error_models)
+        record, _ = validate(classifiers, out, data.images, data.labels,
+                             f"{len(classifiers)} models given to auditor validate-generator, on {labelled.name}")
+        record["command"] = "auditor " + " ".join(sys.argv[1:])
+        if write:
+            manifest = read_manifest(gen.path)
+            manifest["validation"] = record
+            write_text(gen.path / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    except AuditorError as err:
+        fail(err)
+    table = Table(title=f"Spearman ρ with accuracy over {len(classifiers)} models (chosen on the first "
+                        f"{record['n_images']['validation']} images, reported on the other {record['n_images']['test']})",
+                  title_justify="left")
+    for col in ("figure", "ρ, choosing half", "ρ, reported half"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for key, rho in record["spearman_test"].items():
+        other = record["spearman_validation"].get(key)
+        table.add_row(LABELS[key] + (" ← read as accuracy" if key == record["read_as_accuracy"] else ""),
+                      "–" if other is None else f"{other:.2f}", "–" if rho is None else f"{rho:.2f}")
+    out_console.print(table)
+    if len(classifiers) < 8:
+        out_console.print(f"note: {len(classifiers)} models give a coarse ρ; a dozen or more, of different families and "
+                          "training lengths, give one worth trusting")
+    out_console.print(f"validation {'recorded in ' + str(gen.path / MANIFEST) if write else 'not recorded (--no-write)'}")
+
+
 @app.command("import-generator")
 def import_generator(
     decoder: Annotated[Path, typer.Option("--decoder", help="ONNX G: float32 latents (N, d) -> images (N, C, H, W) in [0, 1].")],

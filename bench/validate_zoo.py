@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fashion_splits import fashion_splits  # noqa: E402
-from validation import FIGURES, PEERS, figures_table, model_figures, rank_corr, validation_record  # noqa: E402
 
 from auditor.generators import load_generator, resolve  # noqa: E402
+from auditor.validation import figures_table, model_figures, validate  # noqa: E402
 from auditor.search import SearchSettings, search  # noqa: E402
 
 
@@ -176,13 +176,9 @@ def main() -> None:
     out = search(gen, zoo, images, SearchSettings(), reference=gen.reference)
     scanned = time.perf_counter() - started - trained
     half = len(images) // 2
-    splits = {"validation": np.arange(len(images)) < half, "test": np.arange(len(images)) >= half}
-    per_split = {name: model_figures(zoo, out, images, labels, rows) for name, rows in splits.items()}
-    corr = {split: {key: rank_corr([f[m.name][key] for m in zoo], [f[m.name]["accuracy"] for m in zoo])
-                    for key in (*FIGURES, *PEERS)} for split, f in per_split.items()}
-    chosen = max(FIGURES, key=lambda k: corr["validation"][k])
-    record = validation_record(f"{args.domain} zoo (bench/validate_zoo.py --domain {args.domain})", zoo, corr, chosen,
-                               {k: int(v.sum()) for k, v in splits.items()})
+    record, _ = validate(zoo, out, images, labels, f"{args.domain} zoo (bench/validate_zoo.py --domain {args.domain})")
+    corr = {"validation": record["spearman_validation"], "test": record["spearman_test"]}
+    chosen = record["read_as_accuracy"]
     lines = [
         f"# Which figure ranks models by accuracy: {args.domain}",
         "",

@@ -143,3 +143,25 @@ def test_labels_from_class_folders(tmp_path):
     Image.fromarray(blob_images(1)[0]).save(loose)
     refused = CliRunner().invoke(app, [*args, "--labels", "folders", "--out", str(tmp_path / "h")])
     assert refused.exit_code == 2 and "loose.png" in refused.output and "sub-folder" in refused.output
+
+
+def test_validate_generator_records_which_figure_to_read_as_accuracy(labelled_bundle, onnx_factory, tmp_path):
+    bundle = shutil.copytree(labelled_bundle, tmp_path / "bundle")
+    labelled = tmp_path / "labelled.npz"
+    np.savez(labelled, images=blob_images(40, seed=11), labels=np.arange(40) % 2)
+    models = [str(onnx_factory(f"m{k}.onnx", classes=2, seed=k)) for k in range(3)]
+    args = ["validate-generator", str(bundle), *models, "--labelled", str(labelled)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "read as accuracy" in result.output and "coarse" in result.output
+    record = json.loads((bundle / "manifest.json").read_text())["validation"]
+    assert record["n_models"] == 3 and record["n_images"] == {"validation": 20, "test": 20}
+    assert record["read_as_accuracy"] in record["spearman_validation"]
+    assert {"mean_dz", "agreement_with_reference", "majority_agreement"} <= set(record["spearman_test"])
+    scan = CliRunner().invoke(app, ["scan", models[0], str(labelled), "--generator", str(bundle), "--samples", "4",
+                                    "--refine-steps", "0", "--format", "json", "--out", str(tmp_path / "s")])
+    assert scan.exit_code == 0 and "on generator labelled's validation (3 models" in scan.output.replace("\n", " ")
+    few = CliRunner().invoke(app, ["validate-generator", str(bundle), *models[:2], "--labelled", str(labelled)])
+    assert few.exit_code == 2 and "three or more" in few.output
+    bundled = CliRunner().invoke(app, ["validate-generator", "mnist", *models, "--labelled", str(labelled)])
+    assert bundled.exit_code == 2 and "bundled generator" in bundled.output
