@@ -31,6 +31,7 @@ EXIT_ERROR = 2  # bad input or options
 EXIT_OUTPUTS = 3  # an output could not be written (disk full, read-only, PDF renderer); the line says what is safe
 EXIT_LOCKED = 4  # --out is in use by another auditor process
 EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70  # an unexpected error: a bug (EX_SOFTWARE)
 
 
 def _version(value: bool) -> None:
@@ -80,6 +81,17 @@ def fail(err: BaseException) -> None:
     console.print(f"[bold red]error:[/] {err}", soft_wrap=True, markup=True)
     code = EXIT_LOCKED if isinstance(err, LockedError) else EXIT_OUTPUTS if isinstance(err, OutputError) else EXIT_ERROR
     raise typer.Exit(code)
+
+
+def internal_error(err: Exception) -> None:
+    """One line for an unexpected exception (a bug), exit 70; with --debug, the traceback."""
+    if isinstance(err, (typer.Exit, typer.Abort)) or _state["debug"]:
+        raise err
+    from .errors import first_line
+
+    console.print(f"[bold red]internal error:[/] {type(err).__name__}: {first_line(err)} (a bug in auditor: "
+                  "please report it with the output of `auditor --debug ...` and `auditor doctor`)", soft_wrap=True)
+    raise typer.Exit(EXIT_INTERNAL)
 
 
 @app.command("train-generator")
@@ -143,6 +155,9 @@ def train_generator(
             classes = sorted(set(tops))
             images.labels = np.array([classes.index(t) for t in tops], dtype=np.int64)
             names = names or classes
+        if names and images.labels is not None and len(names) <= int(images.labels.max()):
+            raise OptionError(f"--class-names gives {len(names)} names for labels 0..{int(images.labels.max())}: "
+                              "give one name per class")
         console.print(f"{len(images.names)} images; {conversion_rule(shape)}")
         console.print(f"family {family}: a {'convolutional' if family == 'conv' else 'fully connected'} VAE, "
                       f"{'channels' if family == 'conv' else 'widths'} {hidden}, latent size {latent_dim}", soft_wrap=True)
@@ -220,6 +235,7 @@ def scan(
     baseline: Annotated[Optional[str], typer.Option(help="Name (file stem) of the baseline model the others are tested against.")] = None,
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when a candidate is significantly less robust than --baseline.")] = False,
     alpha: Annotated[float, typer.Option(help="Significance level of the gate and the ranking.")] = 0.05,
+    gate_on: Annotated[str, typer.Option("--gate-on", help="What --fail-if-worse compares: dz (robustness) or error-distance (natural errors; needs the generator's reference classifier).")] = "dz",
     error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one), on, off. Doubles the search.")] = "auto",
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
@@ -237,6 +253,8 @@ def scan(
     except Interrupted as stop:
         console.print(f"[bold yellow]interrupted:[/] {stop}", soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as err:  # a bug: never exit 1, which a CI reads as "the gate failed"
+        internal_error(err)
     finally:
         signal.signal(signal.SIGTERM, previous)
     _print_summary(result)
@@ -311,7 +329,7 @@ def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | 
 
 def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max_radius, patience,
           max_steps, refine_steps, normalize, input_scale, layout, gallery, device, batch, resume, force,
-          baseline, fail_if_worse, alpha, formats, wait, error_distance) -> dict:
+          baseline, fail_if_worse, alpha, formats, wait, error_distance, gate_on) -> dict:
     from . import report
     from .files import FolderLock, remove_stale_temporaries
     from .models import LAYOUTS, ModelOptions, unique_names
@@ -350,6 +368,10 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         raise OptionError(f"--wait must be 0 or more seconds, got {wait}")
     if error_distance not in ("auto", "on", "off"):
         raise OptionError(f"--error-distance must be auto, on or off, got {error_distance!r}")
+    if gate_on not in ("dz", "error-distance"):
+        raise OptionError(f"--gate-on must be dz or error-distance, got {gate_on!r}")
+    if gate_on == "error-distance" and error_distance == "off":
+        raise OptionError("--gate-on error-distance needs the error distance: drop --error-distance off")
     _check_writable(out)
     wanted = report.parse_formats(formats)
     options = ModelOptions(input_scale=input_scale, normalize=_parse_floats(normalize, "--normalize"),
@@ -359,11 +381,11 @@ def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max
         return _scan_locked(model_paths=model_paths, data_path=data_path, names=names, out=out, generator=generator,
                             settings=settings, options=options, limit=limit, gallery=gallery, device=device,
                             resume=resume, force=force, baseline=baseline, alpha=alpha, wanted=wanted,
-                            error_distance=error_distance)
+                            error_distance=error_distance, gate_on=gate_on)
 
 
 def _scan_locked(*, model_paths, data_path, names, out, generator, settings, options, limit, gallery, device,
-                 resume, force, baseline, alpha, wanted, error_distance) -> dict:
+                 resume, force, baseline, alpha, wanted, error_distance, gate_on) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import data as data_mod
@@ -411,19 +433,14 @@ def _scan_locked(*, model_paths, data_path, names, out, generator, settings, opt
     import time
 
     reference, error_models = _reference_for(gen, classifiers, images.images, error_distance)
+    if gate_on == "error-distance" and baseline and (reference is None or set(names) - set(error_models)):
+        raise OptionError("--gate-on error-distance needs the generator's reference classifier to apply to every "
+                          f"model; it applies to: {', '.join(error_models or []) or 'none'}")
     key = _scan_key(model_paths, images.names, {"files": gen.manifest["files"], "error_models": error_models},
                     settings, options, limit)
     previous = _previous_results(out, key, resume, force)
-    if previous is not None and previous.get("complete"):  # --resume of a finished scan: redraw, don't search
-        console.print(f"resuming: the scan in {out / 'results.json'} is complete; drawing its outputs", soft_wrap=True)
-        if "report" not in previous:  # interrupted between the search and the report
-            previous = _finish(previous, images.images, gallery, gen, classifiers, out, report, results)
-        try:
-            return _write_outputs(previous, gen, out, wanted, report, results)
-        except KeyboardInterrupt:
-            raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the same "
-                              "command plus --resume to draw the report") from None
-    start = results.restore(previous, n, gen.latent_dim) if previous else None
+    finished = previous if previous is not None and previous.get("complete") else None
+    start = results.restore(previous, n, gen.latent_dim) if previous and not finished else None
     if start is not None:
         console.print(f"resuming: {start.n_done} of {n} images already done in {out / 'results.json'}")
     model_meta = [
@@ -451,9 +468,31 @@ def _scan_locked(*, model_paths, data_path, names, out, generator, settings, opt
                         seconds_classifier=round(output.seconds_classifier, 2),
                         seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
             models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
-            baseline=baseline, alpha=alpha,
+            baseline=baseline, alpha=alpha, gate_on=gate_on.replace("-", "_") if gate_on != "dz" else "dz",
         )
 
+    if finished is not None:  # --resume of a finished scan: redraw, don't search
+        console.print(f"resuming: the scan in {out / 'results.json'} is complete; drawing its outputs", soft_wrap=True)
+        gate_was = finished.get("gate") or {}
+        if (finished.get("alpha") != alpha or gate_was.get("baseline") != baseline
+                or (baseline and gate_was.get("on", "dz") != ("dz" if gate_on == "dz" else "distance to the nearest natural error"))):
+            # the gate and the ranking follow this command's --baseline and --alpha
+            rebuilt = assemble(results.restore(finished, n, gen.latent_dim))
+            for key in ("report", "created"):
+                if key in finished:
+                    rebuilt[key] = finished[key]
+            for old_inst, new_inst in zip(finished["instances"], rebuilt["instances"]):
+                if "image_png" in old_inst:
+                    new_inst["image_png"] = old_inst["image_png"]
+            finished = rebuilt
+            results.write(out / "results.json", finished)
+        if "report" not in finished:  # interrupted between the search and the report
+            finished = _finish(finished, images.images, gallery, gen, classifiers, out, report, results)
+        try:
+            return _write_outputs(finished, gen, out, wanted, report, results)
+        except KeyboardInterrupt:
+            raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the same "
+                              "command plus --resume to draw the report") from None
     state = {"output": start, "written": None, "saved": start.n_done if start else 0}
 
     def stopped(err: OutputError) -> OutputError:
@@ -544,9 +583,14 @@ def _reference_for(gen, classifiers, images, mode: str):
                           soft_wrap=True)
         else:
             applies.append(clf.name)
-    console.print(f"reference classifier of {gen.name}: {len(gen.reference.class_names)} classes, accuracy "
-                  f"{100 * gen.reference.record.get('accuracy', float('nan')):.1f}%; also searching the distance to "
-                  f"the nearest natural error for {len(applies)} model(s) (about twice the search time)", soft_wrap=True)
+    accuracy = gen.reference.record.get("accuracy")
+    head = (f"reference classifier of {gen.name}: {len(gen.reference.class_names)} classes, accuracy "
+            + ("unknown (no labelled images measured it)" if accuracy is None else f"{100 * accuracy:.1f}%"))
+    if applies:
+        console.print(f"{head}; also searching the distance to the nearest natural error for {len(applies)} "
+                      "model(s) (about twice the search time; --error-distance off skips it)", soft_wrap=True)
+    else:
+        console.print(f"{head}; it applies to none of the models: no natural-error figures", soft_wrap=True)
     return gen.reference, applies
 
 
@@ -808,6 +852,8 @@ def import_generator(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle into.")],
     name: Annotated[Optional[str], typer.Option(help="Generator name; default the folder name.")] = None,
     size: Annotated[Optional[int], typer.Option(help="Image side, where it cannot be read from G (default: G's).")] = None,
+    reference: Annotated[Optional[Path], typer.Option("--reference", help="ONNX reference classifier R of G's images (scores (N, K) or labels), for the natural-error figures; measured where --images has labels.")] = None,
+    reference_classes: Annotated[Optional[str], typer.Option("--reference-classes", help="R's class names, comma-separated.")] = None,
 ) -> None:
     """Build a generator bundle from an ONNX decoder and encoder you already have."""
     from .data import load_images
@@ -823,7 +869,9 @@ def import_generator(
         _note_ignored(data.ignored)
         from .importing import import_onnx
 
-        bundle = import_onnx(decoder, encoder, data.images, out, name or out.resolve().name)
+        bundle = import_onnx(decoder, encoder, data.images, out, name or out.resolve().name, reference=reference,
+                             class_names=[v.strip() for v in reference_classes.split(",")] if reference_classes else None,
+                             labels=data.labels)
     except AuditorError as err:
         fail(err)
     from .generators import read_manifest
@@ -842,7 +890,13 @@ def _decoder_shape(session, size: int | None) -> tuple[int, int, int]:
     inp = session.get_inputs()[0]
     if len(inp.shape) != 2 or not isinstance(inp.shape[1], int):
         raise GeneratorError(f"the decoder must take latents of shape (N, d) with a fixed d, it takes {inp.shape}")
-    x = np.asarray(session.run(None, {inp.name: np.zeros((1, inp.shape[1]), np.float32)})[0])
+    try:
+        x = np.asarray(session.run(None, {inp.name: np.zeros((1, inp.shape[1]), np.float32)})[0])
+    except Exception as err:  # ONNX Runtime's errors: a wrong input type, an op that fails
+        from .errors import first_line
+
+        raise GeneratorError(f"the decoder fails on a float32 latent of shape (1, {inp.shape[1]}) "
+                             f"({first_line(err)})") from err
     if x.ndim != 4:
         raise GeneratorError(f"the decoder must give images (N, C, H, W), it gives {x.shape}")
     return (int(x.shape[1]), size or int(x.shape[2]), size or int(x.shape[3]))

@@ -120,15 +120,20 @@ class FolderLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = self.holder()
-                    os.close(fd)
-                    waited = f" after waiting {self.wait:g} s" if self.wait > 0 else ""
-                    raise LockedError(
-                        f"{self.folder} is in use by another auditor process ({holder}){waited}; give each job "
-                        "its own folder (e.g. --out audit-$CI_JOB_ID) or wait for it with --wait SECONDS"
-                    ) from None
-                time.sleep(0.1)
+                pass
+            except OSError as err:  # e.g. ENOLCK on a file system without locks
+                os.close(fd)
+                raise OutputError(f"cannot lock {self.path} ({os.strerror(err.errno) if err.errno else err}): "
+                                  "choose an --out on a local disk") from err
+            if time.monotonic() >= deadline:
+                holder = self.holder()
+                os.close(fd)
+                waited = f" after waiting {self.wait:g} s" if self.wait > 0 else ""
+                raise LockedError(
+                    f"{self.folder} is in use by another auditor process ({holder}){waited}; give each job "
+                    "its own folder (e.g. --out audit-$CI_JOB_ID) or wait for it with --wait SECONDS"
+                ) from None
+            time.sleep(0.1)
         self._fd = fd
         try:
             os.ftruncate(fd, 0)

@@ -94,8 +94,11 @@ def load_onnx_generator(bundle: Path, manifest: dict[str, Any], device: str | No
 
 
 def import_onnx(decoder: Path, encoder: Path, images: np.ndarray, out: Path, name: str,
-                description: str = "") -> Path:
-    """Check G and E on ``images`` (N, C, H, W) in [0, 1] and write a bundle into ``out``."""
+                description: str = "", reference: Path | None = None, class_names: list[str] | None = None,
+                labels: np.ndarray | None = None) -> Path:
+    """Check G and E on ``images`` (N, C, H, W) in [0, 1] and write a bundle into ``out``; with
+    ``reference``, an ONNX reference classifier R of the same images (scores (N, K) or labels),
+    measured on ``labels`` where given."""
     from .files import write_text
     from .generators import FORMAT_VERSION, MANIFEST, sha256
 
@@ -129,10 +132,15 @@ def import_onnx(decoder: Path, encoder: Path, images: np.ndarray, out: Path, nam
     if latents.ndim != 2 or latents.shape[1] not in (d, 2 * d):
         raise GeneratorError(f"{encoder}: E must give latents (N, {d}) or (N, {2 * d}) [mean, log-variance] for G's "
                              f"d = {d}, it gives {latents.shape}")
-    out.mkdir(parents=True, exist_ok=True)
+    from .files import write_error
+
     for src, dst in ((decoder, DECODER), (encoder, ENCODER)):
-        if Path(src).resolve() != (out / dst).resolve():
-            shutil.copyfile(src, out / dst)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            if Path(src).resolve() != (out / dst).resolve():
+                shutil.copyfile(src, out / dst)
+        except OSError as err:
+            raise write_error(out / dst, err) from err
     manifest: dict[str, Any] = {
         "name": name, "description": description or f"imported from {Path(decoder).name} and {Path(encoder).name}",
         "family": FAMILY, "latent_dim": d, "image_shape": list(images.shape[1:]), "value_range": [0.0, 1.0],
@@ -142,8 +150,52 @@ def import_onnx(decoder: Path, encoder: Path, images: np.ndarray, out: Path, nam
         "training": {"imported": True, "n_images": int(len(images))},
     }
     gen = load_onnx_generator(out, manifest, "cpu")
-    mse = ((gen.decode(gen.encode(images)) - images) ** 2).reshape(len(images), -1).mean(axis=1)
+    try:
+        mse = ((gen.decode(gen.encode(images)) - images) ** 2).reshape(len(images), -1).mean(axis=1)
+    except Exception as err:  # ONNX Runtime's errors on the whole set (batch-size limits, memory)
+        raise GeneratorError(f"G(E(x)) fails on the {len(images)} --images ({first_line(err)})") from err
     manifest["reference"] = {"recon_mse_mean": float(mse.mean()), "recon_mse_median": float(np.median(mse)),
                              "recon_mse_p95": float(np.quantile(mse, 0.95)), "n_images": int(len(images))}
+    if reference is not None:
+        manifest["reference_classifier"] = _import_reference(reference, images, out, class_names, labels)
+        manifest["files"]["reference.onnx"] = sha256(out / "reference.onnx")
     write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+def _import_reference(path: Path, images: np.ndarray, out: Path, class_names: list[str] | None,
+                      labels: np.ndarray | None) -> dict[str, Any]:
+    from .files import write_error
+
+    if not Path(path).is_file():
+        raise GeneratorError(f"reference classifier file {str(path)!r} does not exist")
+    session = _session(path, "cpu")
+    name_in, _, name_out = _single_io(session, path, "reference classifier")
+    try:
+        arr = np.asarray(session.run([name_out], {name_in: np.ascontiguousarray(images[:64], dtype=np.float32)})[0])
+    except Exception as err:
+        raise GeneratorError(f"{path}: R fails on the bundle's images {images.shape[1:]} ({first_line(err)})") from err
+    if arr.ndim == 2:
+        k = arr.shape[1]
+    elif arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
+        k = len(class_names) if class_names else None
+    else:
+        raise GeneratorError(f"{path}: R must give scores (N, K) or integer labels (N,), it gives {arr.shape}")
+    if k is None:
+        raise GeneratorError(f"{path}: R gives labels only: pass --reference-classes with its class names")
+    names = class_names or [str(i) for i in range(k)]
+    if len(names) != k:
+        raise GeneratorError(f"{path}: R gives {k} class scores but {len(names)} class names were given")
+    try:
+        shutil.copyfile(path, out / "reference.onnx")
+    except OSError as err:
+        raise write_error(out / "reference.onnx", err) from err
+    record: dict[str, Any] = {"file": "reference.onnx", "architecture": "onnx", "class_names": names,
+                              "input": "float32 NCHW in [0, 1]", "imported_from": Path(path).name}
+    if labels is not None:
+        from .reference import OnnxReference
+
+        predicted = OnnxReference(session, names, record).predict(images)
+        record["accuracy"] = round(float((predicted == labels).mean()), 4)
+        record["n_images"] = int(len(labels))
+    return record

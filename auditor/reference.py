@@ -125,6 +125,18 @@ class ReferenceClassifier:
         return predict_with(self.net, images, self.device)
 
 
+class OnnxReference(ReferenceClassifier):
+    """R brought as ONNX (``import-generator --reference``): scores (N, K) or labels (N,)."""
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        name_in, name_out = self.net.get_inputs()[0].name, self.net.get_outputs()[0].name
+        out = []
+        for start in range(0, len(images), 4096):
+            arr = np.asarray(self.net.run([name_out], {name_in: np.ascontiguousarray(images[start : start + 4096])})[0])
+            out.append(arr.argmax(axis=1) if arr.ndim == 2 else arr.reshape(-1))
+        return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+
+
 def load_reference(bundle: Path, manifest: dict[str, Any], device: str = "cpu") -> ReferenceClassifier | None:
     """The bundle's R, or None where it has none; a damaged or ill-fitting one is refused."""
     import torch
@@ -136,6 +148,13 @@ def load_reference(bundle: Path, manifest: dict[str, Any], device: str = "cpu") 
         return None
     path = bundle / str(record.get("file", REFERENCE_FILE))
     expected = manifest.get("files", {}).get(path.name)
+    if record.get("architecture") == "onnx":
+        if not path.is_file() or expected is None or sha256(path) != expected:
+            raise GeneratorError(f"{path}: the reference classifier is missing or its checksum does not match the "
+                                 "manifest; re-import the bundle")
+        from .importing import _session
+
+        return OnnxReference(_session(path, device), list(record.get("class_names") or []), record, device)
     if record.get("architecture") != ARCHITECTURE:
         raise GeneratorError(f"{bundle}: reference classifier architecture {record.get('architecture')!r} is unknown; "
                              f"expected {ARCHITECTURE!r} (a newer auditor may read it)")

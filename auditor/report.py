@@ -356,9 +356,18 @@ def write_pdf(path: Path, html: str) -> Path:
         except Exception as err:  # the renderer's own errors are many and undocumented
             raise OutputError(f"report.pdf could not be rendered ({type(err).__name__}: {first_line(err, 160)}); "
                               "run `auditor doctor` to check the PDF renderer") from err
-        return atomic_write(path, document.write_pdf, binary=True)
+        try:
+            return atomic_write(path, document.write_pdf, binary=True)
+        except OutputError:
+            raise
+        except Exception as err:  # the writer's own errors (font subsetting, ...)
+            raise OutputError(f"report.pdf could not be written ({type(err).__name__}: {first_line(err, 160)}); "
+                              "run `auditor doctor` to check the PDF renderer") from err
     except OutputError:
-        path.unlink(missing_ok=True)  # never an older scan's PDF beside a new report
+        try:
+            path.unlink(missing_ok=True)  # never an older scan's PDF beside a new report
+        except OSError:
+            pass
         raise
 
 

@@ -69,6 +69,7 @@ def build(
     scan_key: str = "",
     baseline: str | None = None,
     alpha: float = 0.05,
+    gate_on: str = "dz",
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
@@ -110,11 +111,12 @@ def build(
     largest = stats.p_largest(effective)
     for entry in model_entries:
         entry["p_largest"] = _num(largest.get(entry["name"]))  # type: ignore[arg-type]
-    mean = {e["name"]: e["mean_delta_z"] for e in model_entries}
+    cap = float(search.get("max_radius") or np.inf)
+    mean = stats.restricted_means(effective, cap)  # censored images count at the cap: they are robust
     degenerate = {e["name"] for e in model_entries if e["degenerate"]}
     groups = stats.ranking([e["name"] for e in model_entries], mean, pairs, alpha=alpha, degenerate=degenerate)
     letters = stats.letters([n for g in groups for n in g], pairs, alpha)
-    ranks = stats.rank_intervals(effective, degenerate) if complete else {}
+    ranks = stats.rank_intervals(effective, degenerate, cap=cap) if complete else {}
     for entry in model_entries:
         entry.update(errors["models"].get(entry["name"], {}))
         entry["letters"] = letters.get(entry["name"], "")
@@ -166,9 +168,11 @@ def build(
         "friedman": stats.friedman(effective),
         "alpha": alpha,
         "ranking": groups,
-        "gate": stats.gate(effective, baseline, degenerate, alpha) if baseline else None,
+        "gate": (None if not baseline else stats.gate(effective, baseline, degenerate, alpha) if gate_on == "dz"
+                 else stats.gate(errors["effective"], baseline, degenerate, alpha, figure="distance to the nearest natural error")),
         **({"error_pairwise": [p.__dict__ for p in errors["pairs"]],
-            "error_ranking": stats.ranking(list(errors["effective"]), errors["means"], errors["pairs"], alpha=alpha,
+            "error_ranking": stats.ranking(list(errors["effective"]), stats.restricted_means(errors["effective"], cap),
+                                           errors["pairs"], alpha=alpha,
                                            degenerate=degenerate & set(errors["effective"]))}
            if output.errors is not None else {}),
         "instances": instances,
@@ -199,9 +203,8 @@ def _error_figures(output, models: list[dict[str, Any]], n: int, complete: bool)
             "disagrees_with_reference": _share(int(disagrees.sum()), considered),
             "n_kept_class": kept, "n_changed_class": changed, "n_disagrees": int(disagrees.sum()), "n_images": considered,
         }, "agreement_with_reference": _num(1.0 - disagrees.mean(), 4) if n else None}
-        if name not in output.errors:
-            entry["error_distance"] = None
-            out["models"][name] = entry
+        if name not in output.errors:  # R's classes are not the model's: none of R's figures apply
+            out["models"][name] = {"error_distance": None, "semantics": None, "agreement_with_reference": None}
             continue
         err = _rounded(output.errors[name], n)
         censored = np.isnan(err.delta_z)

@@ -186,8 +186,10 @@ def ranking(
 ) -> list[list[str]]:
     """Groups of models, most robust first; within a group no two models differ significantly.
 
-    Models are sorted by mean dz (degenerate models, see :func:`diversity`, last whatever their
-    dz) and cut into consecutive groups: a model joins the group above it only when its sign
+    Models are sorted by ``mean_dz`` — pass :func:`restricted_means`, which counts censored
+    images at the radius cap, so a model that is rarely flipped is not sorted below the others
+    (degenerate models, see :func:`diversity`, last whatever their dz) — and cut into
+    consecutive groups: a model joins the group above it only when its sign
     test (Holm-corrected) against *every* member of that group is not significant at
     ``alpha``; otherwise it opens a new group. So "=" always means "no evidence of a
     difference", while ">" between two groups means that some member of the lower group
@@ -204,6 +206,18 @@ def ranking(
         else:
             groups.append([name])
     return groups
+
+
+def restricted_means(dz: dict[str, np.ndarray], cap: float) -> dict[str, float | None]:
+    """Per model the mean of its effective dz with censored images (+inf) counted at ``cap`` (the
+    radius cap: a lower bound of their dz) and excluded ones (NaN) left out: the censoring-aware
+    statistic that orders models in :func:`ranking` and :func:`rank_intervals`."""
+    out: dict[str, float | None] = {}
+    for name, values in dz.items():
+        v = np.asarray(values, dtype=float)
+        v = v[~np.isnan(v)]
+        out[name] = float(np.where(np.isinf(v), cap, v).mean()) if len(v) else None
+    return out
 
 
 def _rank_order(names: list[str], mean_dz: dict[str, float | None], degenerate) -> list[str]:
@@ -253,15 +267,18 @@ def _absorb(columns: list[frozenset[str]]) -> list[frozenset[str]]:
 
 def rank_intervals(
     dz: dict[str, np.ndarray], degenerate: set[str] | frozenset[str] = frozenset(),
-    seed: int = 0, n_boot: int = 1000,
+    seed: int = 0, n_boot: int = 1000, cap: float = np.inf,
 ) -> dict[str, dict[str, int | list[int]]]:
-    """Per model its rank by mean dz (1 = most robust; degenerate models last) and a 95%
-    percentile interval of that rank from a paired bootstrap over images: each resample draws
-    the same images for every model, as leaderboards report ranks."""
+    """Per model its rank by mean dz, censored images counted at ``cap`` (1 = most robust;
+    degenerate models last; see :func:`restricted_means`) and a 95% percentile interval of that
+    rank from a paired bootstrap over images: each resample draws the same images for every
+    model, as leaderboards report ranks."""
     names = list(dz)
     if not names:
         return {}
     matrix = np.stack([np.asarray(dz[n], dtype=float) for n in names])  # (M, N): +inf censored, NaN excluded
+    if np.isfinite(cap):
+        matrix = np.where(np.isinf(matrix), cap, matrix)
     observed = np.isfinite(matrix)
     values = np.where(observed, matrix, 0.0)
     penalty = np.array([1e12 if n in degenerate else 0.0 for n in names])
@@ -294,7 +311,7 @@ def rank_intervals(
 
 
 def gate(
-    dz: dict[str, np.ndarray], baseline: str, degenerate: set[str], alpha: float = 0.05
+    dz: dict[str, np.ndarray], baseline: str, degenerate: set[str], alpha: float = 0.05, figure: str = "dz",
 ) -> dict[str, object]:
     """Release gate: is any candidate significantly less robust than ``baseline``?
 
@@ -312,7 +329,7 @@ def gate(
         if name in degenerate:
             reason = f"{name} is degenerate: it predicts (nearly) one class for every image"
         elif worse:
-            reason = (f"{name} is less robust than {baseline}: the baseline's dz is larger on {base_larger} "
+            reason = (f"{name} is less robust than {baseline}: the baseline's {figure} is larger on {base_larger} "
                       f"images, the candidate's on {cand_larger} (sign test p = {p_adj:.2g} < {alpha:g})")
         else:
             reason = (f"{name} is not significantly less robust than {baseline} ({base_larger} vs {cand_larger} "
@@ -320,4 +337,5 @@ def gate(
         checks.append({"candidate": name, "baseline_larger": base_larger, "candidate_larger": cand_larger,
                        "ties": ties, "p_value": p, "p_holm": p_adj, "failed": bool(worse or name in degenerate),
                        "reason": reason})
-    return {"baseline": baseline, "alpha": alpha, "failed": any(c["failed"] for c in checks), "checks": checks}
+    return {"baseline": baseline, "alpha": alpha, "on": figure, "failed": any(c["failed"] for c in checks),
+            "checks": checks}

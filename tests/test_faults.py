@@ -319,3 +319,27 @@ cp -a "$D/r" "$X/copy"
         assert (tmp_path / "x" / f"{name}-rc").read_text().strip() == "2", err
         assert "read-only file system" in err and "Traceback" not in err
     assert comparable(json.loads((tmp_path / "x" / "copy" / "results.json").read_text())) == setup["reference"]
+
+
+def test_resume_of_a_finished_scan_applies_a_new_gate(setup, tmp_path, torchscript_model):
+    out = tmp_path / "r"
+    args = [*setup["args"][:1], str(torchscript_model), *setup["args"][1:], "--out", str(out), "--format", "json"]
+    assert invoke(args).exit_code == 0
+    assert json.loads((out / "results.json").read_text())["gate"] is None
+    gated = invoke([*args, "--resume", "--baseline", "linear", "--fail-if-worse", "--alpha", "0.5"])
+    assert gated.exit_code in (0, 1), gated.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["gate"]["baseline"] == "linear" and res["alpha"] == 0.5
+    assert ("gate FAILED" in gated.output) == (gated.exit_code == 1) and "gate" in gated.output
+
+
+def test_a_bug_is_one_line_and_never_exit_1(setup, tmp_path, monkeypatch):
+    from auditor import report
+
+    def broken(*a, **k):
+        raise ValueError("template exploded")
+
+    monkeypatch.setattr(report, "render_html", broken)
+    result = invoke([*setup["args"], "--out", str(tmp_path / "r"), "--format", "json,html"])
+    assert result.exit_code == 70 and "Traceback" not in result.output
+    assert "internal error: ValueError: template exploded" in result.output

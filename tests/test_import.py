@@ -89,3 +89,32 @@ def test_bad_imports_are_one_line_errors(exported, tmp_path):
                                      "--images", "examples/digits", "--out", str(tmp_path / "x")])
         assert result.exit_code == 2, (words, result.output)
         assert words in result.output and "Traceback" not in result.output
+
+
+def test_an_imported_bundle_can_bring_its_reference_classifier(exported, tmp_path):
+    import torch
+    from PIL import Image
+
+    from conftest import _linear_onnx
+
+    folder, g, e = exported
+    gen = load_generator("mnist", device="cpu")
+    r = export(gen.reference.net.eval(), torch.zeros(2, 1, 28, 28), tmp_path / "R.onnx", "x", "scores")
+    files = sorted((p for p in __import__("pathlib").Path("examples/digits").glob("*.png")))[:30]
+    images = np.stack([np.asarray(Image.open(p)) for p in files])
+    np.savez(tmp_path / "labelled.npz", images=images, labels=np.array([int(p.name.split("_")[0]) for p in files]))
+    bundle = tmp_path / "with-r"
+    result = runner.invoke(app, ["import-generator", "--decoder", str(g), "--encoder", str(e), "--images",
+                                 str(tmp_path / "labelled.npz"), "--out", str(bundle), "--reference", str(r)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((bundle / "manifest.json").read_text())["reference_classifier"]
+    assert record["architecture"] == "onnx" and record["accuracy"] >= 0.9 and record["n_images"] == 30
+    model = _linear_onnx(tmp_path / "m.onnx", ["N", 1, 28, 28], classes=10)
+    scan = runner.invoke(app, ["scan", str(model), "examples/digits", "--limit", "6", "--generator", str(bundle),
+                               "--format", "json", "--samples", "4", "--out", str(tmp_path / "s")])
+    assert scan.exit_code == 0, scan.output
+    res = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert res["models"][0]["error_distance"] is not None
+    wrong = runner.invoke(app, ["import-generator", "--decoder", str(g), "--encoder", str(e), "--images",
+                                "examples/digits", "--out", str(tmp_path / "x"), "--reference", str(g)])
+    assert wrong.exit_code == 2 and "Traceback" not in wrong.output

@@ -165,3 +165,18 @@ def test_validate_generator_records_which_figure_to_read_as_accuracy(labelled_bu
     assert few.exit_code == 2 and "three or more" in few.output
     bundled = CliRunner().invoke(app, ["validate-generator", "mnist", *models, "--labelled", str(labelled)])
     assert bundled.exit_code == 2 and "bundled generator" in bundled.output
+
+
+def test_the_gate_can_compare_error_distances(labelled_bundle, onnx_factory, tmp_path):
+    from conftest import png_folder
+
+    images = png_folder(tmp_path / "imgs", blob_images(10, seed=9), "img")
+    a, b, c = (onnx_factory(f"{n}.onnx", classes=k, seed=s) for n, k, s in (("a", 2, 1), ("b", 2, 2), ("c", 3, 3)))
+    common = [str(images), "--generator", str(labelled_bundle), "--samples", "8", "--refine-steps", "0",
+              "--format", "json", "--baseline", "a", "--fail-if-worse", "--gate-on", "error-distance"]
+    result = CliRunner().invoke(app, ["scan", str(a), str(b), *common, "--out", str(tmp_path / "r")])
+    assert result.exit_code in (0, 1), result.output
+    gate = json.loads((tmp_path / "r" / "results.json").read_text())["gate"]
+    assert gate["on"] == "distance to the nearest natural error" and gate["checks"][0]["candidate"] == "b"
+    refused = CliRunner().invoke(app, ["scan", str(a), str(c), *common, "--out", str(tmp_path / "s")])
+    assert refused.exit_code == 2 and "apply to every model" in refused.output

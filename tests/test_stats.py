@@ -107,3 +107,16 @@ def test_rank_intervals_cover_the_point_rank_and_split_clear_differences():
     assert {ranks["mid"]["rank"], ranks["mid_twin"]["rank"]} == {2, 3}
     assert ranks["mid"]["rank_ci"] == [2, 3] and ranks["mid_twin"]["rank_ci"] == [2, 3]
     assert stats.rank_intervals(dz, degenerate={"low"}) == ranks  # seeded
+
+
+def test_a_model_rarely_flipped_ranks_first_not_last():
+    """Censored images (no flip within the cap) count at the cap when ordering: a model never
+    flipped beats the others on every image and must lead the ranking, not trail it."""
+    n = 30
+    dz = {"never": np.full(n, INF), "b": np.linspace(0.5, 1.5, n), "c": np.linspace(0.4, 1.4, n)}
+    pairs = stats.pairwise(dz)
+    order_by = stats.restricted_means(dz, cap=8.0)
+    groups = stats.ranking(list(dz), order_by, pairs)
+    assert groups[0] == ["never"]
+    assert stats.rank_intervals(dz, cap=8.0)["never"] == {"rank": 1, "rank_ci": [1, 1]}
+    assert stats.letters([m for g in groups for m in g], pairs)["never"] == "a"
