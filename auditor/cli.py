@@ -915,7 +915,7 @@ def generators(
         bundles = [resolve(n) for n in bundled_names()] + [resolve(str(p)) for p in extra or []]
         table = Table(title="Generators", title_justify="left")
         for col in ("name", "family", "domain (C×H×W)", "latent", "trained on", "reconstruction MSE",
-                    "label preservation", "reference classifier"):
+                    "label preservation", "reference classifier", "validated: read as accuracy"):
             table.add_column(col)
         for bundle in bundles:
             m = read_manifest(bundle)
@@ -930,6 +930,7 @@ def generators(
                 "–" if pres is None else f"{100 * pres['raw']:.1f}% raw, {100 * pres['refined']:.1f}% refined",
                 "none" if not ref else f"{len(ref['class_names'])} classes, accuracy "
                 f"{100 * ref['accuracy']:.1f}% on {ref['n_images']}" if "accuracy" in ref else "yes",
+                _validated(m.get("validation")),
             )
     except AuditorError as err:
         fail(err)
@@ -968,6 +969,16 @@ def doctor(
                           "[red]a default scan will not work:[/] apply the fixes above")
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+def _validated(record: dict | None) -> str:
+    if not record:
+        return "not validated"
+    from .report import FIGURE_NAMES
+
+    chosen = record.get("read_as_accuracy")
+    rho = (record.get("spearman_test") or {}).get(chosen)
+    return f"{FIGURE_NAMES.get(chosen, chosen)} (ρ {rho:.2f}, {record.get('n_models')} models)" if rho is not None else "?"
 
 
 def _note_ignored(ignored: list[tuple[str, str]]) -> None:
