@@ -974,11 +974,11 @@ def doctor(
 def _validated(record: dict | None) -> str:
     if not record:
         return "not validated"
-    from .report import FIGURE_NAMES
+    from .report import FIGURE_NAMES, _rho
 
     chosen = record.get("read_as_accuracy")
     rho = (record.get("spearman_test") or {}).get(chosen)
-    return f"{FIGURE_NAMES.get(chosen, chosen)} (ρ {rho:.2f}, {record.get('n_models')} models)" if rho is not None else "?"
+    return f"{FIGURE_NAMES.get(chosen, chosen)} (ρ {_rho(rho)}, {record.get('n_models')} models)" if rho is not None else "?"
 
 
 def _note_ignored(ignored: list[tuple[str, str]]) -> None:

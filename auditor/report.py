@@ -195,14 +195,21 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
             "measure it on a small labelled set before reading it as accuracy")}
     rho = v.get("spearman_test", {})
     chosen = v.get("read_as_accuracy")
-    parts = ", ".join(f"{FIGURE_NAMES.get(k, k)} {rho[k]:.2f}" for k in rho if k in FIGURE_NAMES and rho[k] is not None)
+    parts = ", ".join(f"{FIGURE_NAMES.get(k, k)} {_rho(rho[k])}" for k in rho if k in FIGURE_NAMES and rho[k] is not None)
     n = v.get("n_images", {})
     text = (f"on generator {gen['name']}'s validation ({v.get('n_models')} models, {n.get('test', '?')} held-out images "
             f"not used to choose), Spearman ρ with accuracy: {parts}. Read {FIGURE_NAMES.get(chosen, chosen)} as the "
-            f"accuracy proxy (ρ {rho.get(chosen) if rho.get(chosen) is not None else float('nan'):.2f})")
+            f"accuracy proxy (ρ {_rho(rho.get(chosen))})")
     if chosen not in ("mean_dz", "median_dz") and min(rho.get("mean_dz") or 0, rho.get("median_dz") or 0) < 0.7:
         text += "; Δz measures robustness, not accuracy, on this domain"
     return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text, "label": FIGURE_NAMES.get(chosen, chosen)}
+
+
+def _rho(value: float | None) -> str:
+    """A Spearman rho with two decimals, three where two would round up to 1.00."""
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if 0.995 <= value < 1 else f"{value:.2f}"
 
 
 def pair_matrix(results: dict[str, Any]) -> dict[str, Any]:
@@ -314,6 +321,7 @@ def _environment(autoescape: bool = True):
     )
     env.filters["fmt"] = _fmt
     env.filters["dz"] = _dz
+    env.filters["rho"] = _rho
     return env
 
 
