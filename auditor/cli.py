@@ -117,10 +117,9 @@ def train_generator(
     reference_steps: Annotated[int, typer.Option("--reference-steps", help="Optimiser steps of the reference classifier.")] = 5000,
 ) -> None:
     """Train a generator + inverter (a convolutional or fully connected VAE) for your own image domain."""
-    import numpy as np
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .data import conversion_rule, load_images
+    from .data import conversion_rule, folder_labels, load_images
     from .train import TrainConfig, train_vae
 
     try:
@@ -147,13 +146,7 @@ def train_generator(
         if labels == "none":
             images.labels = None
         elif labels == "folders":
-            tops = [n.split("/")[0] if "/" in n else None for n in images.names]
-            if None in tops:
-                loose = images.names[tops.index(None)]
-                raise OptionError(f"--labels folders needs every image in a sub-folder named after its class; "
-                                  f"{loose!r} is not in one")
-            classes = sorted(set(tops))
-            images.labels = np.array([classes.index(t) for t in tops], dtype=np.int64)
+            images.labels, classes = folder_labels(images.names)
             names = names or classes
         if names and images.labels is not None and len(names) <= int(images.labels.max()):
             raise OptionError(f"--class-names gives {len(names)} names for labels 0..{int(images.labels.max())}: "
@@ -643,7 +636,7 @@ def _print_summary(res: dict) -> None:
     def fmt(v, digits=2):
         return "–" if v is None else f"{v:.{digits}f}"
 
-    from .report import FEW_IMAGES, overlap
+    from .report import FEW_IMAGES, overlap, ranked
 
     several = len(res["models"]) > 1
     ties = overlap(res) if several else None
@@ -654,7 +647,7 @@ def _print_summary(res: dict) -> None:
         columns += ["rank [95% CI]"] + (["group"] if letters else [])
     for col in columns:
         table.add_column(col, justify="left" if col in ("model", "group") else "right")
-    order = [n for g in res["ranking"] for n in g] if several else [m["name"] for m in res["models"]]
+    order = ranked(res)
     by_name = {m["name"]: m for m in res["models"]}
     for name in order:
         m = by_name[name]
@@ -782,11 +775,10 @@ def validate_generator(
     """Measure which of a generator's figures ranks models by accuracy, on a labelled set you have."""
     import json
 
-    import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from .data import load_images
+    from .data import folder_labels, load_images
     from .files import write_text
     from .generators import MANIFEST, bundled_names, load_generator, read_manifest
     from .models import ModelOptions, load_classifier, unique_names
@@ -804,9 +796,7 @@ def validate_generator(
             raise OptionError(f"{bundle} is a bundled generator: validate a copy of its folder, or pass --no-write")
         data = load_images(labelled, gen.image_shape, limit)
         if labels == "folders":
-            tops = [n.split("/")[0] if "/" in n else "" for n in data.names]
-            classes = sorted(set(tops))
-            data.labels = np.array([classes.index(t) for t in tops], dtype=np.int64)
+            data.labels, _ = folder_labels(data.names)
         if data.labels is None:
             raise OptionError(f"no labels in {labelled}: give an .npz with an images and a labels array, or one "
                               "sub-folder per class with --labels folders")

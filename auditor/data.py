@@ -137,6 +137,17 @@ def load_images(
     return ImageSet(batch, names, skipped, n_resized, n_converted, ignored, labels)
 
 
+def folder_labels(names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Labels from one sub-folder per class: (label of each image, class names = sorted folder
+    names). ``names`` are the images' paths relative to the data folder, as loaded."""
+    tops = [n.split("/")[0] if "/" in n else None for n in names]
+    if None in tops:
+        raise DataError(f"labels from folders need every image in a sub-folder named after its class; "
+                        f"{names[tops.index(None)]!r} is not in one")
+    classes = sorted(set(tops))
+    return np.array([classes.index(t) for t in tops], dtype=np.int64), classes
+
+
 def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
     """One image file -> (C, H, W) float32 in [0, 1], and whether it was resized/converted."""
     from PIL import Image, UnidentifiedImageError

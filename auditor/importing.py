@@ -57,15 +57,19 @@ class OnnxGenerator(Generator):
 
     gradients: bool = False  # refinement needs gradients through G: skipped
 
+    def __post_init__(self) -> None:
+        self._decoder_io = _single_io(self.decoder, self.path / DECODER, "decoder")
+        self._encoder_io = _single_io(self.encoder, self.path / ENCODER, "encoder")
+
     def encode(self, images: np.ndarray) -> np.ndarray:
-        name_in, _, name_out = _single_io(self.encoder, self.path / ENCODER, "encoder")
+        name_in, _, name_out = self._encoder_io
         out = [np.asarray(self.encoder.run([name_out], {name_in: np.ascontiguousarray(images[s : s + self.batch_size])})[0])
                for s in range(0, len(images), self.batch_size)]
         z = np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
         return z.reshape(len(z), -1)[:, : self.latent_dim].astype(np.float32)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        name_in, _, name_out = _single_io(self.decoder, self.path / DECODER, "decoder")
+        name_in, _, name_out = self._decoder_io
         out = np.empty((len(z), *self.image_shape), dtype=np.float32)
         for s in range(0, len(z), self.batch_size):
             x = self.decoder.run([name_out], {name_in: np.ascontiguousarray(z[s : s + self.batch_size], dtype=np.float32)})[0]

@@ -10,6 +10,25 @@ import pytest
 SHAPE = (1, 28, 28)
 
 
+@pytest.fixture(autouse=True)
+def _interruptible():
+    """Ctrl-C raises KeyboardInterrupt in every test, even where the suite was started in the
+    background by a shell without job control (which leaves SIGINT ignored, and Python then
+    never turns it into KeyboardInterrupt): the interrupt tests must not depend on that."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def sigint_default() -> None:
+    """preexec_fn for test subprocesses: SIGINT back to its default, see _interruptible."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # --- images -----------------------------------------------------------------------------
 
 def blob_images(n: int, seed: int = 0) -> np.ndarray:

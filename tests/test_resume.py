@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.cli import app
+from conftest import sigint_default
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).with_name("auditor"))
@@ -34,7 +35,7 @@ def comparable(res: dict) -> dict:
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, sig):
     out = tmp_path / "interrupted"
     proc = subprocess.Popen([EXE, *ARGS, "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     results = out / "results.json"
     deadline = time.monotonic() + 120
     while not results.exists() and proc.poll() is None and time.monotonic() < deadline:

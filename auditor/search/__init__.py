@@ -261,11 +261,13 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         res.prediction[start:stop] = classify(clf, x)
         res.reconstruction_prediction[start:stop] = classify(clf, recon)
         res.queries[start:stop] += 2
+    if reference is not None:
+        r_x, r_recon = reference.predict(x), reference.predict(recon)
+        out.reference_prediction[start:stop] = r_x
+    del recon
     _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index, progress)
     if reference is None:
         return
-    r_x, r_recon = reference.predict(x), reference.predict(recon)
-    out.reference_prediction[start:stop] = r_x
     for clf in models:  # the semantics check: R's label of each natural adversary
         res = out.results[clf.name]
         rows = start + np.flatnonzero(~np.isnan(res.delta_z[start:stop]))
