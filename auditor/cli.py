@@ -6,15 +6,17 @@ line and exit code 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
-from .errors import AuditorError, OptionError, OutputError
+from .errors import AuditorError, Interrupted, OptionError, OutputError
 
 app = typer.Typer(
     add_completion=False,
@@ -50,6 +52,23 @@ def main(
 ) -> None:
     _state["debug"] = debug
     _steady_heap()
+    _show_library_messages()
+
+
+class _ConsoleHandler(logging.Handler):
+    """The library's notes and warnings (the ``auditor`` logger), one line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = escape(record.getMessage())
+        console.print(f"[bold yellow]warning:[/] {text}" if record.levelno >= logging.WARNING else text, soft_wrap=True)
+
+
+def _show_library_messages() -> None:
+    logger = logging.getLogger("auditor")
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        logger.addHandler(_ConsoleHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _steady_heap() -> None:
@@ -78,7 +97,7 @@ def fail(err: BaseException) -> None:
 
     if _state["debug"]:
         raise err
-    console.print(f"[bold red]error:[/] {err}", soft_wrap=True, markup=True)
+    console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, markup=True)
     code = EXIT_LOCKED if isinstance(err, LockedError) else EXIT_OUTPUTS if isinstance(err, OutputError) else EXIT_ERROR
     raise typer.Exit(code)
 
@@ -189,15 +208,6 @@ def train_generator(
     out_console.print(f"generator written to {bundle}; use it with --generator {bundle}")
 
 
-def _parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise OptionError(f"{option} expects comma-separated numbers, got {text!r}") from None
-
-
 @app.command()
 def scan(
     paths: Annotated[
@@ -232,33 +242,51 @@ def scan(
     error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one), on, off. Doubles the search.")] = "auto",
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
-    params = dict(locals())
     import signal
+
+    from . import scanning
 
     def terminate(signum, frame):  # a kill ends the scan like Ctrl-C: partial results are kept
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, terminate)
+    missing = None
     try:
-        result = _scan(**params)
+        if len(paths) < 2:
+            raise OptionError("expected one or more model files followed by an image folder, e.g. "
+                              "`auditor scan model.onnx images/`")
+        *model_paths, data_path = paths
+        if fail_if_worse and baseline is None:
+            raise OptionError("--fail-if-worse needs --baseline NAME (the file stem of the baseline model)")
+        audit = scanning.scan(
+            model_paths, data_path, out=out, formats=formats, generator=generator, search=search_name, seed=seed,
+            limit=limit, samples=samples, step=step, max_radius=max_radius, patience=patience, max_steps=max_steps,
+            refine_steps=refine_steps, normalize=normalize, input_scale=input_scale, layout=layout, gallery=gallery,
+            device=device, batch=batch, resume=resume, force=force, wait=wait, baseline=baseline, alpha=alpha,
+            gate_on=gate_on, error_distance=error_distance,
+        )
+    except OutputError as err:
+        if err.audit is None:
+            fail(err)
+        audit, missing = err.audit, err
+    except Interrupted as stop:
+        console.print(f"[bold yellow]interrupted:[/] {escape(str(stop))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except AuditorError as err:
         fail(err)
-    except Interrupted as stop:
-        console.print(f"[bold yellow]interrupted:[/] {stop}", soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as err:  # a bug: never exit 1, which a CI reads as "the gate failed"
         internal_error(err)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _print_summary(result)
+    result = audit.to_dict()
+    _print_summary(result, audit.written)
     gate = result.get("gate")
     if gate:
         for check in gate["checks"]:
             colour = "red" if check["failed"] else "green"
-            out_console.print(f"[{colour}]gate {'FAILED' if check['failed'] else 'passed'}:[/] {check['reason']}")
-    missing = result.get("_output_error")
+            out_console.print(f"[{colour}]gate {'FAILED' if check['failed'] else 'passed'}:[/] {escape(check['reason'])}")
     if missing is not None:
-        _output_failed(missing, Path(result["_out"]) / "results.json" if "json" in result["_formats"] else None)
+        _output_failed(missing, out / "results.json")
     if gate and fail_if_worse and gate["failed"]:
         raise typer.Exit(EXIT_GATE)  # the gate's verdict comes first: a worse candidate must block a release
     if missing is not None:
@@ -270,367 +298,13 @@ def _output_failed(err: OutputError, results_file: Path | None) -> None:
     if _state["debug"]:
         raise err
     safe = f"; {results_file} is complete: `auditor report {results_file}` redraws the rest" if results_file else ""
-    console.print(f"[bold red]error:[/] {err}{safe}", soft_wrap=True, markup=True)
-
-
-class Interrupted(Exception):
-    """Ctrl-C or a kill during a scan; the message says where the partial results are."""
-
-
-def _scan_key(model_paths, data_names, generator_sha, settings, options, limit) -> str:
-    """What makes two scans the same scan: models, images, generator, settings."""
-    import hashlib
-    import json
-
-    from .generators import sha256
-
-    blob = json.dumps({
-        "models": [[str(p), sha256(p)] for p in model_paths], "data": data_names, "generator": generator_sha,
-        "settings": {k: v for k, v in vars(settings).items()}, "options": vars(options), "limit": limit,
-    }, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | None:
-    """The partial results in ``out`` to resume from, after checking they belong to this scan."""
-    from . import results
-    from .errors import ResultsError
-
-    path = out / "results.json"
-    if not path.exists():
-        if resume:
-            console.print(f"nothing to resume in {out}: starting the scan afresh")
-        return None
-    try:
-        previous = results.read(path)
-    except ResultsError:
-        if force:
-            return None
-        raise OptionError(f"{path} is not a readable auditor results file; pass --force to overwrite it "
-                          "or choose another --out") from None
-    same = previous.get("scan_key") == key
-    if resume:
-        if not same:
-            raise OptionError(f"{path} comes from a different scan (models, images or settings changed); run "
-                              "the same command as the interrupted scan with --resume, or drop --resume and add --force")
-        return previous
-    if not same and not force:
-        raise OptionError(f"{out} holds the results of a different scan; pass --force to overwrite them or "
-                          "choose another --out")
-    return None
-
-
-def _scan(*, paths, out, generator, search_name, seed, limit, samples, step, max_radius, patience,
-          max_steps, refine_steps, normalize, input_scale, layout, gallery, device, batch, resume, force,
-          baseline, fail_if_worse, alpha, formats, wait, error_distance, gate_on) -> dict:
-    from . import report
-    from .files import FolderLock, remove_stale_temporaries
-    from .models import LAYOUTS, ModelOptions, unique_names
-    from .search import SearchSettings
-
-    if len(paths) < 2:
-        raise OptionError("expected one or more model files followed by an image folder, e.g. "
-                          "`auditor scan model.onnx images/`")
-    *model_paths, data_path = paths
-    settings = SearchSettings(
-        algorithm=search_name, samples=samples, step=step, max_radius=max_radius, patience=patience,
-        max_steps=max_steps, refine_steps=refine_steps, seed=seed, batch_images=batch,
-    )
-    settings = settings.resolved()
-    if limit is not None and limit <= 0:
-        raise OptionError(f"--limit must be positive, got {limit}")
-    if layout is not None and layout not in LAYOUTS:
-        raise OptionError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if not input_scale > 0:
-        raise OptionError(f"--input-scale must be positive, got {input_scale}")
-    if device not in (None, "cpu", "cuda"):
-        raise OptionError(f"--device must be cpu or cuda, got {device!r}")
-    if gallery < 0:
-        raise OptionError(f"--gallery must be 0 or more, got {gallery}")
-    for path in model_paths:
-        if not path.exists():
-            raise OptionError(f"model file {str(path)!r} does not exist")
-    names = unique_names(model_paths)
-    if fail_if_worse and baseline is None:
-        raise OptionError("--fail-if-worse needs --baseline NAME (the file stem of the baseline model)")
-    if baseline is not None and (baseline not in names or len(names) < 2):
-        raise OptionError(f"--baseline {baseline!r} must name one of two or more scanned models: {', '.join(names)}")
-    if not 0 < alpha < 1:
-        raise OptionError(f"--alpha must be between 0 and 1, got {alpha}")
-    if not wait >= 0:
-        raise OptionError(f"--wait must be 0 or more seconds, got {wait}")
-    if error_distance not in ("auto", "on", "off"):
-        raise OptionError(f"--error-distance must be auto, on or off, got {error_distance!r}")
-    if gate_on not in ("dz", "error-distance"):
-        raise OptionError(f"--gate-on must be dz or error-distance, got {gate_on!r}")
-    if gate_on == "error-distance" and error_distance == "off":
-        raise OptionError("--gate-on error-distance needs the error distance: drop --error-distance off")
-    _check_writable(out)
-    wanted = report.parse_formats(formats)
-    options = ModelOptions(input_scale=input_scale, normalize=_parse_floats(normalize, "--normalize"),
-                           layout=layout, device=device)
-    with FolderLock(out, wait):  # one writer per folder, from before the same-scan check to the last output
-        remove_stale_temporaries(out)
-        return _scan_locked(model_paths=model_paths, data_path=data_path, names=names, out=out, generator=generator,
-                            settings=settings, options=options, limit=limit, gallery=gallery, device=device,
-                            resume=resume, force=force, baseline=baseline, alpha=alpha, wanted=wanted,
-                            error_distance=error_distance, gate_on=gate_on)
-
-
-def _scan_locked(*, model_paths, data_path, names, out, generator, settings, options, limit, gallery, device,
-                 resume, force, baseline, alpha, wanted, error_distance, gate_on) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from . import data as data_mod
-    from . import report, results
-    from .files import fault_point
-    from .generators import choose_generator, generator_fit, load_generator, sha256, weights_id
-    from .models import load_classifier
-    from .search import search
-
-    if generator == "auto":
-        loaded: dict = {}
-
-        def images_for(shape):
-            if shape not in loaded:
-                loaded[shape] = data_mod.load_images(data_path, shape, limit)
-            return loaded[shape].images
-
-        gen, candidates = choose_generator(images_for, device=device)
-        images = loaded[gen.image_shape]
-        others = "; ".join(f"{c['name']} {100 * c['share_outside']:.0f}%" for c in candidates[1:])
-        console.print(f"generator auto: [bold]{gen.name}[/] fits these images best ({100 * candidates[0]['share_outside']:.0f}% "
-                      f"outside its domain{'; ' + others if others else ''}); --generator NAME chooses another",
-                      soft_wrap=True)
-    else:
-        gen, candidates = load_generator(generator, device=device), None
-        images = data_mod.load_images(data_path, gen.image_shape, limit)
-    shape = gen.image_shape
-    n = len(images.names)
-    if settings.refine_steps and not getattr(gen, "gradients", True):
-        console.print(f"note: generator {gen.name} is an imported ONNX graph without gradients: z0 = E(x) is used "
-                      "as it is (no --refine-steps)", soft_wrap=True)
-    console.print(
-        f"[bold]{n}[/] images from {data_path} → {'x'.join(map(str, shape))} for generator "
-        f"[bold]{gen.name}[/]: {data_mod.conversion_rule(shape)}"
-    )
-    _warn_skipped(images.skipped)
-    _note_ignored(images.ignored)
-    fit, recon_mse = generator_fit(gen, images.images)
-    if fit["verdict"] in ("poor", "partial"):
-        console.print(f"[bold yellow]warning:[/] {fit['message']}", soft_wrap=True)
-    classifiers = [load_classifier(p, nm, shape, options) for p, nm in zip(model_paths, names)]
-    for clf in classifiers:
-        console.print(f"model [bold]{clf.name}[/] ({clf.format}, {clf.provider}): input {clf.contract.describe()}")
-
-    import time
-
-    reference, error_models = _reference_for(gen, classifiers, images.images, error_distance)
-    if gate_on == "error-distance" and baseline and (reference is None or set(names) - set(error_models)):
-        raise OptionError("--gate-on error-distance needs the generator's reference classifier to apply to every "
-                          f"model; it applies to: {', '.join(error_models or []) or 'none'}")
-    key = _scan_key(model_paths, images.names, {"files": gen.manifest["files"], "error_models": error_models},
-                    settings, options, limit)
-    previous = _previous_results(out, key, resume, force)
-    finished = previous if previous is not None and previous.get("complete") else None
-    start = results.restore(previous, n, gen.latent_dim) if previous and not finished else None
-    if start is not None:
-        console.print(f"resuming: {start.n_done} of {n} images already done in {out / 'results.json'}")
-    model_meta = [
-        {"name": c.name, "path": str(c.path), "format": c.format, "sha256": sha256(c.path),
-         "size_bytes": c.path.stat().st_size, "input": c.contract.describe(), "provider": str(c.provider),
-         "class_names": c.class_names}
-        for c in classifiers
-    ]
-
-    def assemble(output) -> dict:
-        return results.build(
-            generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
-                       "image_shape": list(shape), "weights_sha256": weights_id(gen.manifest),
-                       "family": gen.manifest["family"], "validation": gen.manifest.get("validation"),
-                       **({"chosen_by": "auto", "candidates": candidates} if candidates else {}),
-                       **({"reference_classifier": {k: gen.reference.record.get(k) for k in
-                                                    ("architecture", "class_names", "accuracy", "n_images")}
-                           | {"sha256": gen.manifest["files"].get("reference.npz"), "models": error_models}}
-                          if reference is not None else {})},
-            data={"path": str(data_path), "n_images": n, "n_skipped": len(images.skipped),
-                  "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
-                  "conversion": data_mod.conversion_rule(shape), "n_resized": images.n_resized},
-            search=dict(vars(settings), decodes=output.decodes, seconds=round(output.seconds_total, 2),
-                        seconds_generator=round(output.seconds_generator, 2),
-                        seconds_classifier=round(output.seconds_classifier, 2),
-                        seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
-            models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
-            baseline=baseline, alpha=alpha, gate_on=gate_on.replace("-", "_") if gate_on != "dz" else "dz",
-        )
-
-    if finished is not None:  # --resume of a finished scan: redraw, don't search
-        console.print(f"resuming: the scan in {out / 'results.json'} is complete; drawing its outputs", soft_wrap=True)
-        gate_was = finished.get("gate") or {}
-        if (finished.get("alpha") != alpha or gate_was.get("baseline") != baseline
-                or (baseline and gate_was.get("on", "dz") != ("dz" if gate_on == "dz" else "distance to the nearest natural error"))):
-            # the gate and the ranking follow this command's --baseline and --alpha
-            rebuilt = assemble(results.restore(finished, n, gen.latent_dim))
-            for key in ("report", "created"):
-                if key in finished:
-                    rebuilt[key] = finished[key]
-            for old_inst, new_inst in zip(finished["instances"], rebuilt["instances"]):
-                if "image_png" in old_inst:
-                    new_inst["image_png"] = old_inst["image_png"]
-            finished = rebuilt
-            results.write(out / "results.json", finished)
-        if "report" not in finished:  # interrupted between the search and the report
-            finished = _finish(finished, images.images, gallery, gen, classifiers, out, report, results)
-        try:
-            return _write_outputs(finished, gen, out, wanted, report, results)
-        except KeyboardInterrupt:
-            raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the same "
-                              "command plus --resume to draw the report") from None
-    state = {"output": start, "written": None, "saved": start.n_done if start else 0}
-
-    def stopped(err: OutputError) -> OutputError:
-        kept = (f"the last partial results.json ({state['saved']} of {n} images) is kept: run the same "
-                "command with --resume once fixed") if state["saved"] else "no image was saved"
-        return OutputError(f"{err}; the scan stopped, {kept}")
-
-    def save(output) -> None:
-        try:
-            results.write(out / "results.json", assemble(output))
-        except OutputError as err:
-            raise stopped(err) from err
-        state["written"], state["saved"] = time.monotonic(), output.n_done
-
-    def save_partial(output) -> None:
-        # Atomic write of what is finished: after the first batch, then at most every 5 s (the
-        # JSON of a large scan is big). A failed write stops the scan (OutputError).
-        state["output"] = output
-        fault_point("between-batches" if state["written"] is not None else "before-first-write")
-        if output.n_done < n and (state["written"] is None or time.monotonic() - state["written"] >= 5.0):
-            save(output)
-
-    try:
-        with Progress(
-            TextColumn(f"{settings.algorithm} search"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("image×model pairs"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=console, transient=False,
-        ) as progress:
-            task = progress.add_task("search", total=n * (len(classifiers) + len(error_models or [])))
-            output = search(gen, classifiers, images.images, settings, resume=start, on_chunk=save_partial,
-                            progress=lambda k: progress.advance(task, k), reference=reference,
-                            error_models=error_models)
-    except KeyboardInterrupt:
-        done = state["output"]
-        if done is None or done.n_done == 0:
-            raise Interrupted("no image was finished, nothing saved") from None
-        results.write(out / "results.json", assemble(done))
-        raise Interrupted(
-            f"partial results for {done.n_done} of {n} images in {out / 'results.json'}; continue with the "
-            "same command plus --resume"
-        ) from None
-    except OutputError:
-        raise
-    except AuditorError as err:  # e.g. a model that starts failing: keep what finished before it
-        done = state["output"]
-        if done is not None and done.n_done > state["saved"]:
-            save(done)
-        if state["saved"]:
-            raise type(err)(f"{err} (the {state['saved']} of {n} images finished before are kept in "
-                            f"{out / 'results.json'}: fix the cause and run the same command with --resume)") from err
-        raise
-    try:
-        res = _finish(assemble(output), images.images, gallery, gen, classifiers, out, report, results)
-    except OutputError as err:
-        raise stopped(err) from err
-    except KeyboardInterrupt:  # the search was done: keep it, the report can be drawn on --resume
-        results.write(out / "results.json", assemble(output))
-        raise Interrupted(f"all {n} images were searched and saved in {out / 'results.json'}; run the same "
-                          "command plus --resume to draw the report") from None
-    for m in res["models"]:
-        if m["degenerate"]:
-            console.print(
-                f"[bold yellow]warning:[/] model {m['name']} is degenerate: it predicts {m['classes_used']} class(es), "
-                f"one of them for {100 * m['top_class_share']:.0f}% of the images; its large Δz says nothing "
-                "about robustness and it is ranked last", soft_wrap=True)
-    try:
-        return _write_outputs(res, gen, out, wanted, report, results)
-    except KeyboardInterrupt:
-        raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the same command "
-                          "plus --resume to draw the report") from None
-
-
-def _reference_for(gen, classifiers, images, mode: str):
-    """The generator's reference classifier R and the models its figures apply to (None, None
-    when the error distance is off or there is no R)."""
-    from .reference import mismatch
-
-    if mode == "off" or (mode == "auto" and gen.reference is None):
-        return None, None
-    if gen.reference is None:
-        raise OptionError(f"generator {gen.name} ships no reference classifier, which --error-distance on needs: "
-                          "train one with `auditor train-generator` on labelled data (an .npz with labels)")
-    applies = []
-    for clf in classifiers:
-        reason = mismatch(clf, gen.reference, clf.predict(images[:64]))
-        if reason:
-            console.print(f"note: the reference classifier's figures are left out for model {clf.name}: {reason}",
-                          soft_wrap=True)
-        else:
-            applies.append(clf.name)
-    accuracy = gen.reference.record.get("accuracy")
-    head = (f"reference classifier of {gen.name}: {len(gen.reference.class_names)} classes, accuracy "
-            + ("unknown (no labelled images measured it)" if accuracy is None else f"{100 * accuracy:.1f}%"))
-    if applies:
-        console.print(f"{head}; also searching the distance to the nearest natural error for {len(applies)} "
-                      "model(s) (about twice the search time; --error-distance off skips it)", soft_wrap=True)
-    else:
-        console.print(f"{head}; it applies to none of the models: no natural-error figures", soft_wrap=True)
-    return gen.reference, applies
-
-
-def _finish(res: dict, images, gallery: int, gen, classifiers, out: Path, report, results) -> dict:
-    """A finished scan's results with what the report needs from the images and the models
-    (the gallery's originals, the strips' labels), written to results.json."""
-    report.attach_originals(res, images, gallery)
-    report.attach_strips(res, gen, classifiers)
-    results.write(out / "results.json", res)
-    return res
-
-
-def _write_outputs(res: dict, gen, out: Path, wanted: tuple[str, ...], report, results) -> dict:
-    """The report files of a finished scan whose results.json is written; an output that fails
-    is recorded (exit 3 after the summary), never loses the others."""
-    try:
-        res["_written"] = [str(p) for p in report.write_outputs(res, gen, out, wanted)]
-    except OutputError as err:
-        res["_output_error"] = err
-        res["_written"] = [str(p) for p in err.written]
-    res["_formats"] = wanted
-    if "json" in wanted or "_output_error" in res:  # kept where an output failed: the rest can be redrawn
-        res["_written"].append(str(out / "results.json"))
-        res["_formats"] = (*wanted, "json")
-    else:  # kept while scanning so that nothing is lost; removed when not asked for
-        (out / "results.json").unlink()
-    res["_out"] = str(out)
-    return res
-
-
-def _check_writable(out: Path) -> None:
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    import os
-
-    if probe.is_dir() and os.statvfs(probe).f_flag & os.ST_RDONLY:
-        raise OptionError(f"cannot write the report into {str(out)!r}: {probe} is on a read-only file system; "
-                          "pick a writable --out folder")
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise OptionError(f"cannot write the report into {str(out)!r}: pick a writable --out folder")
+    console.print(f"[bold red]error:[/] {escape(str(err))}{escape(safe)}", soft_wrap=True, markup=True)
 
 
 PAIRS_LISTED = 6  # models up to which every pairwise sign test is printed
 
 
-def _print_summary(res: dict) -> None:
+def _print_summary(res: dict, written: list[Path]) -> None:
     from rich.table import Table
 
     def fmt(v, digits=2):
@@ -683,7 +357,7 @@ def _print_summary(res: dict) -> None:
         if any(len(g) > 1 for g in res["ranking"]) and res["data"]["n_images"] < FEW_IMAGES:
             out_console.print(f"note: tied models may still differ: {res['data']['n_images']} images separate only "
                               f"large differences; scan {FEW_IMAGES:,} or more to compare close versions")
-    out_console.print("written: " + " · ".join(res["_written"]))
+    out_console.print("written: " + " · ".join(str(p) for p in written))
 
 
 def trust_line(res: dict) -> str:
@@ -735,23 +409,16 @@ def report_command(
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait while another auditor process writes into the folder.")] = 0.0,
 ) -> None:
     """Draw the report again from saved results, without the models."""
-    from . import report, results
-    from .files import FolderLock, remove_stale_temporaries
-    from .generators import load_generator
-
+    from . import report
+    from .audit import load
     try:
         wanted = report.parse_formats(formats)
-        res = results.read(results_file)
-        if not res.get("complete", True):
-            console.print(f"[yellow]warning:[/] {results_file} holds an unfinished scan "
+        audit = load(results_file, generator=generator)
+        res = audit.to_dict()
+        if not audit.complete:
+            console.print(f"[yellow]warning:[/] {escape(str(results_file))} holds an unfinished scan "
                           f"({res['progress']['done']} of {res['progress']['total']} images)")
-        gen = load_generator(generator or res["generator"].get("path") or res["generator"]["name"], device="cpu")
-        report.check_generator(res, gen)
-        folder = out or results_file.parent
-        _check_writable(folder)
-        with FolderLock(folder, wait):
-            remove_stale_temporaries(folder)
-            paths = report.write_outputs(res, gen, folder, tuple(f for f in wanted if f != "json"))
+        paths = audit.write(out or results_file.parent, tuple(f for f in wanted if f != "json") or (), wait=wait)
     except OutputError as err:
         if err.written:
             out_console.print("report: " + " · ".join(str(p) for p in err.written))
@@ -782,6 +449,7 @@ def validate_generator(
     from .files import write_text
     from .generators import MANIFEST, bundled_names, load_generator, read_manifest
     from .models import ModelOptions, load_classifier, unique_names
+    from .scanning import reference_for
     from .search import SearchSettings, search
     from .validation import LABELS, validate
 
@@ -803,7 +471,7 @@ def validate_generator(
         if len(data.names) < 20:
             raise OptionError(f"{len(data.names)} labelled images are too few to validate on; give 200 or more")
         classifiers = [load_classifier(p, n, gen.image_shape, ModelOptions()) for p, n in zip(models, unique_names(models))]
-        reference, error_models = _reference_for(gen, classifiers, data.images, "auto")
+        reference, error_models = reference_for(gen, classifiers, data.images, "auto")
         settings = SearchSettings(seed=seed).resolved()
         with Progress(TextColumn("validation scan"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
             task = progress.add_task("scan", total=len(data.names) * (len(classifiers) + len(error_models or [])))
@@ -972,18 +640,17 @@ def _validated(record: dict | None) -> str:
 
 
 def _note_ignored(ignored: list[tuple[str, str]]) -> None:
+    from .data import ignored_message
+
     if ignored:
-        shown = "; ".join(f"{name} ({reason})" for name, reason in ignored[:5])
-        more = f" and {len(ignored) - 5} more" if len(ignored) > 5 else ""
-        console.print(f"note: left out {len(ignored)} array(s) that are not images: {shown}{more}", soft_wrap=True)
+        console.print(ignored_message(ignored), soft_wrap=True, markup=False)
 
 
 def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
-    if not skipped:
-        return
-    shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:20])
-    more = f" and {len(skipped) - 20} more (every reason is in results.json)" if len(skipped) > 20 else ""
-    console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable files: {shown}{more}", soft_wrap=True)
+    from .data import skipped_message
+
+    if skipped:
+        console.print(f"[yellow]warning:[/] {escape(skipped_message(skipped))}", soft_wrap=True)
 
 
 if __name__ == "__main__":

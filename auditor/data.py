@@ -152,7 +152,6 @@ def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bo
     """One image file -> (C, H, W) float32 in [0, 1], and whether it was resized/converted."""
     from PIL import Image, UnidentifiedImageError
 
-    c, h, w = shape
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on damaged metadata: not ours to print
@@ -165,7 +164,7 @@ def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bo
                     )
                 img.seek(0)  # GIF, TIFF: the first frame
                 img.load()
-                array, converted = _to_channels(img, c)
+                array, resized, converted = _from_pil(img, shape)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -176,10 +175,65 @@ def _read_image(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bo
         raise DataError("not a readable image (unknown or damaged format)") from err
     except (OSError, ValueError, SyntaxError) as err:
         raise DataError(f"unreadable image: {err}") from err
+    return array, resized, converted
+
+
+def _from_pil(img, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
+    """A Pillow image -> (C, H, W) float32 in [0, 1], and whether it was resized/converted."""
+    c, h, w = shape
+    array, converted = _to_channels(img, c)
     resized = array.shape[1:] != (h, w)
     if resized:
         array = np.stack([_resize(ch, h, w) for ch in array])
     return np.clip(array, 0.0, 1.0), resized, converted
+
+
+def image_set(source, shape: tuple[int, int, int], limit: int | None = None) -> ImageSet:
+    """Images from a folder or file (see :func:`load_images`), an array (a NumPy array or anything
+    ``numpy.asarray`` takes, e.g. a CPU tensor: (N, H, W), (N, H, W, C), (N, C, H, W) or (N, C*H*W),
+    integers / 255, floats in [0, 1]) named ``array[i]``, or a list of Pillow images named
+    ``image[i]``; every image converted by the same rule to ``shape``."""
+    import os
+
+    if isinstance(source, (str, os.PathLike)):
+        return load_images(Path(source), shape, limit)
+    if isinstance(source, (list, tuple)) and source and all(hasattr(v, "getbands") for v in source):
+        images = source[:limit] if limit is not None else source
+        batch = np.empty((len(images), *shape), dtype=np.float32)
+        n_resized = n_converted = 0
+        for i, img in enumerate(images):
+            batch[i], resized, converted = _from_pil(img, shape)
+            n_resized, n_converted = n_resized + resized, n_converted + converted
+        return ImageSet(batch, [f"image[{i}]" for i in range(len(batch))], n_resized=n_resized, n_converted=n_converted)
+    if hasattr(source, "detach"):  # a torch tensor
+        source = source.detach().cpu().numpy()
+    try:
+        array = np.asarray(source)
+    except Exception:
+        array = np.asarray(None)
+    if array.dtype == object or array.ndim < 2:
+        raise DataError(f"images must be a folder or file path, an array of images or a list of PIL images; got "
+                        f"{type(source).__name__}")
+    if array.ndim == 2 and array.shape[1] != int(np.prod(shape)):
+        array = array[None]  # one (H, W) image
+    if len(array) == 0:
+        raise DataError("the image array is empty")
+    batch = _array_to_batch(array[:limit] if limit is not None else array, shape, "images")
+    return ImageSet(batch, [f"array[{i}]" for i in range(len(batch))])
+
+
+def skipped_message(skipped: list[tuple[str, str]]) -> str:
+    """One line on the files a load skipped (the first 20 reasons)."""
+    shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:20])
+    more = f" and {len(skipped) - 20} more (every reason is in results.json)" if len(skipped) > 20 else ""
+    return f"skipped {len(skipped)} unreadable files: {shown}{more}"
+
+
+def ignored_message(ignored: list[tuple[str, str]]) -> str:
+    """One line on the arrays of .npz files that are not images (labels, ids)."""
+    shown = "; ".join(f"{name} ({reason})" for name, reason in ignored[:5])
+    more = f" and {len(ignored) - 5} more" if len(ignored) > 5 else ""
+    return f"note: left out {len(ignored)} array(s) that are not images: {shown}{more}"
 
 
 def _to_channels(img, c: int) -> tuple[np.ndarray, bool]:

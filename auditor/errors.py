@@ -6,7 +6,8 @@
      ├── GeneratorError   a generator bundle that cannot be found or trusted
      ├── ResultsError     a results.json that is missing, malformed or from another version
      ├── OptionError      an option value outside its domain
-     └── OutputError      some outputs could not be written; the others were (``written``)
+     ├── OutputError      some outputs could not be written; the others were (``written``)
+     └── Interrupted      Ctrl-C or a kill stopped a scan; the message says what was saved
 
 Every message says what was expected, what was found, and what to do.
 """
@@ -17,23 +18,23 @@ class AuditorError(Exception):
 
 
 class DataError(AuditorError):
-    pass
+    """Images or arrays that cannot be found or read."""
 
 
 class ModelError(AuditorError):
-    pass
+    """A model that cannot be loaded or fed, or that fails or returns something other than labels or scores."""
 
 
 class GeneratorError(AuditorError):
-    pass
+    """A generator bundle that cannot be found or trusted."""
 
 
 class ResultsError(AuditorError):
-    pass
+    """A results.json that is missing, malformed or from another version."""
 
 
 class OptionError(AuditorError):
-    pass
+    """An option value outside its domain."""
 
 
 class OutputError(AuditorError):
@@ -42,6 +43,11 @@ class OutputError(AuditorError):
     def __init__(self, message: str, written: list | None = None) -> None:
         super().__init__(message)
         self.written = list(written or [])
+        self.audit = None  # a scan whose report outputs failed: its finished Audit (nothing is lost)
+
+
+class Interrupted(AuditorError):
+    """Ctrl-C or a kill during a scan; the message says where the partial results are."""
 
 
 def first_line(err: BaseException, limit: int = 300) -> str:

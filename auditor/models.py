@@ -13,6 +13,7 @@ batch (a model fixed at batch B is fed in chunks of B); pixels in [0, 1] times
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +29,7 @@ LAYOUTS = ("nchw", "nhwc", "nhw", "flat")
 
 class Classifier(Protocol):
     name: str
-    path: Path
+    path: Path | None  # None for a model given in memory
     format: str
     contract: InputContract
 
@@ -172,10 +173,19 @@ class _Base:
             if fixed and n < fixed:  # pad a short last chunk to the fixed batch size
                 pad = np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)
                 chunk = np.concatenate([chunk, pad])
-            labels.append(self._labels(chunk, len(chunk))[:n])
+            found = self._labels(chunk, len(chunk))
+            if len(found) != len(chunk):
+                raise ModelError(f"{self.label}: returned {len(found)} labels for {len(chunk)} images; expected one "
+                                 "label (N,) or one row of scores (N, K) per image")
+            labels.append(found[:n])
         return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
 
     max_batch = 4096
+
+    @property
+    def label(self) -> str:
+        """How messages name the model: its file name, or its name when it was given in memory."""
+        return self.path.name if self.path is not None else f"model {self.name!r}"
 
     def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
         raise NotImplementedError
@@ -196,11 +206,18 @@ class _Base:
 class OnnxClassifier(_Base):
     format = "onnx"
 
-    def __init__(self, path: Path, name: str, image_shape: tuple[int, int, int], options: ModelOptions):
+    def __init__(self, path: Path | None, name: str, image_shape: tuple[int, int, int], options: ModelOptions,
+                 session: Any = None):
+        self.name, self.path = name, path
+        self.session = session if session is not None else self._open(path, options)
+        self.provider = self.session.get_providers()[0]
+        self._read_contract(image_shape, options)
+
+    @staticmethod
+    def _open(path: Path, options: ModelOptions):
         import onnxruntime as ort
 
         ort.set_default_logger_severity(3)
-        self.name, self.path = name, path
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -209,29 +226,29 @@ class OnnxClassifier(_Base):
         if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         try:
-            self.session = ort.InferenceSession(str(path), so, providers=providers)
+            return ort.InferenceSession(str(path), so, providers=providers)
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... types
             if len(providers) > 1:
                 try:
-                    self.session = ort.InferenceSession(str(path), so, providers=providers[-1:])
+                    return ort.InferenceSession(str(path), so, providers=providers[-1:])
                 except Exception:
                     raise _onnx_error(path, err) from err
-            else:
-                raise _onnx_error(path, err) from err
-        self.provider = self.session.get_providers()[0]
+            raise _onnx_error(path, err) from err
+
+    def _read_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> None:
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(
-                f"{path.name}: expected a model with one image input, got {len(inputs)} inputs "
+                f"{self.label}: expected a model with one image input, got {len(inputs)} inputs "
                 f"({', '.join(i.name for i in inputs)})"
             )
         self.input_name = inputs[0].name
         dtype = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                  "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}.get(inputs[0].type)
         if dtype is None:
-            raise ModelError(f"{path.name}: input type {inputs[0].type} is not an image tensor; expected float")
+            raise ModelError(f"{self.label}: input type {inputs[0].type} is not an image tensor; expected float")
         shape = list(inputs[0].shape)
-        self.contract = _contract_from_shape(path.name, shape, image_shape, options, dtype)
+        self.contract = _contract_from_shape(self.label, shape, image_shape, options, dtype)
         if dtype == np.uint8 and options.input_scale == 1.0:
             self.contract.input_scale = 255.0
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -245,7 +262,7 @@ class OnnxClassifier(_Base):
             outs = self.session.run(None, {self.input_name: x})
         except Exception as err:
             raise ModelError(
-                f"{self.path.name}: the model fails on {self.contract.describe()} input of "
+                f"{self.label}: the model fails on {self.contract.describe()} input of "
                 f"shape {x.shape}: {first_line(err)}"
             ) from err
         label_outputs = []
@@ -266,7 +283,7 @@ class OnnxClassifier(_Base):
                 f"{nm} {np.shape(o) if not isinstance(o, list) else 'list'}" for nm, o in zip(self.output_names, outs)
             )
             raise ModelError(
-                f"{self.path.name}: expected an output of scores (N, K) or labels (N,), got {shapes}"
+                f"{self.label}: expected an output of scores (N, K) or labels (N,), got {shapes}"
             )
         self._output = chosen
 
@@ -274,7 +291,7 @@ class OnnxClassifier(_Base):
         try:
             (out,) = self.session.run([self._output], {self.input_name: x})
         except Exception as err:
-            raise ModelError(f"{self.path.name}: inference failed: {first_line(err)}") from err
+            raise ModelError(f"{self.label}: inference failed: {first_line(err)}") from err
         arr = np.asarray(out)
         if arr.dtype == object or arr.dtype.kind in "US":
             return self._string_labels(arr.reshape(-1))
@@ -283,7 +300,7 @@ class OnnxClassifier(_Base):
         labels = _labels_from_output(arr, n, self.name)
         if labels is None:
             raise ModelError(
-                f"{self.path.name}: output {self._output!r} has shape {arr.shape} and dtype {arr.dtype}; "
+                f"{self.label}: output {self._output!r} has shape {arr.shape} and dtype {arr.dtype}; "
                 "expected scores (N, K) or integer labels (N,)"
             )
         return labels
@@ -399,7 +416,7 @@ class TorchScriptClassifier(_Base):
                 if labels is not None and len(labels) == 2:
                     return contract
         raise ModelError(
-            f"{self.path.name}: the model accepts none of the input layouts tried for "
+            f"{self.label}: the model accepts none of the input layouts tried for "
             f"{'x'.join(map(str, image_shape))} images ({'; '.join(errors)[:400]}); if it takes another "
             "domain, pass --generator with a generator of that domain"
         )
@@ -417,16 +434,134 @@ class TorchScriptClassifier(_Base):
                         self.n_outputs = int(item.shape[1])
                     return labels
         raise ModelError(
-            f"{self.path.name}: expected an output of scores (N, K) or labels (N,), got "
+            f"{self.label}: expected an output of scores (N, K) or labels (N,), got "
             f"{[tuple(t.shape) for t in candidates if isinstance(t, torch.Tensor)]}"
         )
 
 
-def unique_names(paths: list[Path]) -> list[str]:
-    """File stems, made unique when two collide: lenet, lenet-2, ..."""
+class TorchModuleClassifier(TorchScriptClassifier):
+    """A ``torch.nn.Module`` given in memory (a training loop's model, a notebook's): run in
+    eval mode under ``torch.inference_mode()`` on the device its parameters are on (CPU for a
+    module without parameters, or ``device``), never moved; its train/eval mode is put back
+    after every call."""
+
+    format = "torch.nn.Module"
+
+    def __init__(self, module, name: str, image_shape: tuple[int, int, int], options: ModelOptions):
+        import torch
+
+        self.name, self.path, self.module, self._torch = name, None, module, torch
+        first = next(iter(module.parameters()), None)
+        self.device = first.device if first is not None else torch.device(options.device or "cpu")
+        self.provider = str(self.device)
+        self.contract = self._find_contract(image_shape, options)
+
+    def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        training = self.module.training
+        self.module.eval()
+        try:
+            return super()._labels(x, n)
+        finally:
+            self.module.train(training)
+
+
+class OnnxSessionClassifier(OnnxClassifier):
+    """An ``onnxruntime.InferenceSession`` given in memory; its providers are the caller's."""
+
+    format = "onnx (session)"
+
+    def __init__(self, session, name: str, image_shape: tuple[int, int, int], options: ModelOptions):
+        super().__init__(None, name, image_shape, options, session=session)
+
+
+class CallableClassifier(_Base):
+    """Any function ``f(images) -> labels (N,) or scores (N, K)``: images are float32 (N, C, H, W)
+    in [0, 1] (after ``input_scale`` and ``normalize``; ``layout`` changes the array's shape),
+    the result a NumPy array, a list or a tensor. Covers scikit-learn
+    (``lambda x: est.predict(x.reshape(len(x), -1))``), JAX, TensorFlow and remote endpoints."""
+
+    format = "callable"
+    provider = "python"
+
+    def __init__(self, fn, name: str, image_shape: tuple[int, int, int], options: ModelOptions):
+        self.name, self.path, self.fn = name, None, fn
+        c = image_shape[0]
+        mean, std = _normalisation(options, c)
+        self.contract = InputContract(options.layout or "nchw", None, c, options.input_scale, mean, std)
+        self.predict(np.zeros((2, *image_shape), dtype=np.float32))  # fails early, with the reason
+
+    def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        try:
+            out = self.fn(x)
+        except Exception as err:
+            raise ModelError(f"{self.label}: the function raised {type(err).__name__} on input of shape {x.shape} "
+                             f"({self.contract.describe()}): {first_line(err)}") from err
+        if hasattr(out, "detach"):  # a torch tensor
+            out = out.detach().cpu().numpy()
+        arr = np.asarray(out)
+        if arr.dtype == object or arr.dtype.kind in "US":
+            return self._string_labels(arr.reshape(-1))
+        labels = _labels_from_output(arr, n, self.name)
+        if labels is None:
+            raise ModelError(f"{self.label}: the function returned shape {arr.shape} and dtype {arr.dtype} for "
+                             f"{n} images; expected scores (N, K) or integer labels (N,)")
+        if arr.ndim == 2 and arr.dtype.kind == "f" and arr.shape[1] > 1:
+            self.n_outputs = int(arr.shape[1])
+        return labels
+
+
+def as_classifier(model: Any, name: str, image_shape: tuple[int, int, int],
+                  options: ModelOptions | None = None) -> Classifier:
+    """A classifier from a model file's path, a ``torch.nn.Module``, an
+    ``onnxruntime.InferenceSession`` or a function ``f(images) -> labels or scores``."""
+    options = options or ModelOptions()
+    if isinstance(model, (str, os.PathLike)):
+        return load_classifier(Path(model), name, image_shape, options)
+    kind = type(model)
+    if _is_torch_module(model):
+        return TorchModuleClassifier(model, name, image_shape, options)
+    if kind.__module__.split(".")[0] == "onnxruntime" and hasattr(model, "get_inputs") and hasattr(model, "run"):
+        return OnnxSessionClassifier(model, name, image_shape, options)
+    if callable(model):
+        return CallableClassifier(model, name, image_shape, options)
+    hint = (" (a scikit-learn estimator: pass `lambda x: est.predict(x.reshape(len(x), -1))`)"
+            if hasattr(model, "predict") else "")
+    raise ModelError(f"model {name!r} is a {kind.__name__}, not a model: pass a .onnx or TorchScript path, a "
+                     f"torch.nn.Module, an onnxruntime.InferenceSession or a function images -> labels{hint}")
+
+
+def model_digest(model: Any) -> str | None:
+    """SHA-256 that identifies an in-memory model's weights (a torch module's state dict), else None."""
+    import hashlib
+
+    if not _is_torch_module(model):
+        return None
+    digest = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(sys.modules["torch"].uint8).numpy().tobytes())  # any dtype, bfloat16 too
+    return digest.hexdigest()
+
+
+def _is_torch_module(model: Any) -> bool:
+    torch = sys.modules.get("torch")  # never imported for a model that cannot be one
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def default_name(model: Any) -> str:
+    """A model's name where none is given: a file's stem, a function's or class's name."""
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model).stem or Path(model).name
+    name = getattr(model, "__name__", None)
+    return name if isinstance(name, str) and name != "<lambda>" else type(model).__name__.lower()
+
+
+def unique_names(models: list[Any]) -> list[str]:
+    """Default names (file stems, function names), made unique when two collide: lenet, lenet-2, ..."""
     names: list[str] = []
-    for path in paths:
-        stem = path.stem or path.name
+    for model in models:
+        stem = default_name(model)
         name, k = stem, 2
         while name in names:
             name, k = f"{stem}-{k}", k + 1

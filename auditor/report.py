@@ -343,6 +343,20 @@ def render_html(results: dict[str, Any], generator) -> str:
     )
 
 
+NOTEBOOK_GALLERY = 3  # gallery rows an Audit shows in a notebook
+
+
+def render_notebook(results: dict[str, Any], generator) -> str:
+    """An audit as an HTML fragment for Jupyter: the verdict, the summary, a few gallery rows."""
+    template = _environment().get_template("notebook.html.j2")
+    rows = gallery_rows(results, generator)[:NOTEBOOK_GALLERY] if generator is not None else []
+    return template.render(
+        r=results, rows=rows, columns=gallery_columns(results), models={m["name"]: m for m in results["models"]},
+        order=ranked(results), many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
+        few_images=FEW_IMAGES, trust=trust(results), notebook=True,
+    )
+
+
 def svg_data_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 

@@ -33,3 +33,5 @@ def test_installed_wheel_finds_its_assets(tmp_path):
                          cwd=tmp_path).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[1].startswith(str(target))
     assert "mnist" in out[2]
+    assert (target / "auditor" / "py.typed").exists()  # the API's type hints reach type checkers
+    assert (target / "auditor" / "_assets" / "templates" / "notebook.html.j2").exists()
