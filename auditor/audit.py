@@ -135,6 +135,7 @@ class Audit:
         self._results = results
         self.generator = generator
         self.written: list[Path] = []  # report files written by the scan (with ``out``) or ``write()``
+        self.pixel_npz: bytes | None = None  # pixel-adversaries.npz of a scan with a pixel attack
 
     # --- figures ------------------------------------------------------------------------
     @property
@@ -259,6 +260,10 @@ class Audit:
             remove_stale_temporaries(folder)
             written = []
             if "json" in wanted:
+                if self.pixel_npz is not None:  # first: results.json never names a file that is not there
+                    from .files import write_bytes
+
+                    written.append(write_bytes(folder / "pixel-adversaries.npz", self.pixel_npz))
                 written.append(results_mod.write(folder / "results.json", self._results))
             written = self._write_reports(folder, wanted) + written
         self.written = written
@@ -308,10 +313,17 @@ def load(path: str | os.PathLike, generator: str | None = None, device: str = "c
     from . import report, results
     from .generators import load_generator
 
-    res = results.read(Path(path))
+    path = Path(path)
+    res = results.read(path)
     gen = load_generator(generator or res["generator"].get("path") or res["generator"]["name"], device=device)
     report.check_generator(res, gen)
-    return Audit(res, gen)
+    audit = Audit(res, gen)
+    pixel = res.get("pixel")
+    if pixel and pixel.get("adversaries_file"):
+        npz = path.parent / pixel["adversaries_file"]
+        results.read_pixel_npz(npz, pixel.get("adversaries_sha256"))  # present and the scan's own
+        audit.pixel_npz = npz.read_bytes()
+    return audit
 
 
 def _fmt(value: float | None) -> str:

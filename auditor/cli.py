@@ -239,6 +239,10 @@ def scan(
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when a candidate is significantly less robust than --baseline.")] = False,
     alpha: Annotated[float, typer.Option(help="Significance level of the gate and the ranking.")] = 0.05,
     gate_on: Annotated[str, typer.Option("--gate-on", help="What --fail-if-worse compares: dz (robustness) or error-distance (natural errors; needs the generator's reference classifier).")] = "dz",
+    pixel_attack: Annotated[str, typer.Option("--pixel-attack", help="Also measure pixel-space robustness (eps): auto (nattack when every model gives scores, else hsj for all), nattack (scores), hsj (HopSkipJump, labels only) or none.")] = "none",
+    pixel_norm: Annotated[str, typer.Option("--pixel-norm", help="Norm of eps: l2 or linf.")] = "l2",
+    pixel_max: Annotated[Optional[float], typer.Option("--pixel-max", help="No pixel adversary within this eps: the image is censored (default l2 10, linf 0.5).", show_default=False)] = None,
+    pixel_queries: Annotated[int, typer.Option("--pixel-queries", help="Pixel attack's classifier queries per image and model.")] = 2000,
     error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one), on, off. Doubles the search.")] = "auto",
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
@@ -263,7 +267,8 @@ def scan(
             limit=limit, samples=samples, step=step, max_radius=max_radius, patience=patience, max_steps=max_steps,
             refine_steps=refine_steps, normalize=normalize, input_scale=input_scale, layout=layout, gallery=gallery,
             device=device, batch=batch, resume=resume, force=force, wait=wait, baseline=baseline, alpha=alpha,
-            gate_on=gate_on, error_distance=error_distance,
+            gate_on=gate_on, error_distance=error_distance, pixel_attack=pixel_attack, pixel_norm=pixel_norm,
+            pixel_max=pixel_max, pixel_queries=pixel_queries,
         )
     except OutputError as err:
         if err.audit is None:
@@ -334,6 +339,7 @@ def _print_summary(res: dict, written: list[Path]) -> None:
         table.add_row(*row)
     out_console.print(table)
     _print_errors(res, order)
+    _print_pixel(res)
     out_console.print(trust_line(res), soft_wrap=True)
     if several:
         def pfmt(v):
@@ -398,6 +404,49 @@ def _print_errors(res: dict, order: list[str]) -> None:
     if len(res.get("error_ranking") or []) > 1 or sum(map(len, res.get("error_ranking") or [])) > 1:
         ranks = " > ".join(" = ".join(g) for g in res["error_ranking"])
         out_console.print(f"ranking by natural-error distance (p < {res.get('alpha', 0.05):g}, Holm): {ranks}")
+
+
+def _print_pixel(res: dict) -> None:
+    """The pixel-space view, where the scan ran a pixel attack."""
+    from rich.table import Table
+
+    px = res.get("pixel")
+    if not px:
+        return
+
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.0f}%"
+
+    attack = "NATTACK" if px["attack"] == "nattack" else "HopSkipJump"
+    table = Table(title=f"Pixel-space robustness ε ({px['norm'].upper()}, {attack}, {px['queries_budget']:,} queries; "
+                        "larger = more robust)", title_justify="left")
+    columns = ["model", "median ε", "[95% CI]", "censored", *(f"stable {v:g}" for v in px["levels"]), "ρ(Δz, ε)"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "model" else "right")
+    second = Table(title="Adversaries: out of domain (k-NN to the clean images, no labels), repaired by G(I(·))",
+                   title_justify="left")
+    for col in ("model", "natural: out of domain", "pixel: out of domain", "repaired: pixel", "natural (control)"):
+        second.add_column(col, justify="left" if col == "model" else "right")
+    by_name = {m["name"]: m for m in res["models"]}
+    for name in [n for g in px["ranking"] for n in g]:
+        p = by_name[name]["pixel"]
+        ci = p.get("median_eps_ci")
+        table.add_row(name, "–" if p["median_eps"] is None else f"{p['median_eps']:.3f}",
+                      f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "", str(p["n_censored"]),
+                      *(pct(p["stable"][f"{v:g}"]) for v in px["levels"]),
+                      "–" if p.get("spearman_dz_images") is None else f"{p['spearman_dz_images']:.2f}")
+        nat, rep = p.get("naturalness") or {}, p.get("repair") or {}
+        second.add_row(name, pct((nat.get("natural") or {}).get("out_of_domain")),
+                       pct((nat.get("pixel") or {}).get("out_of_domain")),
+                       pct((rep.get("pixel") or {}).get("repaired")), pct((rep.get("natural") or {}).get("repaired")))
+    out_console.print(table)
+    if any(by_name[n]["pixel"].get("naturalness") for n in by_name):
+        out_console.print(second)
+    if len(res["models"]) > 1:
+        out_console.print(f"ranking by ε (p < {res.get('alpha', 0.05):g}, Holm): "
+                          + " > ".join(" = ".join(g) for g in px["ranking"]))
+    if px.get("spearman_dz_models") is not None:
+        out_console.print(f"the two views over models: Spearman ρ(mean Δz, mean ε) = {px['spearman_dz_models']:.2f}")
 
 
 @app.command("report")

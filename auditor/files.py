@@ -158,7 +158,7 @@ class FolderLock:
 # --- fault injection for the test suite ----------------------------------------------------
 # AUDITOR_FAULT="POINT:SIGNAL[:N]" sends SIGNAL (INT, TERM or KILL) to this process the N-th
 # time (default 1st) execution passes POINT; unset (always, outside tests) it does nothing.
-# Points: before-first-write, between-batches, before-rename, during-render.
+# Points: before-first-write, between-batches, pixel-between-batches, before-rename, during-render.
 _hits: dict[str, int] = {}
 
 

@@ -154,6 +154,31 @@ def _labels_from_output(out: np.ndarray, n: int, model: str) -> np.ndarray | Non
     return None
 
 
+def log_probabilities(scores: np.ndarray, model: str) -> np.ndarray:
+    """(N, K) scores -> log-probabilities: rows that are probabilities (non-negative, summing to
+    1) -> log(clip(p, 1e-12)), anything else is taken as logits -> log-softmax."""
+    s = np.asarray(scores, dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        raise ModelError(f"{model} returned NaN or infinite scores; check its input preprocessing")
+    if s.min() >= 0 and np.allclose(s.sum(axis=1), 1.0, atol=1e-3):
+        return np.log(np.clip(s, 1e-12, None))
+    s = s - s.max(axis=1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+def _zipmap(rows: list, index: dict) -> np.ndarray:
+    """scikit-learn's ONNX probabilities, a list of {class: probability} maps -> (N, K), the
+    columns in the model's label indices (integer classes are their own index, string classes
+    their position in ``index``)."""
+    keys = list(rows[0].keys()) if rows else []
+    column = {k: int(k) if isinstance(k, (int, np.integer)) else index[k] for k in keys}
+    out = np.zeros((len(rows), max(column.values(), default=-1) + 1))
+    for i, row in enumerate(rows):
+        for k, v in row.items():
+            out[i, column[k]] = v
+    return out
+
+
 class _Base:
     name: str
     path: Path
@@ -181,6 +206,29 @@ class _Base:
         return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
 
     max_batch = 4096
+    has_scores = False  # the model gives class scores besides labels (see predict_scores)
+
+    def predict_scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (N,) and log-probabilities (N, K) from one model call per image: log-softmax
+        of logits, or the log of probabilities clipped away from 0. Only where ``has_scores``."""
+        if not self.has_scores:
+            raise ModelError(f"{self.label} gives labels only, no class scores")
+        x = self.contract.prepare(images)
+        fixed = self.contract.batch
+        step = fixed or self.max_batch
+        labels, scores = [], []
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            n = len(chunk)
+            if fixed and n < fixed:
+                chunk = np.concatenate([chunk, np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)])
+            lab, sc = self._scored(chunk, len(chunk))
+            labels.append(lab[:n])
+            scores.append(log_probabilities(sc[:n], self.label))
+        return np.concatenate(labels), np.concatenate(scores)
+
+    def _scored(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
     @property
     def label(self) -> str:
@@ -267,7 +315,11 @@ class OnnxClassifier(_Base):
             ) from err
         label_outputs = []
         score_outputs = []
+        self._zipmap_output = None
         for name, out in zip(self.output_names, outs):
+            if isinstance(out, list) and len(out) == n and all(isinstance(r, dict) for r in out):
+                self._zipmap_output = name  # scikit-learn's probabilities as maps (ZipMap)
+                continue
             arr = np.asarray(out) if not isinstance(out, list) else None
             if arr is None or arr.dtype == object:
                 if arr is not None and arr.ndim == 1 and len(arr) == n and arr.dtype == object:
@@ -286,12 +338,33 @@ class OnnxClassifier(_Base):
                 f"{self.label}: expected an output of scores (N, K) or labels (N,), got {shapes}"
             )
         self._output = chosen
+        self._score_output = score_outputs[0] if score_outputs else self._zipmap_output
+        self.has_scores = self._score_output is not None
+
+    def _scored(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        names = list(dict.fromkeys([self._output, self._score_output]))
+        try:
+            outs = self.session.run(names, {self.input_name: x})
+        except Exception as err:
+            raise ModelError(f"{self.label}: inference failed: {first_line(err)}") from err
+        labels, raw = self._labels_of(outs[0], n), outs[-1]
+        if isinstance(raw, list):  # ZipMap: string classes are registered in the labels' order first
+            keys = list(raw[0].keys()) if raw else []
+            if keys and not isinstance(keys[0], (int, np.integer)):
+                self._string_labels(np.array(keys, dtype=object))
+            scores = _zipmap(raw, {v: i for i, v in enumerate(self.class_names or [])})
+        else:
+            scores = np.asarray(raw)
+        return labels, scores
 
     def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
         try:
             (out,) = self.session.run([self._output], {self.input_name: x})
         except Exception as err:
             raise ModelError(f"{self.label}: inference failed: {first_line(err)}") from err
+        return self._labels_of(out, n)
+
+    def _labels_of(self, out: Any, n: int) -> np.ndarray:
         arr = np.asarray(out)
         if arr.dtype == object or arr.dtype.kind in "US":
             return self._string_labels(arr.reshape(-1))
@@ -422,17 +495,24 @@ class TorchScriptClassifier(_Base):
         )
 
     def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        return self._scored(x, n)[0]
+
+    def _scored(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels from the first output that gives them, scores from the first (N, K) float output."""
         torch = self._torch
         with torch.inference_mode():
             out = self.module(torch.from_numpy(x).to(self.device))
         candidates = out if isinstance(out, (tuple, list)) else list(out.values()) if isinstance(out, dict) else [out]
+        labels = scores = None
         for item in candidates:
             if isinstance(item, torch.Tensor):
-                labels = _labels_from_output(item.float().cpu().numpy() if item.is_floating_point() else item.cpu().numpy(), n, self.name)
-                if labels is not None:
-                    if item.ndim == 2 and item.is_floating_point() and item.shape[1] > 1:
-                        self.n_outputs = int(item.shape[1])
-                    return labels
+                arr = item.float().cpu().numpy() if item.is_floating_point() else item.cpu().numpy()
+                if labels is None:
+                    labels = _labels_from_output(arr, n, self.name)
+                if scores is None and item.ndim == 2 and item.is_floating_point() and item.shape[1] > 1:
+                    self.n_outputs, self.has_scores, scores = int(item.shape[1]), True, arr
+        if labels is not None:
+            return labels, scores
         raise ModelError(
             f"{self.label}: expected an output of scores (N, K) or labels (N,), got "
             f"{[tuple(t.shape) for t in candidates if isinstance(t, torch.Tensor)]}"
@@ -456,11 +536,11 @@ class TorchModuleClassifier(TorchScriptClassifier):
         self.provider = str(self.device)
         self.contract = self._find_contract(image_shape, options)
 
-    def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+    def _scored(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         training = self.module.training
         self.module.eval()
         try:
-            return super()._labels(x, n)
+            return super()._scored(x, n)
         finally:
             self.module.train(training)
 
@@ -491,6 +571,9 @@ class CallableClassifier(_Base):
         self.predict(np.zeros((2, *image_shape), dtype=np.float32))  # fails early, with the reason
 
     def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        return self._scored(x, n)[0]
+
+    def _scored(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         try:
             out = self.fn(x)
         except Exception as err:
@@ -500,14 +583,15 @@ class CallableClassifier(_Base):
             out = out.detach().cpu().numpy()
         arr = np.asarray(out)
         if arr.dtype == object or arr.dtype.kind in "US":
-            return self._string_labels(arr.reshape(-1))
+            return self._string_labels(arr.reshape(-1)), None
         labels = _labels_from_output(arr, n, self.name)
         if labels is None:
             raise ModelError(f"{self.label}: the function returned shape {arr.shape} and dtype {arr.dtype} for "
                              f"{n} images; expected scores (N, K) or integer labels (N,)")
         if arr.ndim == 2 and arr.dtype.kind == "f" and arr.shape[1] > 1:
-            self.n_outputs = int(arr.shape[1])
-        return labels
+            self.n_outputs, self.has_scores = int(arr.shape[1]), True
+            return labels, arr
+        return labels, None
 
 
 def as_classifier(model: Any, name: str, image_shape: tuple[int, int, int],

@@ -97,3 +97,54 @@ def class_flow(results: dict[str, Any], name: str) -> dict[str, Any]:
     for a, b in pairs:
         counts[index[a], index[b]] += 1
     return {"classes": classes, "counts": counts.tolist(), "max": int(counts.max()) if pairs else 0}
+
+
+def dz_eps_scatter_svg(results: dict[str, Any]) -> str | None:
+    """Per image and model, Δz (natural view) against ε (pixel view), one colour per highlighted
+    model, log-scaled ε; censored points on the axes' caps. None without pixel results."""
+    pixel = results.get("pixel")
+    if not pixel:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure
+
+    names = [m["name"] for m in results["models"]]
+    highlight = _highlighted(results, names)
+    cap_dz, cap_eps = float(results["search"]["max_radius"]), float(pixel["max_eps"])
+    fig = Figure(figsize=(6.4, 3.4))
+    ax = fig.add_subplot()
+    drawn = False
+    for name in names:
+        points = []
+        for inst in results["instances"]:
+            r = inst["results"][name]
+            if "pixel_eps" not in r or r["reconstruction_changed_label"]:
+                continue
+            dz = cap_dz if r["censored"] else r["delta_z"]
+            eps = cap_eps if r["pixel_eps"] is None else r["pixel_eps"]
+            if dz is not None:
+                points.append((dz, max(eps, 1e-4)))
+        if not points:
+            continue
+        x, y = np.asarray(points).T
+        drawn = True
+        if name in highlight:
+            ax.scatter(x, y, s=10, color=COLORS[highlight.index(name) % len(COLORS)], label=name, alpha=0.8, zorder=3)
+        else:
+            ax.scatter(x, y, s=6, color="#9aa3af", alpha=0.5, zorder=2)
+    if not drawn:
+        return None
+    ax.set_yscale("log")
+    ax.set_xlabel("Δz (natural: latent distance)")
+    ax.set_ylabel(f"ε (pixels: {pixel['norm'].upper()} distance)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]

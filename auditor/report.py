@@ -90,6 +90,18 @@ def attach_originals(results: dict[str, Any], images: np.ndarray, n: int) -> Non
         results["instances"][index]["image_png"] = png_data_uri(images[index])
 
 
+def attach_pixel(results: dict[str, Any], pixel, images: np.ndarray) -> None:
+    """Store the gallery images' pixel adversaries (and their differences to the original) in
+    results.json, beside the natural ones, for the models the gallery shows."""
+    for index, _ in select_gallery(results, results.get("report", {}).get("gallery", 0), results["search"].get("seed", 0)):
+        inst = results["instances"][index]
+        for name in set(_column_models(results, inst, gallery_columns(results))):
+            adv = pixel.results[name].adversary[index]
+            if not np.isnan(adv).any():
+                inst["results"][name]["pixel_png"] = png_data_uri(adv)
+                inst["results"][name]["pixel_difference_png"] = png_data_uri(difference_map(adv, images[index]))
+
+
 ALL_MODELS_UP_TO = 6  # the gallery, strips and pairwise table show every model up to this many
 
 
@@ -152,6 +164,10 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
                 adv = generator.decode(np.asarray(r["z_star"], dtype=np.float32)[None])[0]
                 cell["adversary"] = png_data_uri(adv)
                 cell["difference"] = png_data_uri(difference_map(adv, recon))
+            if "pixel_eps" in r:
+                cell["pixel"] = {"adversary": r.get("pixel_png"), "difference": r.get("pixel_difference_png"),
+                                 "eps": r["pixel_eps"], "prediction": r.get("pixel_adversary_prediction"),
+                                 "out_of_domain": r.get("pixel_out_of_domain")}
             cells.append(cell)
         rows.append({
             "file": inst["file"], "reason": reason,
@@ -340,6 +356,8 @@ def render_html(results: dict[str, Any], generator) -> str:
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
         strips=strip_rows(results, generator), few_images=FEW_IMAGES, trust=trust(results),
+        scatter=svg_data_uri(scatter) if (scatter := plots.dz_eps_scatter_svg(results)) else None,
+        pixel_order=[n for g in (results.get("pixel") or {}).get("ranking", []) for n in g],
     )
 
 

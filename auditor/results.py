@@ -70,6 +70,8 @@ def build(
     baseline: str | None = None,
     alpha: float = 0.05,
     gate_on: str = "dz",
+    pixel=None,
+    pixel_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
@@ -78,7 +80,8 @@ def build(
     (``complete`` false) the costly bootstrap intervals are left out.
     """
     n_done = output.n_done
-    complete = n_done == len(names)
+    complete = n_done == len(names) and (pixel is None or pixel.n_done == len(names))
+    intervals = n_done == len(names)  # the latent figures' intervals: their images are all done
     effective = {}
     model_entries = []
     rounded = {m["name"]: _rounded(output.results[m["name"]], n_done) for m in models}
@@ -95,8 +98,8 @@ def build(
                 n_images=n,
                 mean_delta_z=_num(summary["mean_delta_z"]),
                 median_delta_z=_num(summary["median_delta_z"]),
-                mean_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "mean") if complete else None,
-                median_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "median") if complete else None,
+                mean_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "mean") if intervals else None,
+                median_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "median") if intervals else None,
                 n_observed=summary["n_observed"],
                 n_censored=int(censored.sum()),
                 n_reconstruction_changed=int(changed.sum()),
@@ -106,7 +109,7 @@ def build(
                 **stats.diversity(res.prediction),
             )
         )
-    errors = _error_figures(output, models, n_done, complete)
+    errors = _error_figures(output, models, n_done, intervals)
     pairs = stats.pairwise(effective)
     largest = stats.p_largest(effective)
     for entry in model_entries:
@@ -116,12 +119,19 @@ def build(
     degenerate = {e["name"] for e in model_entries if e["degenerate"]}
     groups = stats.ranking([e["name"] for e in model_entries], mean, pairs, alpha=alpha, degenerate=degenerate)
     letters = stats.letters([n for g in groups for n in g], pairs, alpha)
-    ranks = stats.rank_intervals(effective, degenerate, cap=cap) if complete else {}
+    ranks = stats.rank_intervals(effective, degenerate, cap=cap) if intervals else {}
+    pixel_record = None
+    if pixel is not None:
+        from .pixel.figures import figures as pixel_figures
+
+        pixel_record = pixel_figures(pixel, effective, len(names), alpha, degenerate, cap) | (pixel_extra or {})
     for entry in model_entries:
         entry.update(errors["models"].get(entry["name"], {}))
         entry["letters"] = letters.get(entry["name"], "")
         entry["rank"] = ranks.get(entry["name"], {}).get("rank")
         entry["rank_ci"] = ranks.get(entry["name"], {}).get("rank_ci")
+        if pixel_record is not None:
+            entry["pixel"] = pixel_record["models"][entry["name"]] | pixel_record.get("_models", {}).get(entry["name"], {})
     instances = []
     for i, name in enumerate(names[:n_done]):
         per_model = {}
@@ -146,6 +156,14 @@ def build(
                     per_model[meta["name"]]["error_distance"] = _num(err.delta_z[i])
                     per_model[meta["name"]]["error_queries"] = int(err.queries[i])
                     per_model[meta["name"]]["z_error"] = _vec(err.z_star[i])
+        if pixel is not None and i < pixel.n_done:
+            flags = (pixel_extra or {}).get("_flags", {})
+            for meta in models:
+                px = pixel.results[meta["name"]]
+                per_model[meta["name"]].update(
+                    pixel_eps=_num(px.eps[i]), pixel_queries=int(px.queries[i]),
+                    pixel_adversary_prediction=None if px.adversary_prediction[i] < 0 else int(px.adversary_prediction[i]),
+                    **{key: bool(values[meta["name"]][i]) for key, values in flags.items()})
         entry: dict[str, Any] = {"file": name, "z0": _vec(output.z0[i]), "results": per_model}
         if output.reference_prediction is not None:
             entry["reference_prediction"] = int(output.reference_prediction[i])
@@ -175,6 +193,8 @@ def build(
                                            errors["pairs"], alpha=alpha,
                                            degenerate=degenerate & set(errors["effective"]))}
            if output.errors is not None else {}),
+        **({"pixel": {k: v for k, v in pixel_record.items() if k not in ("models", "_flags", "_models")}}
+           if pixel_record is not None else {}),
         "instances": instances,
     }
 
@@ -269,6 +289,71 @@ def restore(results: dict[str, Any], n: int, latent_dim: int):
     for name in names:
         out.classifier_seconds[name] = float(search.get("seconds_classifiers", {}).get(name, 0.0))
     return out
+
+
+def restore_pixel(results: dict[str, Any], n: int, shape: tuple[int, ...], adversaries: dict[str, np.ndarray]):
+    """The pixel attack's finished images of a partial results.json and its adversaries' npz
+    (see :func:`pixel_npz`), or None where the scan has no pixel results yet."""
+    from .pixel import PixelSettings, empty_output
+
+    record = results.get("pixel")
+    if not record:
+        return None
+    names = [m["name"] for m in results["models"]]
+    settings = PixelSettings(attack=record["attack"], norm=record["norm"], max_eps=record["max_eps"],
+                             queries=record["queries_budget"])
+    out = empty_output(n, shape, names, record["attack"], settings)
+    done = record["progress"]["done"]
+    for i, inst in enumerate(results["instances"][:done]):
+        for name in names:
+            r, px = inst["results"][name], out.results[name]
+            px.eps[i] = np.nan if r.get("pixel_eps") is None else r["pixel_eps"]
+            px.queries[i] = r.get("pixel_queries", 0)
+            adv = r.get("pixel_adversary_prediction")
+            px.adversary_prediction[i] = -1 if adv is None else adv
+    model_names = [str(v) for v in adversaries["models"]]
+    for index, model, x in zip(adversaries["index"], adversaries["model"], adversaries["x"]):
+        if index < done:
+            out.results[model_names[model]].adversary[index] = x
+    out.n_done, out.seconds = done, float(record.get("seconds", 0.0))
+    return out
+
+
+def pixel_npz(pixel, n_done: int | None = None) -> bytes:
+    """pixel-adversaries.npz: every adversary found (image index, model, x', eps, queries, attack)."""
+    import io
+
+    names = list(pixel.results)
+    n_done = pixel.n_done if n_done is None else n_done
+    rows = [(i, k) for k, name in enumerate(names) for i in np.flatnonzero(~np.isnan(pixel.results[name].eps[:n_done]))]
+    index = np.array([i for i, _ in rows], dtype=np.int64)
+    model = np.array([k for _, k in rows], dtype=np.int64)
+    first = pixel.results[names[0]].adversary
+    x = (np.stack([pixel.results[names[k]].adversary[i] for i, k in rows]) if rows
+         else np.zeros((0, *first.shape[1:]), dtype=np.float32))
+    eps = np.array([pixel.results[names[k]].eps[i] for i, k in rows], dtype=np.float64)
+    queries = np.array([pixel.results[names[k]].queries[i] for i, k in rows], dtype=np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, index=index, model=model, models=np.array(names), x=x.astype(np.float32), eps=eps,
+                        queries=queries, attack=np.array(pixel.attack), norm=np.array(pixel.norm))
+    return buf.getvalue()
+
+
+def read_pixel_npz(path: Path, sha256: str | None) -> dict[str, np.ndarray]:
+    """The arrays of a pixel-adversaries.npz, after checking its SHA-256 against results.json's."""
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path} is missing: the pixel adversaries of this results.json are kept there")
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ResultsError(f"{path} does not match the SHA-256 in results.json: it belongs to another scan "
+                           "or was changed")
+    import io
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
 
 
 def write(path: Path, results: dict[str, Any]) -> Path:

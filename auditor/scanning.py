@@ -19,8 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .audit import Audit
 from .errors import AuditorError, Interrupted, OptionError, OutputError
+from .files import write_bytes
 
 log = logging.getLogger("auditor")
 
@@ -56,6 +59,10 @@ def scan(
     alpha: float = 0.05,
     gate_on: str = "dz",
     error_distance: str = "auto",
+    pixel_attack: str = "none",
+    pixel_norm: str = "l2",
+    pixel_max: float | None = None,
+    pixel_queries: int = 2000,
     progress: bool = True,
 ) -> Audit:
     """Audit one or more models on unlabeled images; returns an :class:`Audit`.
@@ -70,13 +77,16 @@ def scan(
     ``--search``, ``formats`` ``--format``). With ``out``, the scan runs as on the command line:
     it locks the folder, saves partial results as batches finish (``resume=True`` continues an
     interrupted scan) and writes the report ``formats`` there; without it nothing is written
-    until :meth:`Audit.write`. ``progress=False`` hides the progress bar.
+    until :meth:`Audit.write`. ``progress=False`` hides the progress bar. ``pixel_attack``
+    (auto, nattack, hsj; default none) adds the pixel-space view: eps in ``pixel_norm`` (l2, linf)
+    up to ``pixel_max``, ``pixel_queries`` per image and model.
 
     Raises the :class:`~auditor.errors.AuditorError` subclasses the CLI reports in one line:
     ``OptionError``, ``DataError``, ``ModelError``, ``GeneratorError``, ``OutputError`` (the
     finished audit in its ``audit`` attribute), ``Interrupted`` (what was saved in its message).
     """
     from .models import ModelOptions, unique_names
+    from .pixel import PixelSettings
     from .report import parse_formats
     from .search import SearchSettings
 
@@ -87,11 +97,13 @@ def scan(
     ).resolved()
     _check_options(named, limit=limit, layout=layout, input_scale=input_scale, device=device, gallery=gallery,
                    baseline=baseline, alpha=alpha, wait=wait, error_distance=error_distance, gate_on=gate_on)
+    pixel = PixelSettings(attack=pixel_attack, norm=pixel_norm, max_eps=pixel_max, queries=pixel_queries, seed=seed)
+    pixel.validate()
     options = ModelOptions(input_scale=input_scale, normalize=_floats(normalize), layout=layout, device=device)
     wanted = parse_formats(formats if isinstance(formats, str) else ",".join(formats))
     job = _Scan(named=named, images=images, generator=generator, settings=settings, options=options, limit=limit,
                 gallery=gallery, device=device, baseline=baseline, alpha=alpha, error_distance=error_distance,
-                gate_on=gate_on, progress=progress)
+                gate_on=gate_on, progress=progress, pixel=pixel)
     if out is None:
         if resume:
             raise OptionError("resume needs the folder of the interrupted scan: pass out=FOLDER")
@@ -260,11 +272,11 @@ class _Scan:
     """One scan's inputs and settings; :meth:`run` does the work, in ``out`` or in memory."""
 
     def __init__(self, *, named, images, generator, settings, options, limit, gallery, device, baseline, alpha,
-                 error_distance, gate_on, progress) -> None:
+                 error_distance, gate_on, progress, pixel) -> None:
         self.named, self.source, self.generator = named, images, generator
         self.settings, self.options, self.limit, self.gallery, self.device = settings, options, limit, gallery, device
         self.baseline, self.alpha, self.error_distance, self.gate_on = baseline, alpha, error_distance, gate_on
-        self.progress = progress
+        self.progress, self.pixel = progress, pixel
 
     def _load(self):
         """Generator, images in its domain, classifiers, reference classifier, metadata."""
@@ -329,21 +341,31 @@ class _Scan:
             raise OptionError("--gate-on error-distance needs the generator's reference classifier to apply to every "
                               f"model; it applies to: {', '.join(error_models or []) or 'none'}")
         model_meta = [model_record(c, m) for c, m in zip(classifiers, self.named.values())]
+        attack = None
+        if self.pixel.attack != "none":
+            from .pixel import choose_attack
+
+            attack = choose_attack(self.pixel.attack, classifiers)
+            log.info(f"pixel attack: {attack} ({self.pixel.norm}, eps up to {self.pixel.cap:g}, "
+                     f"{self.pixel.queries} queries per image and model)")
         key = scan_key(model_meta, hashlib.sha256(images.images.tobytes()).hexdigest(),
-                       {"files": gen.manifest["files"], "error_models": error_models}, settings, self.options,
-                       self.limit)
+                       {"files": gen.manifest["files"], "error_models": error_models,
+                        **({"pixel": [attack, self.pixel.norm, self.pixel.cap, self.pixel.queries]} if attack else {})},
+                       settings, self.options, self.limit)
         previous = _previous_results(out, key, resume, force) if out is not None else None
         finished = previous if previous is not None and previous.get("complete") else None
         start = results.restore(previous, n, gen.latent_dim) if previous and not finished else None
+        start_pixel = _restore_pixel(previous, out, n, shape) if start is not None and attack else None
         if start is not None:
-            log.info(f"resuming: {start.n_done} of {n} images already done in {out / 'results.json'}")
+            log.info(f"resuming: {start.n_done} of {n} images already done in {out / 'results.json'}"
+                     + (f" (pixel attack: {start_pixel.n_done})" if start_pixel is not None else ""))
         data_record = {"path": str(self.source) if isinstance(self.source, (str, os.PathLike)) else None,
                        **({} if isinstance(self.source, (str, os.PathLike)) else {"source": self._source_name()}),
                        "n_images": n, "n_skipped": len(images.skipped),
                        "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
                        "conversion": conversion_rule(shape), "n_resized": images.n_resized}
 
-        def assemble(output) -> dict:
+        def assemble(output, pixel=None, extra=None) -> dict:
             return results.build(
                 generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
                            "image_shape": list(shape), "weights_sha256": weights_id(gen.manifest),
@@ -360,11 +382,12 @@ class _Scan:
                             seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
                 models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
                 baseline=baseline, alpha=alpha, gate_on=gate_on.replace("-", "_") if gate_on != "dz" else "dz",
+                pixel=pixel, pixel_extra=extra,
             )
 
         if finished is not None:  # resume of a finished scan: redraw, don't search
             return self._redraw(finished, assemble, gen, images, classifiers, out, wanted)
-        state = {"output": start, "written": None, "saved": start.n_done if start else 0}
+        state = {"output": start, "pixel": start_pixel, "written": None, "saved": start.n_done if start else 0}
         where = "" if out is None else f" in {out / 'results.json'}"
 
         def stopped(err: OutputError) -> OutputError:
@@ -372,12 +395,20 @@ class _Scan:
                     "command with --resume once fixed") if state["saved"] else "no image was saved"
             return OutputError(f"{err}; the scan stopped, {kept}")
 
-        def save(output) -> None:
+        def save(output, pixel=None) -> None:
             try:
-                results.write(out / "results.json", assemble(output))
+                results.write(out / "results.json", assemble(output, pixel, _write_npz(out, pixel)))
             except OutputError as err:
                 raise stopped(err) from err
             state["written"], state["saved"] = time.monotonic(), output.n_done
+
+        def save_pixel(pixel) -> None:
+            state["pixel"] = pixel
+            if out is None:
+                return
+            fault_point("pixel-between-batches")
+            if pixel.n_done < n and time.monotonic() - (state["written"] or 0) >= 5.0:
+                save(state["output"], pixel)
 
         def save_partial(output) -> None:
             # Atomic write of what is finished: after the first batch, then at most every 5 s (the
@@ -390,10 +421,17 @@ class _Scan:
                 save(output)
 
         try:
-            with _progress_bar(self.progress, f"{settings.algorithm} search",
-                               n * (len(classifiers) + len(error_models or []))) as advance:
+            with _progress_bar(self.progress, f"{settings.algorithm} search" + (f" + {attack}" if attack else ""),
+                               n * (len(classifiers) * (2 if attack else 1) + len(error_models or []))) as advance:
                 output = search(gen, classifiers, images.images, settings, resume=start, on_chunk=save_partial,
                                 progress=advance, reference=reference, error_models=error_models)
+                state["output"] = output
+                if attack:
+                    from .pixel import pixel_attack
+
+                    predictions = {c.name: output.results[c.name].prediction for c in classifiers}
+                    state["pixel"] = pixel_attack(classifiers, images.images, predictions, self.pixel, attack,
+                                                  resume=state["pixel"], on_chunk=save_pixel, progress=advance)
         except KeyboardInterrupt:
             done = state["output"]
             if done is None or done.n_done == 0:
@@ -401,29 +439,38 @@ class _Scan:
             if out is None:
                 raise Interrupted(f"{done.n_done} of {n} images were finished; nothing is saved without out=FOLDER, "
                                   "which also lets resume=True continue") from None
-            results.write(out / "results.json", assemble(done))
+            pixel = state["pixel"]
+            results.write(out / "results.json", assemble(done, pixel, _write_npz(out, pixel)))
             raise Interrupted(
-                f"partial results for {done.n_done} of {n} images{where}; continue with the "
-                "same command plus --resume"
+                f"partial results for {done.n_done} of {n} images"
+                + (f" (pixel attack: {pixel.n_done})" if pixel is not None else "")
+                + f"{where}; continue with the same command plus --resume"
             ) from None
         except OutputError:
             raise
         except AuditorError as err:  # e.g. a model that starts failing: keep what finished before it
             done = state["output"]
-            if out is not None and done is not None and done.n_done > state["saved"]:
-                save(done)
+            if out is not None and done is not None and (done.n_done > state["saved"] or state["pixel"] is not None):
+                save(done, state["pixel"])
             if state["saved"]:
                 raise type(err)(f"{err} (the {state['saved']} of {n} images finished before are kept{where}: "
                                 "fix the cause and run the same command with --resume)") from err
             raise
+        pixel = state["pixel"]
         try:
-            res = self._finish(assemble(output), images.images, gen, classifiers, out)
+            extra = self._pixel_extras(gen, classifiers, images.images, output, pixel) if pixel is not None else None
+            npz = results.pixel_npz(pixel) if pixel is not None else None
+            if pixel is not None:
+                extra |= _npz_record(npz)
+                if out is not None:
+                    write_bytes(out / NPZ, npz)
+            res = self._finish(assemble(output, pixel, extra), images.images, gen, classifiers, out, pixel)
         except OutputError as err:
             raise stopped(err) from err
         except KeyboardInterrupt:  # the search was done: keep it, the report can be drawn on --resume
             if out is None:
                 raise Interrupted("while drawing the gallery; nothing is saved without out=FOLDER") from None
-            results.write(out / "results.json", assemble(output))
+            results.write(out / "results.json", assemble(output, pixel, _write_npz(out, pixel)))
             raise Interrupted(f"all {n} images were searched and saved{where}; run the same "
                               "command plus --resume to draw the report") from None
         for m in res["models"]:
@@ -431,7 +478,44 @@ class _Scan:
                 log.warning(f"model {m['name']} is degenerate: it predicts {m['classes_used']} class(es), one of them "
                             f"for {100 * m['top_class_share']:.0f}% of the images; its large Δz says nothing about "
                             "robustness and it is ranked last")
-        return self._outputs(Audit(res, gen), out, wanted)
+        audit = Audit(res, gen)
+        audit.pixel_npz = npz
+        return self._outputs(audit, out, wanted)
+
+    def _pixel_extras(self, gen, classifiers, images, output, pixel) -> dict:
+        """How natural each adversary is (clean images, natural and pixel adversaries) and whether
+        the generator repairs it; per instance, the out-of-domain flags."""
+        from .naturalness import K, OUT_OF_DOMAIN, Naturalness, summary
+        from .pixel.repair import repair
+
+        log.info("measuring how natural the adversaries are and whether the generator repairs them")
+        nat = Naturalness(images)
+        models, flags = {}, {"natural_out_of_domain": {}, "pixel_out_of_domain": {}}
+        n = len(images)
+        for clf in classifiers:
+            res, px = output.results[clf.name], pixel.results[clf.name]
+            has_z = ~np.isnan(res.z_star).any(axis=1)
+            natural = np.zeros_like(images)
+            if has_z.any():
+                natural[has_z] = gen.decode(res.z_star[has_z])
+            has_px = ~np.isnan(px.eps)
+            nat_scores = nat.score(natural[has_z], np.flatnonzero(has_z))
+            px_scores = nat.score(np.nan_to_num(px.adversary[has_px]), np.flatnonzero(has_px))
+            for key, mask, scores in (("natural_out_of_domain", has_z, nat_scores), ("pixel_out_of_domain", has_px, px_scores)):
+                flag = np.zeros(n, dtype=bool)
+                flag[mask] = scores["out_of_domain"]
+                flags[key][clf.name] = flag
+            keeps = ~res.reconstruction_changed
+            models[clf.name] = {
+                "naturalness": {"natural": summary(nat_scores), "pixel": summary(px_scores)},
+                "repair": {"pixel": repair(gen, clf, np.nan_to_num(px.adversary), res.prediction, has_px & keeps,
+                                           self.settings.refine_steps),
+                           "natural": repair(gen, clf, natural, res.prediction, has_z & keeps, self.settings.refine_steps),
+                           "n_reconstruction_changed": int((~keeps).sum())},
+            }
+        return {"naturalness": {"k": K, "threshold": OUT_OF_DOMAIN, "clean": summary(nat.clean_scores()),
+                                "spaces": "pixels; random-convolution features (16 seeded 3x3 filters, ReLU, 2x2 pooling)"},
+                "_models": models, "_flags": flags}
 
     def _redraw(self, finished, assemble, gen, images, classifiers, out, wanted) -> Audit:
         """``resume`` of a finished scan: the gate and the ranking follow this call's baseline and
@@ -439,30 +523,46 @@ class _Scan:
         from . import results
 
         log.info(f"resuming: the scan in {out / 'results.json'} is complete; drawing its outputs")
+        pixel = npz = None
+        if finished.get("pixel"):
+            npz = (out / NPZ).read_bytes() if (out / NPZ).is_file() else b""
+            arrays = results.read_pixel_npz(out / NPZ, finished["pixel"].get("adversaries_sha256"))
+            pixel = results.restore_pixel(finished, len(images.names), gen.image_shape, arrays)
         gate_was = finished.get("gate") or {}
         on = "dz" if self.gate_on == "dz" else "distance to the nearest natural error"
         if (finished.get("alpha") != self.alpha or gate_was.get("baseline") != self.baseline
                 or (self.baseline and gate_was.get("on", "dz") != on)):
-            rebuilt = assemble(results.restore(finished, len(images.names), gen.latent_dim))
+            output = results.restore(finished, len(images.names), gen.latent_dim)
+            extra = (self._pixel_extras(gen, classifiers, images.images, output, pixel) | _npz_record(npz)
+                     if pixel is not None else None)
+            rebuilt = assemble(output, pixel, extra)
             for key in ("report", "created"):
                 if key in finished:
                     rebuilt[key] = finished[key]
             for old_inst, new_inst in zip(finished["instances"], rebuilt["instances"]):
                 if "image_png" in old_inst:
                     new_inst["image_png"] = old_inst["image_png"]
+                for name, r in old_inst["results"].items():
+                    for k in ("pixel_png", "pixel_difference_png"):
+                        if k in r:
+                            new_inst["results"][name][k] = r[k]
             finished = rebuilt
             results.write(out / "results.json", finished)
         if "report" not in finished:  # interrupted between the search and the report
-            finished = self._finish(finished, images.images, gen, classifiers, out)
-        return self._outputs(Audit(finished, gen), out, wanted)
+            finished = self._finish(finished, images.images, gen, classifiers, out, pixel)
+        audit = Audit(finished, gen)
+        audit.pixel_npz = npz
+        return self._outputs(audit, out, wanted)
 
-    def _finish(self, res: dict, images, gen, classifiers, out: Path | None) -> dict:
+    def _finish(self, res: dict, images, gen, classifiers, out: Path | None, pixel=None) -> dict:
         """A finished scan's results with what the report needs from the images and the models
         (the gallery's originals, the strips' labels), written to results.json."""
         from . import report, results
 
         report.attach_originals(res, images, self.gallery)
         report.attach_strips(res, gen, classifiers)
+        if pixel is not None:
+            report.attach_pixel(res, pixel, images)
         if out is not None:
             results.write(out / "results.json", res)
         return res
@@ -484,9 +584,48 @@ class _Scan:
                               "command plus --resume to draw the report") from None
         if "json" in wanted:
             audit.written.append(out / "results.json")
+            if audit.pixel_npz is not None:
+                audit.written.append(out / NPZ)
         else:  # kept while scanning so that nothing is lost; removed when not asked for
             (out / "results.json").unlink()
         return audit
+
+
+NPZ = "pixel-adversaries.npz"
+
+
+def _npz_record(npz: bytes) -> dict:
+    return {"adversaries_file": NPZ, "adversaries_sha256": hashlib.sha256(npz).hexdigest()}
+
+
+def _write_npz(out: Path | None, pixel) -> dict | None:
+    """The pixel adversaries so far, written beside results.json (before it, so that results.json
+    never names a file that is not there); their record for results.json."""
+    if pixel is None:
+        return None
+    from .results import pixel_npz
+
+    npz = pixel_npz(pixel)
+    if out is not None:
+        write_bytes(out / NPZ, npz)
+    return _npz_record(npz)
+
+
+def _restore_pixel(previous: dict, out: Path, n: int, shape):
+    """The pixel attack's finished images, where results.json and its npz agree; else None
+    (the attack starts over, the latent search still resumes)."""
+    from .errors import ResultsError
+    from .results import read_pixel_npz, restore_pixel
+
+    record = previous.get("pixel")
+    if not record:
+        return None
+    try:
+        arrays = read_pixel_npz(out / NPZ, record.get("adversaries_sha256"))
+    except ResultsError as err:
+        log.info(f"note: {err}; the pixel attack starts over")
+        return None
+    return restore_pixel(previous, n, shape, arrays)
 
 
 class _progress_bar:

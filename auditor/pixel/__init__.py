@@ -1,0 +1,146 @@
+"""Pixel-space robustness, black box and label-free: the smallest perturbation of an image's
+pixels that flips a model's label, measured in L2 or Linf (eps), beside the latent search's dz.
+
+x is the image as the generator and the models see it (float32 in [0, 1]); every candidate
+x' stays in [0, 1]. The flip is judged on the label the model outputs, against its own label of
+x; scores only steer. eps is the measured norm of the closest adversary found, so like dz it is
+an upper bound; a pair with no adversary within ``max_eps`` and the query budget is censored.
+
+Attacks (one module each): ``nattack`` (scores: NATTACK), ``hsj`` (labels: HopSkipJump). ``auto``
+is nattack when every model gives scores, else hsj for all, so one scan's eps values come from
+one attack family and stay comparable.
+
+Every (image, model) pair has its own random stream keyed by the seed and the image's index, so
+a pair's result does not depend on the other images, the other models or the batching.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import OptionError
+from .common import Oracle, distance
+from .hsj import HopSkipJump
+from .nattack import NAttack
+
+ATTACKS = ("auto", "nattack", "hsj", "none")
+NORMS = ("l2", "linf")
+DEFAULT_MAX = {"l2": 10.0, "linf": 0.5}
+DEFAULT_QUERIES = 1000
+LEVELS = {"l2": (0.5, 1.0, 2.0, 3.0), "linf": (0.05, 0.1, 0.2, 0.3)}  # stable shares reported at these eps
+BATCH = 64  # images attacked together
+STREAM = 2**61  # offset of the pixel attacks' random streams (the latent search uses 0, 1, 2, ...)
+
+
+@dataclass
+class PixelSettings:
+    attack: str = "none"  # auto, nattack, hsj, none
+    norm: str = "l2"
+    max_eps: float | None = None  # censoring cap; None: DEFAULT_MAX[norm]
+    queries: int = DEFAULT_QUERIES  # budget per image and model
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.attack not in ATTACKS:
+            raise OptionError(f"--pixel-attack must be one of {', '.join(ATTACKS)}, got {self.attack!r}")
+        if self.norm not in NORMS:
+            raise OptionError(f"--pixel-norm must be l2 or linf, got {self.norm!r}")
+        if self.max_eps is not None and not (np.isfinite(self.max_eps) and self.max_eps > 0):
+            raise OptionError(f"--pixel-max must be a positive number, got {self.max_eps}")
+        if self.norm == "linf" and self.max_eps is not None and self.max_eps > 1:
+            raise OptionError(f"--pixel-max {self.max_eps} is above 1, the largest Linf distance between two "
+                              "images in [0, 1]; pass a value in (0, 1]")
+        if self.queries < 50:
+            raise OptionError(f"--pixel-queries must be 50 or more (a binary search alone takes ~15), got {self.queries}")
+
+    @property
+    def cap(self) -> float:
+        return self.max_eps if self.max_eps is not None else DEFAULT_MAX[self.norm]
+
+
+def choose_attack(requested: str, classifiers: Sequence) -> str:
+    """``auto`` -> nattack when every model gives scores, else hsj; nattack on a labels-only
+    model is an :class:`OptionError`."""
+    labels_only = [c.name for c in classifiers if not getattr(c, "has_scores", False)]
+    if requested == "auto":
+        return "hsj" if labels_only else "nattack"
+    if requested == "nattack" and labels_only:
+        raise OptionError(f"--pixel-attack nattack needs class scores; {', '.join(labels_only)} give(s) labels "
+                          "only: use --pixel-attack hsj (labels only) or auto")
+    return requested
+
+
+@dataclass
+class PixelResult:
+    """One model's pixel attack over N images."""
+
+    eps: np.ndarray  # (N,) measured norm of the closest adversary; NaN: censored (or not attacked)
+    adversary: np.ndarray  # (N, C, H, W) float32, NaN where none
+    adversary_prediction: np.ndarray  # (N,) -1 where none
+    queries: np.ndarray  # (N,) int64
+
+    @property
+    def censored(self) -> np.ndarray:
+        return np.isnan(self.eps)
+
+
+@dataclass
+class PixelOutput:
+    attack: str
+    norm: str
+    cap: float
+    budget: int
+    results: dict[str, PixelResult]
+    n_done: int = 0
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def empty_output(n: int, shape: tuple[int, ...], names: Sequence[str], attack: str, settings: PixelSettings) -> PixelOutput:
+    return PixelOutput(attack, settings.norm, settings.cap, settings.queries, {
+        name: PixelResult(np.full(n, np.nan), np.full((n, *shape), np.nan, dtype=np.float32),
+                          np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)) for name in names})
+
+
+def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[str, np.ndarray],
+                 settings: PixelSettings, attack: str, resume: PixelOutput | None = None,
+                 on_chunk: Callable[[PixelOutput], None] | None = None,
+                 progress: Callable[[int], None] | None = None) -> PixelOutput:
+    """Attack every image under every model. ``predictions``: each model's label of each clean
+    image (the label to flip). ``attack`` is nattack or hsj (see :func:`choose_attack`)."""
+    n, shape = len(images), images.shape[1:]
+    out = resume if resume is not None else empty_output(n, shape, [c.name for c in classifiers], attack, settings)
+    if progress and out.n_done:
+        progress(out.n_done * len(classifiers))
+    started = time.perf_counter() - out.seconds
+    method = NAttack(settings.cap) if attack == "nattack" else HopSkipJump()
+    for start in range(out.n_done, n, BATCH):
+        stop = min(start + BATCH, n)
+        x = images[start:stop].reshape(stop - start, -1).astype(np.float32)
+        for clf in classifiers:
+            rngs = [np.random.default_rng([settings.seed, STREAM + i]) for i in range(start, stop)]
+            oracle = Oracle(clf, x, predictions[clf.name][start:stop], shape, settings.queries, settings.norm,
+                            scores=method.needs_scores)
+            method.run(oracle, rngs, settings.norm)
+            res = out.results[clf.name]
+            within = oracle.best <= settings.cap
+            # rounded as results.json keeps it, so a resumed scan's figures equal an uninterrupted one's
+            res.eps[start:stop] = np.where(within, np.round(oracle.best, 6), np.nan)
+            res.adversary[start:stop] = np.where(within[:, None], oracle.best_x, np.nan).reshape(stop - start, *shape)
+            res.adversary_prediction[start:stop] = np.where(within, oracle.best_label, -1)
+            res.queries[start:stop] = oracle.queries
+            if progress:
+                progress(stop - start)
+        out.n_done = stop
+        out.seconds = time.perf_counter() - started
+        if on_chunk:
+            on_chunk(out)
+    return out
+
+
+__all__ = ["ATTACKS", "LEVELS", "NORMS", "PixelOutput", "PixelResult", "PixelSettings", "choose_attack",
+           "distance", "pixel_attack"]
