@@ -243,6 +243,9 @@ def scan(
     pixel_norm: Annotated[str, typer.Option("--pixel-norm", help="Norm of eps: l2 or linf.")] = "l2",
     pixel_max: Annotated[Optional[float], typer.Option("--pixel-max", help="No pixel adversary within this eps: the image is censored (default l2 10, linf 0.5).", show_default=False)] = None,
     pixel_queries: Annotated[int, typer.Option("--pixel-queries", help="Pixel attack's classifier queries per image and model.")] = 2000,
+    search_error: Annotated[str, typer.Option("--search-error", help="Estimate how far above the best adversary the search stops, per model, with a long search on N images: auto (from 200 images: n/25, at most 20), off, or N.")] = "auto",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Search on a local Ray cluster of N worker processes (needs auditor[ray]); same results.", show_default=False)] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray", help="Search on the Ray cluster at ADDRESS (auto: a running one).", show_default=False)] = None,
     error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one), on, off. Doubles the search.")] = "auto",
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
@@ -268,7 +271,8 @@ def scan(
             refine_steps=refine_steps, normalize=normalize, input_scale=input_scale, layout=layout, gallery=gallery,
             device=device, batch=batch, resume=resume, force=force, wait=wait, baseline=baseline, alpha=alpha,
             gate_on=gate_on, error_distance=error_distance, pixel_attack=pixel_attack, pixel_norm=pixel_norm,
-            pixel_max=pixel_max, pixel_queries=pixel_queries,
+            pixel_max=pixel_max, pixel_queries=pixel_queries, search_error=search_error, workers=workers,
+            ray=ray_address,
         )
     except OutputError as err:
         if err.audit is None:
@@ -338,6 +342,7 @@ def _print_summary(res: dict, written: list[Path]) -> None:
             row += [f"{m.get('rank') or '–'}" + (f" [{ci[0]}–{ci[1]}]" if ci else "")] + ([ties["values"][name]] if letters else [])
         table.add_row(*row)
     out_console.print(table)
+    _print_search_error(res, order)
     _print_errors(res, order)
     _print_pixel(res)
     out_console.print(trust_line(res), soft_wrap=True)
@@ -364,6 +369,12 @@ def _print_summary(res: dict, written: list[Path]) -> None:
             out_console.print(f"note: tied models may still differ: {res['data']['n_images']} images separate only "
                               f"large differences; scan {FEW_IMAGES:,} or more to compare close versions")
     out_console.print("written: " + " · ".join(str(p) for p in written))
+
+
+def _print_search_error(res: dict, order: list[str]) -> None:
+    from .report import search_error_text
+
+    out_console.print(search_error_text(res, order), soft_wrap=True)
 
 
 def trust_line(res: dict) -> str:

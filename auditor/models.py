@@ -268,6 +268,9 @@ class OnnxClassifier(_Base):
         ort.set_default_logger_severity(3)
         so = ort.SessionOptions()
         so.log_severity_level = 3
+        threads = int(os.environ.get("AUDITOR_THREADS", "0") or 0)  # a Ray worker's share of its machine's cores
+        if threads > 0:
+            so.intra_op_num_threads = threads
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
         want_cuda = options.device == "cuda" or (options.device is None and cuda_present())

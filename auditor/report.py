@@ -221,6 +221,27 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
     return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text, "label": FIGURE_NAMES.get(chosen, chosen)}
 
 
+def search_error_text(results: dict[str, Any], order: list[str] | None = None) -> str:
+    """One line on how far above the best known adversary the search stops, per model."""
+    record = results.get("search_error")
+    n = results["data"]["n_images"]
+    if not record:
+        return (f"search error: not estimated on {n} images (by default from 200 images; --search-error 10 "
+                "estimates it on 10 images, about 3,000 more queries per image and model); on the example models "
+                "the default search stops 10-40% above the best adversary known (docs/benchmarks.md)")
+    by_name = {m["name"]: m.get("search_error") or {} for m in results["models"]}
+    parts = []
+    for name in order or list(by_name):
+        e = by_name.get(name) or {}
+        if e.get("gap") is None:
+            parts.append(f"{name} –")
+            continue
+        ci = e.get("gap_ci")
+        parts.append(f"{name} {100 * e['gap']:+.0f}%" + (f" [{100 * ci[0]:+.0f}%, {100 * ci[1]:+.0f}%]" if ci else ""))
+    return (f"search error (Δz above the best adversary a long search finds, on {record['images']} of the images): "
+            + ", ".join(parts) + "; a difference between two models smaller than theirs may be the search's")
+
+
 def _rho(value: float | None) -> str:
     """A Spearman rho with two decimals, three where two would round up to 1.00."""
     if value is None:
@@ -356,6 +377,7 @@ def render_html(results: dict[str, Any], generator) -> str:
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
         strips=strip_rows(results, generator), few_images=FEW_IMAGES, trust=trust(results),
+        search_error=search_error_text(results, ranked(results)),
         scatter=svg_data_uri(scatter) if (scatter := plots.dz_eps_scatter_svg(results)) else None,
         pixel_order=[n for g in (results.get("pixel") or {}).get("ranking", []) for n in g],
     )
@@ -371,7 +393,7 @@ def render_notebook(results: dict[str, Any], generator) -> str:
     return template.render(
         r=results, rows=rows, columns=gallery_columns(results), models={m["name"]: m for m in results["models"]},
         order=ranked(results), many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
-        few_images=FEW_IMAGES, trust=trust(results), notebook=True,
+        few_images=FEW_IMAGES, trust=trust(results), notebook=True, search_error=search_error_text(results, ranked(results)),
     )
 
 
@@ -442,7 +464,8 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
                 cell["adversary"] = f"{card_dir.name}/{k}-{j}-adversary.png"
     template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
     return template.render(r=results, rows=rows, columns=gallery_columns(results),
-                           models={m["name"]: m for m in results["models"]}, overlap=overlap(results), trust=trust(results))
+                           models={m["name"]: m for m in results["models"]}, overlap=overlap(results), trust=trust(results),
+                           search_error=search_error_text(results, ranked(results)))
 
 
 def _write_uri(path: Path, uri: str) -> None:

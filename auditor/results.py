@@ -72,6 +72,7 @@ def build(
     gate_on: str = "dz",
     pixel=None,
     pixel_extra: dict[str, Any] | None = None,
+    search_error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
@@ -130,6 +131,8 @@ def build(
         entry["letters"] = letters.get(entry["name"], "")
         entry["rank"] = ranks.get(entry["name"], {}).get("rank")
         entry["rank_ci"] = ranks.get(entry["name"], {}).get("rank_ci")
+        if search_error is not None:
+            entry["search_error"] = search_error["models"].get(entry["name"])
         if pixel_record is not None:
             entry["pixel"] = pixel_record["models"][entry["name"]] | pixel_record.get("_models", {}).get(entry["name"], {})
     instances = []
@@ -193,6 +196,7 @@ def build(
                                            errors["pairs"], alpha=alpha,
                                            degenerate=degenerate & set(errors["effective"]))}
            if output.errors is not None else {}),
+        **({"search_error": {k: v for k, v in search_error.items() if k != "models"}} if search_error else {}),
         **({"pixel": {k: v for k, v in pixel_record.items() if k not in ("models", "_flags", "_models")}}
            if pixel_record is not None else {}),
         "instances": instances,

@@ -63,6 +63,9 @@ def scan(
     pixel_norm: str = "l2",
     pixel_max: float | None = None,
     pixel_queries: int = 2000,
+    search_error: str | int = "auto",
+    workers: int | None = None,
+    ray: str | None = None,
     progress: bool = True,
 ) -> Audit:
     """Audit one or more models on unlabeled images; returns an :class:`Audit`.
@@ -79,7 +82,9 @@ def scan(
     interrupted scan) and writes the report ``formats`` there; without it nothing is written
     until :meth:`Audit.write`. ``progress=False`` hides the progress bar. ``pixel_attack``
     (auto, nattack, hsj; default none) adds the pixel-space view: eps in ``pixel_norm`` (l2, linf)
-    up to ``pixel_max``, ``pixel_queries`` per image and model.
+    up to ``pixel_max``, ``pixel_queries`` per image and model. ``workers=N`` searches on a local
+    Ray cluster of N processes, ``ray="ADDRESS"`` (or "auto") on an existing cluster: same results
+    (needs ``auditor[ray]`` and model files, not in-memory models).
 
     Raises the :class:`~auditor.errors.AuditorError` subclasses the CLI reports in one line:
     ``OptionError``, ``DataError``, ``ModelError``, ``GeneratorError``, ``OutputError`` (the
@@ -99,11 +104,23 @@ def scan(
                    baseline=baseline, alpha=alpha, wait=wait, error_distance=error_distance, gate_on=gate_on)
     pixel = PixelSettings(attack=pixel_attack, norm=pixel_norm, max_eps=pixel_max, queries=pixel_queries, seed=seed)
     pixel.validate()
+    error_images = _search_error_images(search_error)
+    if workers is not None and workers < 1:
+        raise OptionError(f"--workers must be 1 or more, got {workers}")
+    if workers is not None or ray is not None:
+        from .distributed import require_ray
+
+        require_ray()
+        memory = [name for name, m in named.items() if not isinstance(m, (str, os.PathLike))]
+        if memory:
+            raise OptionError(f"--workers/--ray send model files to the workers; {', '.join(memory)} is in memory: "
+                              "save it (ONNX or TorchScript) and pass its path")
     options = ModelOptions(input_scale=input_scale, normalize=_floats(normalize), layout=layout, device=device)
     wanted = parse_formats(formats if isinstance(formats, str) else ",".join(formats))
     job = _Scan(named=named, images=images, generator=generator, settings=settings, options=options, limit=limit,
                 gallery=gallery, device=device, baseline=baseline, alpha=alpha, error_distance=error_distance,
-                gate_on=gate_on, progress=progress, pixel=pixel)
+                gate_on=gate_on, progress=progress, pixel=pixel, cluster=(workers, ray) if workers or ray else None,
+                error_images=error_images)
     if out is None:
         if resume:
             raise OptionError("resume needs the folder of the interrupted scan: pass out=FOLDER")
@@ -272,11 +289,12 @@ class _Scan:
     """One scan's inputs and settings; :meth:`run` does the work, in ``out`` or in memory."""
 
     def __init__(self, *, named, images, generator, settings, options, limit, gallery, device, baseline, alpha,
-                 error_distance, gate_on, progress, pixel) -> None:
+                 error_distance, gate_on, progress, pixel, cluster=None, error_images=None) -> None:
         self.named, self.source, self.generator = named, images, generator
         self.settings, self.options, self.limit, self.gallery, self.device = settings, options, limit, gallery, device
         self.baseline, self.alpha, self.error_distance, self.gate_on = baseline, alpha, error_distance, gate_on
-        self.progress, self.pixel = progress, pixel
+        self.progress, self.pixel, self.cluster = progress, pixel, cluster
+        self.error_images = error_images  # search-error subset size; None: auto
 
     def _load(self):
         """Generator, images in its domain, classifiers, reference classifier, metadata."""
@@ -341,6 +359,7 @@ class _Scan:
             raise OptionError("--gate-on error-distance needs the generator's reference classifier to apply to every "
                               f"model; it applies to: {', '.join(error_models or []) or 'none'}")
         model_meta = [model_record(c, m) for c, m in zip(classifiers, self.named.values())]
+        k_error = min(n, self.error_images) if self.error_images is not None else auto_error_images(n)
         attack = None
         if self.pixel.attack != "none":
             from .pixel import choose_attack
@@ -350,7 +369,8 @@ class _Scan:
                      f"{self.pixel.queries} queries per image and model)")
         key = scan_key(model_meta, hashlib.sha256(images.images.tobytes()).hexdigest(),
                        {"files": gen.manifest["files"], "error_models": error_models,
-                        **({"pixel": [attack, self.pixel.norm, self.pixel.cap, self.pixel.queries]} if attack else {})},
+                        **({"pixel": [attack, self.pixel.norm, self.pixel.cap, self.pixel.queries]} if attack else {}),
+                        "search_error": k_error},
                        settings, self.options, self.limit)
         previous = _previous_results(out, key, resume, force) if out is not None else None
         finished = previous if previous is not None and previous.get("complete") else None
@@ -382,12 +402,16 @@ class _Scan:
                             seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
                 models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
                 baseline=baseline, alpha=alpha, gate_on=gate_on.replace("-", "_") if gate_on != "dz" else "dz",
-                pixel=pixel, pixel_extra=extra,
+                pixel=pixel, pixel_extra=extra, search_error=state.get("search_error"),
             )
 
+        state = {"output": start, "pixel": start_pixel, "written": None, "saved": start.n_done if start else 0,
+                 "search_error": None}
         if finished is not None:  # resume of a finished scan: redraw, don't search
+            if finished.get("search_error"):
+                state["search_error"] = finished["search_error"] | {
+                    "models": {m["name"]: m.get("search_error") for m in finished["models"]}}
             return self._redraw(finished, assemble, gen, images, classifiers, out, wanted)
-        state = {"output": start, "pixel": start_pixel, "written": None, "saved": start.n_done if start else 0}
         where = "" if out is None else f" in {out / 'results.json'}"
 
         def stopped(err: OutputError) -> OutputError:
@@ -422,10 +446,18 @@ class _Scan:
 
         try:
             with _progress_bar(self.progress, f"{settings.algorithm} search" + (f" + {attack}" if attack else ""),
-                               n * (len(classifiers) * (2 if attack else 1) + len(error_models or []))) as advance:
-                output = search(gen, classifiers, images.images, settings, resume=start, on_chunk=save_partial,
-                                progress=advance, reference=reference, error_models=error_models)
+                               n * (len(classifiers) * (2 if attack else 1) + len(error_models or []))
+                               + k_error * len(classifiers)) as advance:
+                if self.cluster is None:
+                    output = search(gen, classifiers, images.images, settings, resume=start, on_chunk=save_partial,
+                                    progress=advance, reference=reference, error_models=error_models)
+                else:
+                    output = self._distributed(gen, classifiers, images.images, reference, error_models, start,
+                                               save_partial, advance)
                 state["output"] = output
+                if k_error:
+                    state["search_error"] = search_error_estimate(gen, classifiers, images.images, output, settings,
+                                                                  k_error, advance)
                 if attack:
                     from .pixel import pixel_attack
 
@@ -481,6 +513,20 @@ class _Scan:
         audit = Audit(res, gen)
         audit.pixel_npz = npz
         return self._outputs(audit, out, wanted)
+
+    def _distributed(self, gen, classifiers, images, reference, error_models, start, on_chunk, progress):
+        """The search on Ray: a local cluster of ``workers`` processes or the one at ``ray``."""
+        from .distributed import Bundle, Cluster, Spec, distributed_search
+
+        workers, address = self.cluster
+        with Cluster(workers, address) as cluster:
+            log.info(f"searching on {'a local Ray cluster of ' + str(workers) + ' workers' if workers else 'the Ray cluster at ' + address}"
+                     f" ({cluster.size} CPUs)")
+            spec = Spec(Bundle.of(gen.path), tuple((c.name, Bundle.of(c.path)) for c in classifiers), self.options,
+                        reference is not None, tuple(error_models) if error_models is not None else None,
+                        threads=max(1, (os.cpu_count() or 1) // cluster.size) if workers else 1)
+            return distributed_search(spec, images, self.settings, cluster.size, resume=start, on_chunk=on_chunk,
+                                      progress=progress)
 
     def _pixel_extras(self, gen, classifiers, images, output, pixel) -> dict:
         """How natural each adversary is (clean images, natural and pixel adversaries) and whether
@@ -589,6 +635,64 @@ class _Scan:
         else:  # kept while scanning so that nothing is lost; removed when not asked for
             (out / "results.json").unlink()
         return audit
+
+
+LONG_SEARCH = dict(algorithm="local", samples=64, max_steps=400, step=0.001)  # docs/benchmarks.md: within 0-5% of the best known
+ERROR_IMAGES_MAX = 20
+
+
+def _search_error_images(value) -> int | None:
+    """--search-error: auto (None), off (0) or a number of images."""
+    if value in ("auto", None):
+        return None
+    if value == "off":
+        return 0
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"--search-error takes auto, off or a number of images, got {value!r}") from None
+    if k < 0:
+        raise OptionError(f"--search-error must be 0 or more images, got {k}")
+    return k
+
+
+def auto_error_images(n: int) -> int:
+    """Images the search error is estimated on by default: none below 200 images (the long search
+    on them would cost more than the scan), then n / 25 up to 20 (about a quarter of the search)."""
+    return 0 if n < 200 else min(ERROR_IMAGES_MAX, n // 25)
+
+
+def search_error_estimate(gen, classifiers, images, output, settings, k: int, progress) -> dict:
+    """How far above the best known adversary the scan's search stops, per model: a long search
+    (LONG_SEARCH) on k seeded images of the scan; gap = mean dz / mean of the per-image smaller of
+    the two - 1, over images where both flipped, with a 95% bootstrap interval over the images."""
+    from dataclasses import replace
+
+    from .search import search
+
+    started = time.perf_counter()
+    n = len(images)
+    idx = np.sort(np.random.default_rng([settings.seed, 0x5EA4C4]).choice(n, size=k, replace=False))
+    long = search(gen, classifiers, images[idx], replace(settings, **LONG_SEARCH, batch_images=None), progress=progress)
+    models = {}
+    rng = np.random.default_rng(0)
+    for clf in classifiers:
+        d = output.results[clf.name].delta_z[idx]
+        best = np.fmin(d, long.results[clf.name].delta_z)
+        both = ~np.isnan(d) & ~np.isnan(best)
+        d, best = d[both], best[both]
+        gap = ci = None
+        if len(d):
+            gap = round(float(d.mean() / best.mean() - 1), 4)
+            if len(d) >= 3:
+                draws = rng.integers(0, len(d), size=(2000, len(d)))
+                boots = d[draws].mean(axis=1) / best[draws].mean(axis=1) - 1
+                ci = [round(float(v), 4) for v in np.quantile(boots, [0.025, 0.975])]
+        models[clf.name] = {"gap": gap, "gap_ci": ci, "n": int(both.sum()),
+                            "long_queries_per_image": round(float(long.results[clf.name].queries.mean()), 1)}
+    return {"images": int(k), "indices": idx.tolist(), "long_search": " ".join(
+        f"--{key.replace('_', '-')} {value}" if key != "algorithm" else f"--search {value}"
+        for key, value in LONG_SEARCH.items()), "seconds": round(time.perf_counter() - started, 2), "models": models}
 
 
 NPZ = "pixel-adversaries.npz"

@@ -15,6 +15,13 @@ reference; a table, the query ratio at each of Algorithm 2's levels, and a plot
 (docs/search-curve.svg; needs matplotlib):
 
     python bench/search.py --curve
+
+With --gap, the gap to the best known adversary per model family of the zoo
+(bench/search_zoo.py; issue 16): the default search's mean Δz against the per-image smallest
+Δz any run found (the default, and long many-sample runs given by --reference; every run is
+cached under .work/zoo/runs/ and pooled into the best known of its images):
+
+    python bench/search.py --gap [--split test] [--images 10] [--reference local:64:400:0.001]
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from mnist_splits import balanced_test  # noqa: E402
 
@@ -169,14 +177,107 @@ def plot(rows) -> None:
     print(f"\nplot written to {path.relative_to(ROOT)}", file=sys.stderr)
 
 
+def balanced_train(per_class: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``per_class`` train-split digits of each class (tuning images; the models saw them)."""
+    from mnist_splits import mnist_splits
+
+    x_train, y_train, _, _ = mnist_splits()
+    rows = np.concatenate([np.flatnonzero(y_train == c)[:per_class] for c in range(10)])
+    return (x_train[rows] / 255.0).astype(np.float32)[:, None], y_train[rows]
+
+
+def parse_run(spec: str) -> tuple[str, SearchSettings]:
+    """'algorithm[:samples[:max_steps[:step]]]' -> (label, settings); empty fields: defaults."""
+    parts = spec.split(":") + [""] * 3
+    algorithm, samples, steps, step = parts[:4]
+    settings = SearchSettings(algorithm=algorithm or "local", samples=int(samples) if samples else None,
+                              max_steps=int(steps) if steps else None, step=float(step) if step else None)
+    return spec, settings
+
+
+def gap(gen, classifiers, images, split: str, seed: int, references: list[str]) -> None:
+    """Per model: the default's mean Δz and queries per image (the anchors' share included), the
+    best known mean Δz, and the gap, mean default / mean best known - 1 over the images where
+    both found a flip."""
+    import hashlib
+    import json
+
+    code = hashlib.sha1(b"".join(p.read_bytes() for p in sorted((ROOT / "auditor/search").glob("*.py")))).hexdigest()[:10]
+    runs_dir = ROOT / ".work" / "zoo" / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"{split}{len(images)}-seed{seed}"
+
+    def measure(spec: str) -> dict:
+        label, settings = parse_run(spec)
+        settings.seed = seed
+        path = runs_dir / f"{tag}-{label.replace(':', '_')}-{code}.npz"
+        if path.exists():
+            data = np.load(path)
+            if all(c.name in data for c in classifiers):
+                return {k: data[k] for k in data.files}
+        started = time.perf_counter()
+        out = search(gen, classifiers, images, settings)
+        wall = time.perf_counter() - started
+        data = {c.name: out.results[c.name].delta_z for c in classifiers}
+        data.update({f"{c.name}/queries": out.results[c.name].queries.astype(float) for c in classifiers})
+        data["wall"] = np.array(wall)
+        np.savez(path, **data)
+        print(f"  {label}: {wall:.1f} s", file=sys.stderr, flush=True)
+        return data
+
+    default = measure("local")
+    for spec in references:
+        measure(spec)
+    pooled = {}  # every cached run of these images, any code version: verified flips, so upper bounds
+    for path in sorted(runs_dir.glob(f"{tag}-*.npz")):
+        data = np.load(path)
+        for c in classifiers:
+            if c.name in data.files:
+                pooled.setdefault(c.name, []).append(data[c.name])
+    print("| family | queries / image | default mean Δz | best known mean Δz | gap | default censored, best known not | no flip in any run | runs pooled |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    gaps = []
+    for c in classifiers:
+        dz = default[c.name]
+        stack = np.stack(pooled[c.name])
+        best = np.full(stack.shape[1], np.nan)
+        some = ~np.isnan(stack).all(0)  # no flip in any run: reconstruction changed, or censored
+        best[some] = np.nanmin(stack[:, some], axis=0)
+        both = np.isfinite(dz) & np.isfinite(best)
+        g = dz[both].mean() / best[both].mean() - 1
+        gaps.append(g)
+        print(f"| {c.name} | {default[f'{c.name}/queries'].mean():,.0f} | {dz[both].mean():.3f} | {best[both].mean():.3f} | "
+              f"{100 * g:+.1f}% | {int((np.isnan(dz) & np.isfinite(best)).sum())} | {int(np.isnan(best).sum())} | "
+              f"{len(pooled[c.name])} |")
+    print(f"\nworst gap {100 * max(gaps):+.1f}%, default wall {float(default['wall']):.1f} s (code {code})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algorithms", default="local,hybrid,iterative")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--curve", action="store_true", help="query-budget curves instead of the default-settings table")
+    parser.add_argument("--gap", action="store_true", help="gap to the best known adversary per zoo family")
+    parser.add_argument("--split", default="train", choices=["train", "test"], help="--gap: digits of this split")
+    parser.add_argument("--images", type=int, default=5, help="--gap: digits per class")
+    parser.add_argument("--families", default=None, help="--gap: comma-separated zoo families (default: all)")
+    parser.add_argument("--reference", action="append", default=[],
+                        help="--gap: a further run 'algorithm:samples:max_steps:step' pooled into the best known")
     args = parser.parse_args()
 
     gen = load_generator("mnist", device="cpu")
+    if args.gap:
+        import search_zoo
+
+        classifiers = search_zoo.load(gen, args.families.split(",") if args.families else None)
+        if args.split == "train":
+            images, _ = balanced_train(args.images)
+        else:
+            images, _ = balanced_test(args.images)
+        print(f"{len(images)} {args.split}-split digits ({args.images} per class), zoo {', '.join(c.name for c in classifiers)}; "
+              f"seed {args.seed}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+        gap(gen, classifiers, images, args.split, args.seed, args.reference)
+        return
     images, _ = balanced_test()
     classifiers = [load_classifier(ROOT / p, Path(p).stem, gen.image_shape) for p in MODELS]
     n = len(images)
