@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OptionError
+from .stats import Pair
 
 FORMATS = ("html", "pdf", "md", "json")
 
@@ -59,20 +60,11 @@ class ModelSummary:
         )
 
 
-@dataclass(frozen=True)
-class Comparison:
+@dataclass
+class Comparison(Pair):
     """The paired sign test of two models over the same images: on how many images each one's
     Δz is larger (censored images count as larger than any flip; ties and images without a Δz
     for either model are left out), two-sided p-value raw and Holm-corrected over all pairs."""
-
-    a: str
-    b: str
-    a_larger: int
-    b_larger: int
-    ties: int
-    excluded: int
-    p_value: float | None
-    p_holm: float | None
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_holm is not None and self.p_holm < alpha

@@ -62,6 +62,11 @@ def dz_ecdf_svg(results: dict[str, Any]) -> str | None:
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", frameon=False)
+    return _svg(fig, ax)
+
+
+def _svg(fig, ax) -> str:
+    """The figure as SVG text to inline, the top and right spines off."""
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
@@ -141,10 +146,4 @@ def dz_eps_scatter_svg(results: dict[str, Any]) -> str | None:
     ax.set_ylabel(f"ε (pixels: {pixel['norm'].upper()} distance)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", frameon=False, fontsize=8)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return _svg(fig, ax)
