@@ -30,7 +30,7 @@ from .nattack import NAttack
 ATTACKS = ("auto", "nattack", "hsj", "none")
 NORMS = ("l2", "linf")
 DEFAULT_MAX = {"l2": 10.0, "linf": 0.5}
-DEFAULT_QUERIES = 1000
+DEFAULT_QUERIES = 2000
 LEVELS = {"l2": (0.5, 1.0, 2.0, 3.0), "linf": (0.05, 0.1, 0.2, 0.3)}  # stable shares reported at these eps
 BATCH = 64  # images attacked together
 STREAM = 2**61  # offset of the pixel attacks' random streams (the latent search uses 0, 1, 2, ...)
