@@ -73,15 +73,21 @@ def build(
     pixel=None,
     pixel_extra: dict[str, Any] | None = None,
     search_error: dict[str, Any] | None = None,
+    expects_pixel: bool = False,
+    expects_search_error: bool = False,
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
     ``models`` holds per-model metadata (name, path, format, ...) in scan order. Only the
     first ``output.n_done`` images are included; while the scan is unfinished
-    (``complete`` false) the costly bootstrap intervals are left out.
+    (``complete`` false) the costly bootstrap intervals are left out. A scan that ``expects_pixel``
+    or ``expects_search_error`` is complete only once that part is there too (so ``--resume`` of a
+    scan stopped after the latent search still runs it).
     """
     n_done = output.n_done
-    complete = n_done == len(names) and (pixel is None or pixel.n_done == len(names))
+    complete = (n_done == len(names)
+                and (pixel.n_done == len(names) if pixel is not None else not expects_pixel)
+                and (search_error is not None or not expects_search_error))
     intervals = n_done == len(names)  # the latent figures' intervals: their images are all done
     effective = {}
     model_entries = []

@@ -403,14 +403,15 @@ class _Scan:
                 models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
                 baseline=baseline, alpha=alpha, gate_on=gate_on.replace("-", "_") if gate_on != "dz" else "dz",
                 pixel=pixel, pixel_extra=extra, search_error=state.get("search_error"),
+                expects_pixel=attack is not None, expects_search_error=k_error > 0,
             )
 
         state = {"output": start, "pixel": start_pixel, "written": None, "saved": start.n_done if start else 0,
                  "search_error": None}
+        if previous is not None and previous.get("search_error"):  # estimated once the search was done
+            state["search_error"] = previous["search_error"] | {
+                "models": {m["name"]: m.get("search_error") for m in previous["models"]}}
         if finished is not None:  # resume of a finished scan: redraw, don't search
-            if finished.get("search_error"):
-                state["search_error"] = finished["search_error"] | {
-                    "models": {m["name"]: m.get("search_error") for m in finished["models"]}}
             return self._redraw(finished, assemble, gen, images, classifiers, out, wanted)
         where = "" if out is None else f" in {out / 'results.json'}"
 
@@ -455,7 +456,8 @@ class _Scan:
                     output = self._distributed(gen, classifiers, images.images, reference, error_models, start,
                                                save_partial, advance)
                 state["output"] = output
-                if k_error:
+                fault_point("after-search")
+                if k_error and state["search_error"] is None:
                     state["search_error"] = search_error_estimate(gen, classifiers, images.images, output, settings,
                                                                   k_error, advance)
                 if attack:
@@ -554,8 +556,10 @@ class _Scan:
             keeps = ~res.reconstruction_changed
             models[clf.name] = {
                 "naturalness": {"natural": summary(nat_scores), "pixel": summary(px_scores)},
-                "repair": {"pixel": repair(gen, clf, np.nan_to_num(px.adversary), res.prediction, has_px & keeps,
-                                           self.settings.refine_steps),
+                "repair": {"pixel": _with_pngs(repair(gen, clf, np.nan_to_num(px.adversary), res.prediction,
+                                                      has_px & keeps, self.settings.refine_steps,
+                                                      examples=REPAIR_EXAMPLES), images, res.prediction,
+                                                      px.adversary_prediction),
                            "natural": repair(gen, clf, natural, res.prediction, has_z & keeps, self.settings.refine_steps),
                            "n_reconstruction_changed": int((~keeps).sum())},
             }
@@ -660,6 +664,23 @@ def auto_error_images(n: int) -> int:
     """Images the search error is estimated on by default: none below 200 images (the long search
     on them would cost more than the scan), then n / 25 up to 20 (about a quarter of the search)."""
     return 0 if n < 200 else min(ERROR_IMAGES_MAX, n // 25)
+
+
+REPAIR_EXAMPLES = 3  # per model, the report shows this many pixel adversaries and their round trips
+
+
+def _with_pngs(record: dict, images: np.ndarray, labels: np.ndarray, adversary_labels: np.ndarray) -> dict:
+    """A repair record whose examples (index, x', G(I(x')), label) become what results.json keeps:
+    the clean image, the adversary and its round trip as inline PNGs, with the model's labels."""
+    from .report import png_data_uri
+
+    examples = record.pop("_examples", [])
+    record["examples"] = [{"index": i, "label": int(labels[i]), "adversary_label": int(adversary_labels[i]),
+                           "round_trip_label": back,
+                           "repaired": back == int(labels[i]), "image_png": png_data_uri(images[i]),
+                           "adversary_png": png_data_uri(adv), "round_trip_png": png_data_uri(trip)}
+                          for i, adv, trip, back in examples]
+    return record
 
 
 def search_error_estimate(gen, classifiers, images, output, settings, k: int, progress) -> dict:

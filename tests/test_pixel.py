@@ -167,6 +167,7 @@ def check_saved_adversaries(out: Path) -> dict:
         eps = distance(x - clean, res["pixel"]["norm"])
         reported = np.array([res["instances"][i]["results"][name]["pixel_eps"] for i in idx])
         np.testing.assert_allclose(eps, reported, atol=2e-6)
+        assert (eps <= reported + 1e-12).all()  # the reported eps is an upper bound, like dz
         assert (eps <= res["pixel"]["max_eps"]).all()
     return res
 
@@ -231,6 +232,29 @@ def test_same_seed_same_results_and_resume_identical(digits16, tmp_path, monkeyp
 
     assert comparable("a") == comparable("b") == comparable("c")
     assert (tmp_path / "a" / "pixel-adversaries.npz").read_bytes() == (tmp_path / "c" / "pixel-adversaries.npz").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_stop_after_the_latent_search_leaves_the_pixel_view_and_search_error_to_resume(digits16, tmp_path):
+    args = ["scan", str(ROOT / "examples/models/mlp.pt"), str(digits16), "--format", "json", "--pixel-attack", "hsj",
+            *FAST, "--search-error", "2"]
+    straight = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert straight.exit_code == 0, straight.output
+    stopped = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b")], env={"AUDITOR_FAULT": "after-search:INT"})
+    assert stopped.exit_code == 130 and "--resume" in stopped.output, stopped.output
+    partial = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert partial["progress"]["done"] == 16 and partial["complete"] is False  # the latent search alone is not the scan
+    assert "search_error" not in partial
+    resumed = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+
+    def comparable(folder):
+        res = json.loads((tmp_path / folder / "results.json").read_text())
+        res["pixel"].pop("seconds")
+        res["search_error"].pop("seconds")
+        return {k: res[k] for k in ("models", "instances", "pixel", "search_error", "complete")}
+
+    assert comparable("a") == comparable("b") and comparable("b")["complete"] is True
 
 
 def test_naturalness_knows_salt_noise_from_a_clean_image():

@@ -128,8 +128,9 @@ def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[st
             method.run(oracle, rngs, settings.norm)
             res = out.results[clf.name]
             within = oracle.best <= settings.cap
-            # rounded as results.json keeps it, so a resumed scan's figures equal an uninterrupted one's
-            res.eps[start:stop] = np.where(within, np.round(oracle.best, 6), np.nan)
+            # to 6 decimals as results.json keeps it (so a resumed scan's figures equal an uninterrupted
+            # one's), rounded up: eps stays an upper bound on the saved adversary's measured distance
+            res.eps[start:stop] = np.where(within, np.ceil(np.asarray(oracle.best, dtype=np.float64) * 1e6) / 1e6, np.nan)
             res.adversary[start:stop] = np.where(within[:, None], oracle.best_x, np.nan).reshape(stop - start, *shape)
             res.adversary_prediction[start:stop] = np.where(within, oracle.best_label, -1)
             res.queries[start:stop] = oracle.queries

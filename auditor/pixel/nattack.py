@@ -21,6 +21,7 @@ outputs; the result is the closest adversary any query found.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .common import Oracle, clip_ball
 
@@ -47,11 +48,14 @@ class NAttack:
         sigma = np.full(b, SIGMA, dtype=np.float32)
         n = POPULATION
         rows = np.arange(b)
+        # the samples' noise: torch's CPU normals take half the time of NumPy's, seeded from each
+        # image's own stream, so a pair's result still depends only on its image and the seed
+        streams = [torch.Generator().manual_seed(int(rng.integers(2**63))) for rng in rngs]
         while True:
             rows = rows[oracle.queries[rows] + n <= oracle.budget]
             if not len(rows):
                 return
-            noise = np.stack([rngs[i].standard_normal((n, d), dtype=np.float32) for i in rows])  # (r, n, d)
+            noise = torch.stack([torch.randn((n, d), generator=streams[i]) for i in rows]).numpy()  # (r, n, d)
             z = theta[rows][:, None] + sigma[rows][:, None, None] * noise
             g = (np.tanh(z) + 1) / 2
             samples = clip_ball(x[rows][:, None], g, eps[rows][:, None], norm)

@@ -29,11 +29,20 @@ def round_trip(generator, images: np.ndarray, refine_steps: int) -> np.ndarray:
 
 
 def repair(generator, classifier, adversaries: np.ndarray, labels: np.ndarray, usable: np.ndarray,
-           refine_steps: int) -> dict[str, float | int | None]:
+           refine_steps: int, examples: int = 0) -> dict:
     """Share of ``adversaries`` (rows where ``usable``: an adversary exists and the clean image's
-    reconstruction keeps the label) whose round trip gets back ``labels``."""
+    reconstruction keeps the label) whose round trip gets back ``labels``. With ``examples``, also
+    up to that many cases to show (in image order, repaired ones first, then one that is not where
+    there is one) under ``"_examples"``: (index, adversary, round trip, the round trip's label)."""
     rows = np.flatnonzero(usable)
     if not len(rows):
-        return {"n": 0, "repaired": None}
-    back = classifier.predict(round_trip(generator, adversaries[rows].astype(np.float32), refine_steps))
-    return {"n": int(len(rows)), "repaired": round(float((back == labels[rows]).mean()), 4)}
+        return {"n": 0, "repaired": None} | ({"_examples": []} if examples else {})
+    trips = round_trip(generator, adversaries[rows].astype(np.float32), refine_steps)
+    back = classifier.predict(trips)
+    out: dict = {"n": int(len(rows)), "repaired": round(float((back == labels[rows]).mean()), 4)}
+    if examples:
+        fixed, kept = np.flatnonzero(back == labels[rows]), np.flatnonzero(back != labels[rows])
+        chosen = list(fixed[: max(1, examples - 1) if len(kept) else examples])
+        chosen += list(kept[: examples - len(chosen)])
+        out["_examples"] = [(int(rows[k]), adversaries[rows[k]], trips[k], int(back[k])) for k in sorted(chosen)]
+    return out
