@@ -18,20 +18,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "Audit", "AuditorError", "Comparison", "DataError", "Gate", "GateCheck", "GeneratorError", "Interrupted",
+    "Audit", "AuditorError", "ClusterError", "Comparison", "DataError", "Gate", "GateCheck", "GeneratorError", "Interrupted",
     "ModelError", "ModelSummary", "OptionError", "OutputError", "ResultsError", "load", "scan", "__version__",
 ]
 
 if TYPE_CHECKING:
     from .audit import Audit, Comparison, Gate, GateCheck, ModelSummary, load
-    from .errors import (AuditorError, DataError, GeneratorError, Interrupted, ModelError, OptionError,
+    from .errors import (AuditorError, ClusterError, DataError, GeneratorError, Interrupted, ModelError, OptionError,
                          OutputError, ResultsError)
     from .scanning import scan
 
 _HOMES = {
     "Audit": "audit", "Comparison": "audit", "Gate": "audit", "GateCheck": "audit", "ModelSummary": "audit",
     "load": "audit", "scan": "scanning",
-    **{name: "errors" for name in ("AuditorError", "DataError", "GeneratorError", "Interrupted", "ModelError",
+    **{name: "errors" for name in ("AuditorError", "ClusterError", "DataError", "GeneratorError", "Interrupted", "ModelError",
                                    "OptionError", "OutputError", "ResultsError")},
 }
 

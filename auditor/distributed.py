@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from .errors import AuditorError, OptionError
+from .errors import AuditorError, ClusterError, OptionError, first_line
 
 MAX_RETRIES = 3
 INSTALL = "pip install 'auditor[ray]' (or pip install ray)"
@@ -59,7 +59,13 @@ class Bundle:
         return cls(tuple(items), digest.hexdigest())
 
     def materialise(self, root: Path) -> Path:
+        """The files under ``root``/<sha>, written once per node; a folder already there is used
+        only if it still holds exactly these files (another scan's, or one tampered with, is replaced)."""
         folder = root / self.sha[:16]
+        if folder.exists() and Bundle.of(folder).sha != self.sha:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
         if not folder.exists():
             staging = Path(tempfile.mkdtemp(dir=root))
             for name, data in self.files:
@@ -97,9 +103,9 @@ def _loaded(spec: Spec):
 
         os.environ["AUDITOR_THREADS"] = str(spec.threads)
         torch.set_num_threads(spec.threads)
-        root = Path(tempfile.gettempdir()) / "auditor-ray"
-        root.mkdir(exist_ok=True)
-        gen = load_generator(str(spec.generator.materialise(root)), device="cpu")
+        root = Path(tempfile.gettempdir()) / f"auditor-ray-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        root.mkdir(mode=0o700, exist_ok=True)  # per user: another user's files are never loaded
+        gen = load_generator(str(spec.generator.materialise(root)), device=getattr(spec.options, "device", None))
         classifiers = []
         for name, bundle in spec.models:
             (file_name, _), = bundle.files
@@ -158,7 +164,9 @@ class Cluster:
                 where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray cluster"
                 raise OptionError(f"could not start or join {where}: {str(err).splitlines()[0][:200]}") from None
             self.started = True
-        self.size = int(ray.cluster_resources().get("CPU", 1)) if self.workers is None else self.workers
+        # the workers asked for when we started the cluster; else (an address, or Ray already
+        # initialised by the caller) the CPUs the cluster has
+        self.size = self.workers if self.started and self.workers else int(ray.cluster_resources().get("CPU", 1))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -187,7 +195,12 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
         progress(out.n_done * (len(names) + n_error))
     batch = batch_size(settings, len(names))
     ranges = units(n, out.n_done, batch, 4 * workers)
+    if split not in ("chunks", "models"):
+        raise ValueError(f"split is chunks or models, got {split!r}")
     groups = [names] if split == "chunks" else [(m,) for m in names]
+    # every unit searches in the batches of the whole scan (a unit with fewer models would
+    # otherwise size its own, and a batch's anchor queries are shared among its images)
+    settings = replace(settings, batch_images=batch)
     task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_unit)
     images_ref, spec_ref = ray.put(images), ray.put(spec)
     pending = {task.remote(spec_ref, images_ref, a, b, settings, g): (a, b, g) for a, b in ranges for g in groups}
@@ -197,14 +210,18 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
-            pending.pop(ref)
+            a, b, _ = pending.pop(ref)
             try:
                 start, stop, unit_names, unit = ray.get(ref)
             except ray.exceptions.RayTaskError as err:
                 cause = getattr(err, "cause", None)
-                if isinstance(cause, AuditorError):
+                if isinstance(cause, AuditorError):  # a data or model reason: the scan's own error
                     raise cause from None
-                raise
+                raise ClusterError(f"the Ray task searching images {a}-{b - 1} failed: "
+                                   f"{type(cause or err).__name__}: {first_line(cause or err, 200)}") from err
+            except ray.exceptions.RayError as err:  # a worker or node died more often than retried, ...
+                raise ClusterError(f"the Ray cluster lost the task searching images {a}-{b - 1} "
+                                   f"(retried {MAX_RETRIES} times): {first_line(err, 200)}") from err
             _merge(out, unit, start, stop, unit_names)
             todo[(start, stop)] -= 1
             if progress:
@@ -212,10 +229,10 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
             if todo[(start, stop)] == 0:
                 finished_ranges.add((start, stop))
                 grew = False
-                while any(a == out.n_done for a, _ in finished_ranges):
-                    a, b = next(r for r in finished_ranges if r[0] == out.n_done)
-                    finished_ranges.discard((a, b))
-                    out.n_done, grew = b, True
+                while any(lo == out.n_done for lo, _ in finished_ranges):
+                    lo, hi = next(r for r in finished_ranges if r[0] == out.n_done)
+                    finished_ranges.discard((lo, hi))
+                    out.n_done, grew = hi, True
                 if grew and on_chunk:
                     on_chunk(out)
     finally:

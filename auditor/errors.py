@@ -7,6 +7,7 @@
      ├── ResultsError     a results.json that is missing, malformed or from another version
      ├── OptionError      an option value outside its domain
      ├── OutputError      some outputs could not be written; the others were (``written``)
+     ├── ClusterError     the Ray cluster a distributed scan runs on failed (a worker died too often)
      └── Interrupted      Ctrl-C or a kill stopped a scan; the message says what was saved
 
 Every message says what was expected, what was found, and what to do.
@@ -44,6 +45,11 @@ class OutputError(AuditorError):
         super().__init__(message)
         self.written = list(written or [])
         self.audit = None  # a scan whose report outputs failed: its finished Audit (nothing is lost)
+
+
+class ClusterError(AuditorError):
+    """The Ray cluster of a distributed scan failed: a unit's worker died more often than it is
+    retried, or the cluster went away."""
 
 
 class Interrupted(AuditorError):
