@@ -13,7 +13,16 @@ The command line (``auditor scan ...``) is a thin layer over :func:`scan`.
 
 from __future__ import annotations
 
+import os as _os
 from typing import TYPE_CHECKING, Any
+
+# Intel MKL (torch's CPU matrix products) splits a product over threads differently for each
+# thread count and rounds each split differently (z differs by 1e-5 between 1 and 2 threads), so
+# a scan's results would depend on its process's thread count and a scan over Ray workers (fewer
+# threads each) would not equal the same scan in one process. MKL's strict conditional numerical
+# reproducibility mode gives the same bits for any thread count, at no cost measured here
+# (docs/scaling.md). It must be set before torch first calls MKL; a value already set is kept.
+_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 __version__ = "0.1.0"
 

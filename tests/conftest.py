@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import auditor  # noqa: F401  first, before any test loads torch: it sets MKL's reproducible mode (auditor/__init__.py)
+
 SHAPE = (1, 28, 28)
 
 

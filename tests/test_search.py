@@ -157,3 +157,44 @@ def test_error_distances_do_not_depend_on_the_other_models():
     alone = search(gen, [clf], images, settings, reference=reference).errors["half"]
     together = search(gen, [other, clf], images, settings, reference=reference).errors["half"]
     np.testing.assert_array_equal(alone.delta_z, together.delta_z)
+
+
+THREADS_SCRIPT = r"""
+import sys
+import auditor  # first: it puts Intel MKL in its reproducible mode before torch loads MKL
+import numpy as np, torch
+from auditor.data import load_images
+from auditor.generators import load_generator
+from auditor.models import ModelOptions, load_classifier
+from auditor.search import SearchSettings, search
+
+gen = load_generator("mnist", device="cpu")
+x = load_images(sys.argv[1], gen.image_shape).images[:40]
+clf = load_classifier(sys.argv[2], "mlp", gen.image_shape, ModelOptions())
+settings = SearchSettings(samples=30, step=0.2, refine_steps=10, batch_images=40)
+runs = []
+for threads in (1, 2):
+    torch.set_num_threads(threads)
+    out = search(gen, [clf], x, settings)
+    runs.append((out.z0, out.results["mlp"].z_star, out.results["mlp"].delta_z))
+for a, b in zip(*runs):
+    assert np.array_equal(a, b, equal_nan=True), float(np.nanmax(np.abs(a - b)))
+print("same")
+"""
+
+
+def test_the_search_gives_the_same_bits_on_one_thread_as_on_two():
+    """A Ray worker has fewer threads than one process on the same machine; results may not
+    depend on that. Batches of 40 images make MKL split its matrix products by thread count
+    (1 vs 2 threads differ by ~1e-5 without MKL_CBWR=AUTO,STRICT, which auditor sets on import).
+    Its own process, so that auditor, not another test, is the first to load torch."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(root / "examples/digits"),
+                           str(root / "examples/models/mlp.pt")], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "MKL_CBWR"})
+    assert done.returncode == 0 and done.stdout.strip() == "same", done.stderr[-2000:]
