@@ -44,6 +44,8 @@ def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[i
     """
     from torch import nn
 
+    from .layers import Sigmoid
+
     if family not in FAMILIES:
         raise GeneratorError(f"generator family {family!r} is unknown; expected one of {', '.join(FAMILIES)}")
     dim = int(np.prod(image_shape))
@@ -59,7 +61,7 @@ def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[i
         for h in reversed(hidden):
             dec += [nn.Linear(width, h), nn.ReLU()]
             width = h
-        dec += [nn.Linear(width, dim), nn.Sigmoid()]
+        dec += [nn.Linear(width, dim), Sigmoid()]
         return nn.Sequential(*enc), nn.Sequential(*dec)
     c, h, w = image_shape
     side = 2 ** len(hidden)
@@ -78,7 +80,7 @@ def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[i
            nn.Unflatten(1, (hidden[-1], fh, fw))]
     for k in range(len(hidden) - 1, 0, -1):
         dec += [nn.ConvTranspose2d(hidden[k], hidden[k - 1], 4, stride=2, padding=1), nn.ReLU()]
-    dec += [nn.ConvTranspose2d(hidden[0], c, 4, stride=2, padding=1), nn.Sigmoid(), nn.Flatten()]
+    dec += [nn.ConvTranspose2d(hidden[0], c, 4, stride=2, padding=1), Sigmoid(), nn.Flatten()]
     return nn.Sequential(*enc), nn.Sequential(*dec)
 
 
