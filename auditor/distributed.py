@@ -206,35 +206,54 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
     pending = {task.remote(spec_ref, images_ref, a, b, settings, g): (a, b, g) for a, b in ranges for g in groups}
     todo = {(a, b): len(groups) for a, b in ranges}
     finished_ranges: set[tuple[int, int]] = set()
+
+    def absorb(result) -> None:
+        start, stop, unit_names, unit = result
+        _merge(out, unit, start, stop, unit_names)
+        todo[(start, stop)] -= 1
+        if progress:
+            progress((stop - start) * (len(unit_names) + sum(1 for m in unit_names if out.errors and m in out.errors)))
+        if todo[(start, stop)] == 0:
+            finished_ranges.add((start, stop))
+            grew = False
+            while any(lo == out.n_done for lo, _ in finished_ranges):
+                lo, hi = next(r for r in finished_ranges if r[0] == out.n_done)
+                finished_ranges.discard((lo, hi))
+                out.n_done, grew = hi, True
+            if grew and on_chunk:
+                on_chunk(out)
+
+    def finish_before(first: int) -> None:
+        """The units of images before ``first`` still running: waited for and kept, so that the
+        saved prefix reaches the unit that failed (nothing already computed is lost)."""
+        for ref, (a, _, _) in sorted(list(pending.items()), key=lambda item: item[1][0]):
+            if a >= first:
+                continue
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayError:
+                return
+            pending.pop(ref)
+            absorb(result)
+
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
             a, b, _ = pending.pop(ref)
             try:
-                start, stop, unit_names, unit = ray.get(ref)
+                result = ray.get(ref)
             except ray.exceptions.RayTaskError as err:
                 cause = getattr(err, "cause", None)
                 if isinstance(cause, AuditorError):  # a data or model reason: the scan's own error
+                    finish_before(a)
                     raise cause from None
                 raise ClusterError(f"the Ray task searching images {a}-{b - 1} failed: "
                                    f"{type(cause or err).__name__}: {first_line(cause or err, 200)}") from err
             except ray.exceptions.RayError as err:  # a worker or node died more often than retried, ...
                 raise ClusterError(f"the Ray cluster lost the task searching images {a}-{b - 1} "
                                    f"(retried {MAX_RETRIES} times): {first_line(err, 200)}") from err
-            _merge(out, unit, start, stop, unit_names)
-            todo[(start, stop)] -= 1
-            if progress:
-                progress((stop - start) * (len(unit_names) + sum(1 for m in unit_names if out.errors and m in out.errors)))
-            if todo[(start, stop)] == 0:
-                finished_ranges.add((start, stop))
-                grew = False
-                while any(lo == out.n_done for lo, _ in finished_ranges):
-                    lo, hi = next(r for r in finished_ranges if r[0] == out.n_done)
-                    finished_ranges.discard((lo, hi))
-                    out.n_done, grew = hi, True
-                if grew and on_chunk:
-                    on_chunk(out)
+            absorb(result)
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)

@@ -58,5 +58,7 @@ class Interrupted(AuditorError):
 
 def first_line(err: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (a library's can run to pages), for one-line errors."""
-    lines = str(err).strip().splitlines()
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        return lines[-1].strip()[:limit]  # TorchScript: a stack of frames, the error itself comes last
     return lines[0][:limit] if lines else err.__class__.__name__

@@ -503,8 +503,13 @@ class TorchScriptClassifier(_Base):
     def _scored(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels from the first output that gives them, scores from the first (N, K) float output."""
         torch = self._torch
-        with torch.inference_mode():
-            out = self.module(torch.from_numpy(x).to(self.device))
+        try:
+            with torch.inference_mode():
+                out = self.module(torch.from_numpy(x).to(self.device))
+        except Exception as err:
+            if self.__dict__.get("contract") is None:  # probing input layouts: _find_contract tries the next
+                raise
+            raise ModelError(f"{self.label}: inference failed on a batch of {n}: {first_line(err)}") from err
         candidates = out if isinstance(out, (tuple, list)) else list(out.values()) if isinstance(out, dict) else [out]
         labels = scores = None
         for item in candidates:

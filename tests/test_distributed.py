@@ -71,3 +71,45 @@ def test_in_memory_models_cannot_travel(tmp_path):
         auditor.scan({"f": lambda x: np.zeros(len(x), dtype=np.int64)}, ROOT / "examples/digits", workers=2)
     with pytest.raises(auditor.OptionError, match="--workers must be 1 or more"):
         auditor.scan(ROOT / "examples/models/lenet.onnx", ROOT / "examples/digits", workers=0)
+
+
+@pytest.mark.slow
+def test_a_model_failing_in_a_worker_stops_the_scan_with_one_line_and_saves_what_finished(tmp_path):
+    """A unit that fails for a model reason (here the model raises on a bright image, the last
+    one) is not retried: the scan stops with the model's one-line error, exit 2 (bad input), and
+    the images searched before it are in results.json for --resume."""
+    import shutil
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    class Picky(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc = torch.nn.Linear(784, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            flat = x.reshape(x.shape[0], 784)
+            if bool((flat.mean(dim=1) > 0.9).any()):
+                raise RuntimeError("picky: bright image")
+            return self.fc(flat)
+
+    model = tmp_path / "picky.pt"
+    torch.jit.script(Picky().eval()).save(str(model))
+    images = tmp_path / "images"
+    images.mkdir()
+    for src in sorted((ROOT / "examples/digits").glob("*.png"))[:7]:
+        shutil.copy(src, images / src.name)
+    Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(images / "zz_white.png")  # sorted last
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["scan", str(model), str(images), "--out", str(out), "--workers", "2",
+                                      "--generator", "mnist", "--batch", "2", "--format", "json", "--samples", "30",
+                                      "--step", "0.2", "--refine-steps", "5", "--error-distance", "off"])
+    assert result.exit_code == 2, result.output
+    assert "picky.pt: inference failed" in result.output and "picky: bright image" in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    partial = json.loads((out / "results.json").read_text())
+    # units of 2 images: the three before the bright image's are waited for and kept, whatever finished first
+    assert partial["complete"] is False and partial["progress"]["done"] == 6
