@@ -142,8 +142,16 @@ def dz_eps_scatter_svg(results: dict[str, Any]) -> str | None:
     if not drawn:
         return None
     ax.set_yscale("log")
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):  # 0.4, 1, 10 rather than 4×10⁻¹, 10⁰, 10¹; matplotlib still picks which ticks to label
+        def _num_to_string(self, x, vmin, vmax):
+            return f"{x:g}"
+
+    ax.yaxis.set_major_formatter(Plain(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.set_xlabel("Δz (natural: latent distance)")
     ax.set_ylabel(f"ε (pixels: {pixel['norm'].upper()} distance)")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.legend(loc="best", frameon=False, fontsize=8)
     return _svg(fig, ax)
