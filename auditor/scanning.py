@@ -407,7 +407,7 @@ class _Scan:
             )
 
         state = {"output": start, "pixel": start_pixel, "written": None, "saved": start.n_done if start else 0,
-                 "search_error": None}
+                 "search_error": None, "interval": PARTIAL_EVERY_S}
         if previous is not None and previous.get("search_error"):  # estimated once the search was done
             state["search_error"] = previous["search_error"] | {
                 "models": {m["name"]: m.get("search_error") for m in previous["models"]}}
@@ -421,28 +421,33 @@ class _Scan:
             return OutputError(f"{err}; the scan stopped, {kept}")
 
         def save(output, pixel=None) -> None:
+            began = time.monotonic()
             try:
                 results.write(out / "results.json", assemble(output, pixel, _write_npz(out, pixel)))
             except OutputError as err:
                 raise stopped(err) from err
             state["written"], state["saved"] = time.monotonic(), output.n_done
+            # a large scan's partial write takes long (0.6 s for 20 models x 2,000 images): space
+            # them so that writing stays under 5% of the scan
+            state["interval"] = max(PARTIAL_EVERY_S, 20 * (state["written"] - began))
 
         def save_pixel(pixel) -> None:
             state["pixel"] = pixel
             if out is None:
                 return
             fault_point("pixel-between-batches")
-            if pixel.n_done < n and time.monotonic() - (state["written"] or 0) >= 5.0:
+            if pixel.n_done < n and time.monotonic() - (state["written"] or 0) >= state["interval"]:
                 save(state["output"], pixel)
 
         def save_partial(output) -> None:
-            # Atomic write of what is finished: after the first batch, then at most every 5 s (the
-            # JSON of a large scan is big). A failed write stops the scan (OutputError).
+            # Atomic write of what is finished: after the first batch, then at most every 5 s, or 20
+            # times a write's duration where that is longer (the JSON of a large scan is big). A
+            # failed write stops the scan (OutputError).
             state["output"] = output
             if out is None:
                 return
             fault_point("between-batches" if state["written"] is not None else "before-first-write")
-            if output.n_done < n and (state["written"] is None or time.monotonic() - state["written"] >= 5.0):
+            if output.n_done < n and (state["written"] is None or time.monotonic() - state["written"] >= state["interval"]):
                 save(output)
 
         try:
@@ -667,6 +672,7 @@ def auto_error_images(n: int) -> int:
 
 
 REPAIR_EXAMPLES = 3  # per model, the report shows this many pixel adversaries and their round trips
+PARTIAL_EVERY_S = 5.0  # partial results.json at most this often (or 20x a write's duration, if longer)
 
 
 def _with_pngs(record: dict, images: np.ndarray, labels: np.ndarray, adversary_labels: np.ndarray) -> dict:
