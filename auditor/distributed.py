@@ -226,7 +226,7 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
     def finish_before(first: int) -> None:
         """The units of images before ``first`` still running: waited for and kept, so that the
         saved prefix reaches the unit that failed (nothing already computed is lost)."""
-        for ref, (a, _, _) in sorted(list(pending.items()), key=lambda item: item[1][0]):
+        for ref, (a, _, _) in sorted(pending.items(), key=lambda item: item[1][0]):
             if a >= first:
                 continue
             try:

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 
-
 class Sigmoid(nn.Module):
     """nn.Sigmoid with the same bits for any thread count. On several threads torch splits an
     elementwise op into one chunk per thread, and each chunk's last few elements take the scalar

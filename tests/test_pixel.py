@@ -189,6 +189,7 @@ def test_a_scan_shows_both_views_everywhere(digits16, sklearn_model, tmp_path):
         assert 0 <= p["repair"]["pixel"]["repaired"] <= 1
     html = (out / "index.html").read_text()
     assert "Pixel-space robustness" in html and "How natural is each adversary" in html and 'alt="pixel adversary"' in html
+    assert 'alt="round trip through the generator"' in html  # the repair examples
     assert "Pixel-space robustness" in (out / "model-card.md").read_text()
     assert (out / "report.pdf").stat().st_size > 10_000
 
