@@ -7,8 +7,8 @@ PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# A plain `torch` requirement pulls a multi-GB CUDA build; where no torch is installed yet,
-# take the CPU build 2.13.0 first (a machine with a GPU may install its own CUDA torch first).
-python -c 'import torch' 2>/dev/null || pip install -q torch==2.13.0
+# A plain `torch` requirement pulls the multi-GB CUDA build on Linux: where no torch is installed yet,
+# install torch 2.13.0 first, PyTorch's CPU build where there is no NVIDIA GPU (one line says which).
+bash scripts/install_torch.sh
 extras=${1:-}
 pip install -q -e ".${extras:+[$extras]}"
