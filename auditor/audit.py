@@ -41,6 +41,7 @@ class ModelSummary:
     degenerate: bool  # predicts (nearly) one class: ranked last
     error_distance: dict[str, Any] | None = None  # natural-error figures, where a reference classifier applies
     agreement_with_reference: float | None = None
+    consensus_accuracy: float | None = None  # Dawid-Skene estimate from the scanned models' labels (3+ models)
     record: dict[str, Any] = field(default_factory=dict, repr=False)  # the model's whole entry in results.json
 
     @classmethod
@@ -56,7 +57,7 @@ class ModelSummary:
             reconstruction_agreement=m.get("reconstruction_agreement"), queries_per_image=m.get("queries_per_image"),
             rank=m.get("rank"), rank_ci=pair(m.get("rank_ci")), degenerate=bool(m.get("degenerate")),
             error_distance=m.get("error_distance"), agreement_with_reference=m.get("agreement_with_reference"),
-            record=m,
+            consensus_accuracy=m.get("consensus_accuracy"), record=m,
         )
 
 

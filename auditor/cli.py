@@ -161,7 +161,7 @@ def train_generator(
         if labels not in ("auto", "folders", "none"):
             raise OptionError(f"--labels must be auto, folders or none, got {labels!r}")
         images = load_images(data, shape)
-        names = [v.strip() for v in class_names.split(",")] if class_names else None
+        names = [v.strip() for v in class_names.split(",")] if class_names else images.class_names
         if labels == "none":
             images.labels = None
         elif labels == "folders":
@@ -343,6 +343,8 @@ def _print_summary(res: dict, written: list[Path]) -> None:
         table.add_row(*row)
     out_console.print(table)
     _print_search_error(res, order)
+    _print_naturalness(res, order)
+    _print_consensus(res, order)
     _print_errors(res, order)
     _print_pixel(res)
     out_console.print(trust_line(res), soft_wrap=True)
@@ -369,6 +371,25 @@ def _print_summary(res: dict, written: list[Path]) -> None:
             out_console.print(f"note: tied models may still differ: {res['data']['n_images']} images separate only "
                               f"large differences; scan {FEW_IMAGES:,} or more to compare close versions")
     out_console.print("written: " + " · ".join(str(p) for p in written))
+
+
+def _print_naturalness(res: dict, order: list[str]) -> None:
+    """How many natural adversaries lie outside the scanned images' domain, every scan."""
+    shares = [(n, ((m.get("naturalness") or {}).get("natural") or {}).get("out_of_domain"))
+              for n in order for m in res["models"] if m["name"] == n]
+    shares = [(n, v) for n, v in shares if v is not None]
+    if shares:
+        out_console.print("natural adversaries out of domain (k-NN to the clean images): "
+                          + ", ".join(f"{n} {100 * v:.0f}%" for n, v in shares), soft_wrap=True)
+
+
+def _print_consensus(res: dict, order: list[str]) -> None:
+    """The label-free consensus estimate of each model's accuracy (three or more models)."""
+    from .report import consensus_text
+
+    text = consensus_text(res, order)
+    if text:
+        out_console.print(text, soft_wrap=True)
 
 
 def _print_search_error(res: dict, order: list[str]) -> None:
@@ -511,7 +532,7 @@ def validate_generator(
     from .models import ModelOptions, load_classifier, unique_names
     from .scanning import reference_for
     from .search import SearchSettings, search
-    from .validation import LABELS, validate
+    from .validation import LABELS, chosen_figure, validate
 
     try:
         if len(models) < 3:
@@ -553,7 +574,7 @@ def validate_generator(
         table.add_column(col, justify="left" if col == "figure" else "right")
     for key, rho in record["spearman_test"].items():
         other = record["spearman_validation"].get(key)
-        table.add_row(LABELS[key] + (" ← read as accuracy" if key == record["read_as_accuracy"] else ""),
+        table.add_row(LABELS[key] + (" ← read as accuracy" if key == chosen_figure(record) else ""),
                       "–" if other is None else f"{other:.2f}", "–" if rho is None else f"{rho:.2f}")
     out_console.print(table)
     if len(classifiers) < 8:
@@ -693,8 +714,9 @@ def _validated(record: dict | None) -> str:
     if not record:
         return "not validated"
     from .report import FIGURE_NAMES, _rho
+    from .validation import chosen_figure
 
-    chosen = record.get("read_as_accuracy")
+    chosen = chosen_figure(record)
     rho = (record.get("spearman_test") or {}).get(chosen)
     return f"{FIGURE_NAMES.get(chosen, chosen)} (ρ {_rho(rho)}, {record.get('n_models')} models)" if rho is not None else "?"
 

@@ -36,8 +36,10 @@ class ImageSet:
     n_converted: int = 0
     ignored: list[tuple[str, str]] = field(default_factory=list)  # arrays that are not images, e.g. labels
     labels: np.ndarray | None = None  # integer class labels, where the data carries them (see load_images)
+    class_names: list[str] | None = None  # an .npz's ``class_names`` (strings), naming labels 0, 1, ...
 
 
+CLASS_NAME_KEYS = ("class_names", "label_names")
 LABEL_KEYS = ("labels", "label", "y", "y_train", "y_test", "targets", "target", "classes")
 
 
@@ -94,6 +96,7 @@ def load_images(
     skipped: list[tuple[str, str]] = []
     ignored: list[tuple[str, str]] = []
     label_sets: list[np.ndarray] = []
+    class_names: list[str] | None = None
     n_resized = n_converted = 0
     for path in files:
         if limit is not None and len(names) >= limit:
@@ -101,7 +104,8 @@ def load_images(
         rel = path.relative_to(base).as_posix()
         try:
             if path.suffix.lower() in ARRAY_SUFFIXES:
-                found, left_out, labels = _read_arrays(path, rel, shape)
+                found, left_out, labels, names_found = _read_arrays(path, rel, shape)
+                class_names = class_names or names_found
                 ignored.extend(left_out)
                 if labels is not None:
                     label_sets.append(labels)
@@ -134,7 +138,8 @@ def load_images(
     batch = np.empty((len(arrays), *shape), dtype=np.float32)  # one copy, not a stack and a cast
     for i, image in enumerate(arrays):
         batch[i] = image
-    return ImageSet(batch, names, skipped, n_resized, n_converted, ignored, labels)
+    return ImageSet(batch, names, skipped, n_resized, n_converted, ignored, labels,
+                    class_names if labels is not None else None)
 
 
 def folder_labels(names: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -273,7 +278,8 @@ def _resize(plane: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
-    """The images of a .npy/.npz file: ([(name, image)], [(entry, why left out)], labels or None)."""
+    """The images of a .npy/.npz file: ([(name, image)], [(entry, why left out)], labels or None,
+    class names or None)."""
     import zipfile
 
     try:
@@ -289,8 +295,12 @@ def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
     if path.suffix.lower() == ".npy" and len(entries) != 1 or entries and not entries[0][0] and path.suffix.lower() == ".npz":
         raise DataError("the file's content does not match its .npy/.npz extension")
     out, ignored, label_arrays, errors = [], [], [], []
+    class_names = None
     for key, array in entries:
         prefix = f"{rel}:{key}" if key else rel
+        if key.lower() in CLASS_NAME_KEYS and array.ndim == 1 and array.dtype.kind in "US":
+            class_names = [v.decode() if isinstance(v, bytes) else str(v) for v in array.tolist()]
+            continue
         if key and array.ndim <= 1:  # never images: labels, ids, metadata
             kind = "labels" if key.lower() in LABEL_KEYS else "a 1-D array"
             ignored.append((prefix, f"{kind}, not images ({array.shape[0] if array.ndim else 1} values)"))
@@ -309,9 +319,9 @@ def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
     if not out:
         detail = "; ".join(f"{name}: {why}" for name, why in ignored) or "no arrays"
         raise DataError(f"array file holds no images ({detail})")
-    n_image_arrays = len(entries) - len(ignored)
+    n_image_arrays = len(entries) - len(ignored) - (class_names is not None)
     labels = label_arrays[0] if n_image_arrays == 1 and len(label_arrays) == 1 and len(label_arrays[0]) == len(out) else None
-    return out, ignored, labels
+    return out, ignored, labels, class_names
 
 
 def _array_to_batch(array: np.ndarray, shape: tuple[int, int, int], name: str) -> np.ndarray:

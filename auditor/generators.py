@@ -204,7 +204,23 @@ def load_generator(name_or_path: str, device: str | None = None) -> Generator:
         decoder=decoder.to(device).eval(),
         device=device,
         reference=load_reference(bundle, manifest, device),
+        decoding=decoding_of(manifest, bundle),
     )
+
+
+DECODINGS = {
+    "plain": "a candidate image is the generator's decode G(z)",
+    "detail-preserving": "a candidate image is clip(x + G(z) - G(z0), 0, 1): the photo plus the change the "
+                         "latent move makes, so the reconstruction is the photo itself",
+}
+
+
+def decoding_of(manifest: dict[str, Any], bundle: Path) -> str:
+    rule = str(manifest.get("decoding", "plain"))
+    if rule not in DECODINGS:
+        raise GeneratorError(f"{bundle}: decoding rule {rule!r} is unknown; expected one of {', '.join(DECODINGS)} "
+                             "(a newer auditor may read it)")
+    return rule
 
 
 OUTSIDE_FACTOR = 2.0  # an image is outside the domain above this x the reference's p95 error
@@ -292,6 +308,21 @@ class Generator:
     batch_size: int = 4096
     reference: Any = None  # the bundle's reference classifier R (auditor.reference), where it ships one
     gradients: bool = True  # refine() differentiates through G
+    decoding: str = "plain"  # the candidate image of a latent (DECODINGS; the manifest's "decoding")
+
+    def describe_decoding(self) -> str:
+        return DECODINGS[self.decoding]
+
+    def render(self, z: np.ndarray, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """The candidate image of latent ``z`` for image ``x`` whose reconstruction is ``base`` = G(z0).
+
+        ``plain``: G(z). ``detail-preserving``: clip(x + G(z) - G(z0), 0, 1), the photo plus the
+        change the latent move makes, so that z0 renders x itself (a blurry decoder's blur is
+        never part of a candidate) and a candidate differs from x only by what G expresses."""
+        decoded = self.decode(z)
+        if self.decoding == "plain":
+            return decoded
+        return np.clip(x + decoded - base, 0.0, 1.0, out=decoded)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """I(x): the encoder's mean. (N, C, H, W) -> (N, d)."""

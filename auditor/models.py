@@ -49,10 +49,11 @@ class InputContract:
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
     dtype: Any = np.float32
+    size: tuple[int, int] | None = None  # (H, W) the model takes where it differs from the generator's images
 
     def describe(self) -> str:
         batch = "dynamic batch" if self.batch is None else f"batch fixed at {self.batch}"
-        norm = ""
+        norm = f", resized (bilinear) to {self.size[0]}x{self.size[1]}" if self.size else ""
         if self.input_scale != 1.0:
             norm += f", pixels x {self.input_scale:g}"
         if self.mean != (0.0,) or self.std != (1.0,):
@@ -62,6 +63,8 @@ class InputContract:
     def prepare(self, images: np.ndarray) -> np.ndarray:
         """(N, C, H, W) in [0, 1] -> the model's input array."""
         x = images
+        if self.size is not None and tuple(x.shape[2:]) != self.size:
+            x = resize(x, self.size)
         if x.shape[1] != self.channels:
             x = np.repeat(x, self.channels, axis=1) if x.shape[1] == 1 else x.mean(1, keepdims=True)
         if self.input_scale != 1.0:
@@ -77,6 +80,16 @@ class InputContract:
         elif self.layout == "flat":
             x = x.reshape(len(x), -1)
         return np.ascontiguousarray(x, dtype=self.dtype)
+
+
+def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, *size), bilinear (antialiased when shrinking), values kept in [0, 1]."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    shrink = size[0] < x.shape[2] or size[1] < x.shape[3]
+    out = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+    return out.clamp_(0.0, 1.0).numpy()
 
 
 @dataclass
@@ -441,13 +454,16 @@ def _contract_from_shape(
                 raise mismatch(f"{dims[1]} flattened values per image (the generator's make {c * h * w})")
     else:
         raise ModelError(f"{model}: --layout {layout} does not fit the model's input shape {shape}")
+    size = None
     if any(s is not None and s != t for s, t in zip(spatial, (h, w))):
         found = f"{channels}x{'x'.join(str(s or '?') for s in spatial)}"
-        raise mismatch(found)
+        if None in spatial or channels != c:
+            raise mismatch(found)
+        size = (int(spatial[0]), int(spatial[1]))  # another size, the same domain: candidates are resized to it
     if channels not in (1, 3) or (channels == 1 and c == 3):
         raise mismatch(f"{channels}-channel")
     mean, std = _normalisation(options, channels)
-    return InputContract(layout, batch, channels, options.input_scale, mean, std, dtype)
+    return InputContract(layout, batch, channels, options.input_scale, mean, std, dtype, size)
 
 
 class TorchScriptClassifier(_Base):

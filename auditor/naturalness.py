@@ -62,7 +62,9 @@ class Naturalness:
     def score(self, images: np.ndarray, sources: np.ndarray) -> dict[str, np.ndarray]:
         """Per space, the percentile (0..1) of each image's k-NN distance among the clean images'
         own, its source image (``sources``, -1: none) left out of its neighbours."""
-        out = {}
+        out: dict[str, np.ndarray] = {}
+        if len(images) == 0:
+            return {"pixels": np.zeros(0), "features": np.zeros(0), "out_of_domain": np.zeros(0, dtype=bool)}
         for name, ref in self.spaces.items():
             q = images.reshape(len(images), -1) if name == "pixels" else features(images)
             d = _knn(ref, q, np.asarray(sources), self.k)
@@ -83,3 +85,31 @@ def summary(scores: dict[str, np.ndarray]) -> dict[str, float | int | None]:
     return {"n": int(n), "median_pixels": round(float(np.median(scores["pixels"])), 4),
             "median_features": round(float(np.median(scores["features"])), 4),
             "out_of_domain": round(float(scores["out_of_domain"].mean()), 4)}
+
+
+SPACES = "pixels; random-convolution features (16 seeded 3x3 filters, ReLU, 2x2 pooling)"
+
+
+def natural_view(generator, images: np.ndarray, output, names) -> dict:
+    """How natural every model's natural adversary x* is, in every scan (issue #33).
+
+    Returns ``nat`` (the fitted :class:`Naturalness`), per model ``adversaries`` ((N, C, H, W) with
+    x* where there is one, zeros elsewhere), ``has`` (which images have one), ``scores``, ``models``
+    (the per-model summary) and ``flags`` (per image: x* out of domain), and ``record`` (the scan's
+    settings and the clean images' own summary)."""
+    nat = Naturalness(images)
+    view: dict = {"nat": nat, "adversaries": {}, "has": {}, "scores": {}, "models": {}, "flags": {}}
+    n = len(images)
+    for name in names:
+        res = output.results[name]
+        has = ~np.isnan(res.z_star[:n]).any(axis=1)
+        adversaries = np.zeros_like(images)
+        if has.any():
+            adversaries[has] = generator.render(res.z_star[:n][has], images[has], generator.decode(output.z0[:n][has]))
+        scores = nat.score(adversaries[has], np.flatnonzero(has))
+        flag = np.zeros(n, dtype=bool)
+        flag[has] = scores["out_of_domain"]
+        view["adversaries"][name], view["has"][name], view["scores"][name] = adversaries, has, scores
+        view["models"][name], view["flags"][name] = summary(scores), flag
+    view["record"] = {"k": nat.k, "threshold": OUT_OF_DOMAIN, "clean": summary(nat.clean_scores()), "spaces": SPACES}
+    return view

@@ -38,6 +38,47 @@ def png_data_uri(image: np.ndarray, scale: int = SCALE) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def consensus_text(res: dict[str, Any], order: list[str]) -> str | None:
+    """One paragraph: each model's consensus accuracy estimate, what it assumes, and which models
+    it rates above the reference classifier's own accuracy (R's figures under-rate those)."""
+    if not res.get("consensus"):
+        return None
+    by_name = {m["name"]: m for m in res["models"]}
+    est = {n: by_name[n].get("consensus_accuracy") for n in order}
+    figures = ", ".join(f"{n} {100 * v:.0f}%" for n, v in sorted(est.items(), key=lambda kv: -(kv[1] or 0))
+                        if v is not None)
+    text = f"consensus accuracy estimate: {figures} ({res['consensus']['assumption']})"
+    ref = res["generator"].get("reference_classifier") or {}
+    r_acc = ref.get("accuracy")
+    above = [n for n, v in est.items() if r_acc is not None and v is not None and v > r_acc
+             and n in (ref.get("models") or [])]
+    if above:
+        text += (f". {', '.join(above)}: estimated above the reference classifier's own accuracy "
+                 f"({100 * r_acc:.1f}%), so R's figures (agreement, error distance) under-rate "
+                 f"{'it' if len(above) == 1 else 'them'}")
+    return text
+
+
+def image_from_uri(uri: str, scale: int = SCALE) -> np.ndarray:
+    """The inverse of :func:`png_data_uri`: (C, H, W) float32 in [0, 1] (exact for 8-bit images)."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))[::scale, ::scale]
+    chw = img[None] if img.ndim == 2 else img[..., :3].transpose(2, 0, 1)
+    return (chw.astype(np.float32) / 255.0).copy()
+
+
+def candidates(generator, inst: dict[str, Any], z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(reconstruction, candidate images of latents ``z``) of one instance, by the generator's
+    decoding rule (the detail-preserving rule needs the original, stored as the instance's PNG)."""
+    z0 = np.asarray(inst["z0"], dtype=np.float32)[None]
+    base = generator.decode(z0)
+    if generator.decoding == "plain":
+        return base[0], generator.decode(z)
+    x = image_from_uri(inst["image_png"])[None]
+    return x[0], generator.render(z, np.repeat(x, len(z), 0), np.repeat(base, len(z), 0))
+
+
 def difference_map(adversary: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Blue where the adversary added ink, red where it removed it, white where equal.
 
@@ -152,8 +193,7 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
         inst = results["instances"][index]
         if inst.get("z0") is None:
             continue
-        z0 = np.asarray(inst["z0"], dtype=np.float32)
-        recon = generator.decode(z0[None])[0]
+        recon = candidates(generator, inst, np.zeros((0, generator.latent_dim), np.float32))[0]
         cells = []
         for name in _column_models(results, inst, columns):
             r = inst["results"][name]
@@ -161,7 +201,7 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
                     "censored": r["censored"], "changed": r["reconstruction_changed_label"],
                     "adversary_prediction": r["adversary_prediction"], "semantics": _semantics(inst, r)}
             if r.get("z_star") is not None:
-                adv = generator.decode(np.asarray(r["z_star"], dtype=np.float32)[None])[0]
+                adv = candidates(generator, inst, np.asarray(r["z_star"], dtype=np.float32)[None])[1][0]
                 cell["adversary"] = png_data_uri(adv)
                 cell["difference"] = png_data_uri(difference_map(adv, recon))
             if "pixel_eps" in r:
@@ -196,6 +236,8 @@ FIGURE_NAMES = {
     "agreement_with_reference": "agreement with the reference classifier",
     "confidence": "max-softmax confidence", "majority_agreement": "majority-vote agreement",
     "nuclear_norm": "softmax nuclear norm",
+    "consensus_accuracy": "consensus accuracy estimate (Dawid-Skene)",
+    "dawid_skene": "Dawid-Skene over the validation zoo", "softmax_corr": "SoftmaxCorr", "cot": "COT",
 }
 
 
@@ -209,8 +251,10 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
             f"generator {gen['name']} has no validation record (as generators you train or import have none): Δz is a robustness "
             "figure, and whether any figure here ranks models by accuracy on this domain is unmeasured; "
             "measure it on a small labelled set before reading it as accuracy")}
+    from .validation import chosen_figure
+
     rho = v.get("spearman_test", {})
-    chosen = v.get("read_as_accuracy")
+    chosen = chosen_figure(v)
     parts = ", ".join(f"{FIGURE_NAMES.get(k, k)} {_rho(rho[k])}" for k in rho if k in FIGURE_NAMES and rho[k] is not None)
     n = v.get("n_images", {})
     text = (f"on generator {gen['name']}'s validation ({v.get('n_models')} models, {n.get('test', '?')} held-out images "
@@ -325,7 +369,7 @@ def attach_strips(results: dict[str, Any], generator, classifiers) -> None:
             if r.get("z_star") is None or inst.get("z0") is None:
                 continue
             z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
-            frames = generator.decode((z0[None] + t[:, None].astype(np.float32) * (z1 - z0)[None]))
+            frames = candidates(generator, inst, z0[None] + t[:, None].astype(np.float32) * (z1 - z0)[None])[1]
             strips.append({"index": index, "model": clf.name, "t": [round(float(v), 4) for v in t],
                            "labels": [int(v) for v in clf.predict(frames)]})
     results.setdefault("report", {})["strips"] = strips
@@ -339,7 +383,7 @@ def strip_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
         r = inst["results"][strip["model"]]
         z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
         t = np.asarray(strip["t"], np.float32)
-        frames = generator.decode(z0[None] + t[:, None] * (z1 - z0)[None])
+        frames = candidates(generator, inst, z0[None] + t[:, None] * (z1 - z0)[None])[1]
         labels = strip["labels"]
         rows.append({
             "file": inst["file"], "model": strip["model"], "delta_z": r["delta_z"],
@@ -377,7 +421,7 @@ def render_html(results: dict[str, Any], generator) -> str:
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
         strips=strip_rows(results, generator), few_images=FEW_IMAGES, trust=trust(results),
-        search_error=search_error_text(results, ranked(results)),
+        search_error=search_error_text(results, ranked(results)), consensus=consensus_text(results, ranked(results)),
         scatter=svg_data_uri(scatter) if (scatter := plots.dz_eps_scatter_svg(results)) else None,
         pixel_order=[n for g in (results.get("pixel") or {}).get("ranking", []) for n in g],
     )
@@ -394,6 +438,7 @@ def render_notebook(results: dict[str, Any], generator) -> str:
         r=results, rows=rows, columns=gallery_columns(results), models={m["name"]: m for m in results["models"]},
         order=ranked(results), many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
         few_images=FEW_IMAGES, trust=trust(results), notebook=True, search_error=search_error_text(results, ranked(results)),
+        consensus=consensus_text(results, ranked(results)),
     )
 
 
@@ -465,7 +510,8 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
     template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
     return template.render(r=results, rows=rows, columns=gallery_columns(results),
                            models={m["name"]: m for m in results["models"]}, overlap=overlap(results), trust=trust(results),
-                           search_error=search_error_text(results, ranked(results)))
+                           search_error=search_error_text(results, ranked(results)),
+                           consensus=consensus_text(results, ranked(results)))
 
 
 def _write_uri(path: Path, uri: str) -> None:

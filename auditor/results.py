@@ -26,6 +26,7 @@ import numpy as np
 
 from . import __version__, stats
 from .errors import ResultsError
+from .consensus import ASSUMPTION, consensus_accuracy
 
 SCHEMA_VERSION = 2  # 2: ranking groups without significant pairs, letters, ranks, natural-error figures (all additive)
 _PNG_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
@@ -75,6 +76,7 @@ def build(
     search_error: dict[str, Any] | None = None,
     expects_pixel: bool = False,
     expects_search_error: bool = False,
+    naturalness: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble results.json from a :class:`~auditor.search.SearchOutput` and metadata.
 
@@ -117,6 +119,9 @@ def build(
             )
         )
     errors = _error_figures(output, models, n_done, intervals)
+    consensus = consensus_accuracy({m["name"]: rounded[m["name"]].prediction for m in models})
+    for entry in model_entries:
+        entry["consensus_accuracy"] = None if consensus is None else _num(consensus[entry["name"]], 4)
     pairs = stats.pairwise(effective)
     largest = stats.p_largest(effective)
     for entry in model_entries:
@@ -139,6 +144,8 @@ def build(
         entry["rank_ci"] = ranks.get(entry["name"], {}).get("rank_ci")
         if search_error is not None:
             entry["search_error"] = search_error["models"].get(entry["name"])
+        if naturalness is not None:
+            entry["naturalness"] = {"natural": naturalness["models"][entry["name"]]}
         if pixel_record is not None:
             entry["pixel"] = pixel_record["models"][entry["name"]] | pixel_record.get("_models", {}).get(entry["name"], {})
     instances = []
@@ -156,6 +163,9 @@ def build(
                 "queries": int(res.queries[i]),
                 "z_star": _vec(res.z_star[i]),
             }
+        if naturalness is not None:
+            for meta in models:
+                per_model[meta["name"]]["natural_out_of_domain"] = bool(naturalness["flags"][meta["name"]][i])
         if output.errors is not None:
             for meta in models:
                 ref_adv = int(output.reference_adversary[meta["name"]][i])
@@ -191,6 +201,9 @@ def build(
         "data": data,
         "search": search,
         "models": model_entries,
+        **({"naturalness": naturalness["record"]} if naturalness is not None else {}),
+        "consensus": None if consensus is None else {"method": "Dawid-Skene", "assumption": ASSUMPTION,
+                                                     "n_models": len(models)},
         "pairwise": [p.__dict__ for p in pairs],
         "friedman": stats.friedman(effective),
         "alpha": alpha,

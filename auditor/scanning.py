@@ -24,6 +24,7 @@ import numpy as np
 from .audit import Audit
 from .errors import AuditorError, Interrupted, OptionError, OutputError
 from .files import write_bytes
+from .naturalness import natural_view
 
 log = logging.getLogger("auditor")
 
@@ -324,6 +325,8 @@ class _Scan:
                      "as it is (no --refine-steps)")
         log.info(f"{len(images.names)} images from {self._source_name()} → {'x'.join(map(str, shape))} for generator "
                  f"{gen.name}: {data_mod.conversion_rule(shape)}")
+        if gen.decoding != "plain":
+            log.info(f"decoding rule {gen.decoding}: {gen.describe_decoding()}")
         if images.skipped:
             log.warning(data_mod.skipped_message(images.skipped))
         if images.ignored:
@@ -385,11 +388,12 @@ class _Scan:
                        "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
                        "conversion": conversion_rule(shape), "n_resized": images.n_resized}
 
-        def assemble(output, pixel=None, extra=None) -> dict:
+        def assemble(output, pixel=None, extra=None, natural=None) -> dict:
             return results.build(
                 generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
                            "image_shape": list(shape), "weights_sha256": weights_id(gen.manifest),
                            "family": gen.manifest["family"], "validation": gen.manifest.get("validation"),
+                           "decoding": gen.decoding, "decoding_rule": gen.describe_decoding(),
                            **({"chosen_by": "auto", "candidates": candidates} if candidates else {}),
                            **({"reference_classifier": {k: gen.reference.record.get(k) for k in
                                                         ("architecture", "class_names", "accuracy", "n_images")}
@@ -402,7 +406,7 @@ class _Scan:
                             seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
                 models=model_meta, names=images.names, output=output, fit=fit, recon_mse=recon_mse, scan_key=key,
                 baseline=baseline, alpha=alpha, gate_on=gate_on.replace("-", "_") if gate_on != "dz" else "dz",
-                pixel=pixel, pixel_extra=extra, search_error=state.get("search_error"),
+                pixel=pixel, pixel_extra=extra, search_error=state.get("search_error"), naturalness=natural,
                 expects_pixel=attack is not None, expects_search_error=k_error > 0,
             )
 
@@ -497,13 +501,15 @@ class _Scan:
             raise
         pixel = state["pixel"]
         try:
-            extra = self._pixel_extras(gen, classifiers, images.images, output, pixel) if pixel is not None else None
+            log.info("measuring how natural the natural adversaries are")
+            natural = natural_view(gen, images.images, output, names)
+            extra = self._pixel_extras(gen, classifiers, images.images, output, pixel, natural) if pixel is not None else None
             npz = results.pixel_npz(pixel) if pixel is not None else None
             if pixel is not None:
                 extra |= _npz_record(npz)
                 if out is not None:
                     write_bytes(out / NPZ, npz)
-            res = self._finish(assemble(output, pixel, extra), images.images, gen, classifiers, out, pixel)
+            res = self._finish(assemble(output, pixel, extra, natural), images.images, gen, classifiers, out, pixel)
         except OutputError as err:
             raise stopped(err) from err
         except KeyboardInterrupt:  # the search was done: keep it, the report can be drawn on --resume
@@ -535,42 +541,37 @@ class _Scan:
             return distributed_search(spec, images, self.settings, cluster.size, resume=start, on_chunk=on_chunk,
                                       progress=progress)
 
-    def _pixel_extras(self, gen, classifiers, images, output, pixel) -> dict:
-        """How natural each adversary is (clean images, natural and pixel adversaries) and whether
-        the generator repairs it; per instance, the out-of-domain flags."""
-        from .naturalness import K, OUT_OF_DOMAIN, Naturalness, summary
+    def _pixel_extras(self, gen, classifiers, images, output, pixel, natural) -> dict:
+        """How natural each pixel adversary is (beside the natural ones, ``natural``: see
+        naturalness.natural_view) and whether the generator repairs either; per instance, the
+        out-of-domain flags."""
+        from .naturalness import summary
         from .pixel.repair import repair
 
-        log.info("measuring how natural the adversaries are and whether the generator repairs them")
-        nat = Naturalness(images)
-        models, flags = {}, {"natural_out_of_domain": {}, "pixel_out_of_domain": {}}
+        log.info("measuring how natural the pixel adversaries are and whether the generator repairs them")
+        nat = natural["nat"]
+        models, flags = {}, {"natural_out_of_domain": natural["flags"], "pixel_out_of_domain": {}}
         n = len(images)
         for clf in classifiers:
             res, px = output.results[clf.name], pixel.results[clf.name]
-            has_z = ~np.isnan(res.z_star).any(axis=1)
-            natural = np.zeros_like(images)
-            if has_z.any():
-                natural[has_z] = gen.decode(res.z_star[has_z])
+            has_z, adversaries = natural["has"][clf.name], natural["adversaries"][clf.name]
             has_px = ~np.isnan(px.eps)
-            nat_scores = nat.score(natural[has_z], np.flatnonzero(has_z))
             px_scores = nat.score(np.nan_to_num(px.adversary[has_px]), np.flatnonzero(has_px))
-            for key, mask, scores in (("natural_out_of_domain", has_z, nat_scores), ("pixel_out_of_domain", has_px, px_scores)):
-                flag = np.zeros(n, dtype=bool)
-                flag[mask] = scores["out_of_domain"]
-                flags[key][clf.name] = flag
+            flag = np.zeros(n, dtype=bool)
+            flag[has_px] = px_scores["out_of_domain"]
+            flags["pixel_out_of_domain"][clf.name] = flag
             keeps = ~res.reconstruction_changed
             models[clf.name] = {
-                "naturalness": {"natural": summary(nat_scores), "pixel": summary(px_scores)},
+                "naturalness": {"natural": natural["models"][clf.name], "pixel": summary(px_scores)},
                 "repair": {"pixel": _with_pngs(repair(gen, clf, np.nan_to_num(px.adversary), res.prediction,
                                                       has_px & keeps, self.settings.refine_steps,
                                                       examples=REPAIR_EXAMPLES), images, res.prediction,
                                                       px.adversary_prediction),
-                           "natural": repair(gen, clf, natural, res.prediction, has_z & keeps, self.settings.refine_steps),
+                           "natural": repair(gen, clf, adversaries, res.prediction, has_z & keeps,
+                                             self.settings.refine_steps),
                            "n_reconstruction_changed": int((~keeps).sum())},
             }
-        return {"naturalness": {"k": K, "threshold": OUT_OF_DOMAIN, "clean": summary(nat.clean_scores()),
-                                "spaces": "pixels; random-convolution features (16 seeded 3x3 filters, ReLU, 2x2 pooling)"},
-                "_models": models, "_flags": flags}
+        return {"naturalness": natural["record"], "_models": models, "_flags": flags}
 
     def _redraw(self, finished, assemble, gen, images, classifiers, out, wanted) -> Audit:
         """``resume`` of a finished scan: the gate and the ranking follow this call's baseline and
@@ -588,9 +589,10 @@ class _Scan:
         if (finished.get("alpha") != self.alpha or gate_was.get("baseline") != self.baseline
                 or (self.baseline and gate_was.get("on", "dz") != on)):
             output = results.restore(finished, len(images.names), gen.latent_dim)
-            extra = (self._pixel_extras(gen, classifiers, images.images, output, pixel) | _npz_record(npz)
+            natural = natural_view(gen, images.images, output, [c.name for c in classifiers])
+            extra = (self._pixel_extras(gen, classifiers, images.images, output, pixel, natural) | _npz_record(npz)
                      if pixel is not None else None)
-            rebuilt = assemble(output, pixel, extra)
+            rebuilt = assemble(output, pixel, extra, natural)
             for key in ("report", "created"):
                 if key in finished:
                     rebuilt[key] = finished[key]

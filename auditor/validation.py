@@ -18,9 +18,14 @@ import numpy as np
 from auditor import stats
 
 # the product's own figures, one of which a bundle's validation names as "read as accuracy"
-FIGURES = ("mean_dz", "median_dz", "mean_error_distance", "median_error_distance", "agreement_with_reference")
+FIGURES = ("mean_dz", "median_dz", "mean_error_distance", "median_error_distance", "agreement_with_reference",
+           "consensus_accuracy")
 # label-free peers
-PEERS = ("confidence", "majority_agreement", "nuclear_norm")
+PEERS = ("confidence", "majority_agreement", "nuclear_norm", "dawid_skene", "softmax_corr", "cot")
+# the results.json field of each product figure (in every models[] entry; an object's "mean"/"median" is the figure)
+RESULTS_FIELDS = {"mean_dz": "mean_delta_z", "median_dz": "median_delta_z", "mean_error_distance": "error_distance",
+                  "median_error_distance": "error_distance", "agreement_with_reference": "agreement_with_reference",
+                  "consensus_accuracy": "consensus_accuracy"}
 LABELS = {
     "mean_dz": "mean Δz",
     "median_dz": "median Δz",
@@ -30,7 +35,17 @@ LABELS = {
     "confidence": "mean max-softmax confidence (peer)",
     "majority_agreement": "agreement with the zoo's majority vote (peer)",
     "nuclear_norm": "normalised nuclear norm of the softmax matrix (peer; Deng et al. 2023)",
+    "consensus_accuracy": "consensus accuracy estimate (Dawid-Skene over the scanned models)",
+    "dawid_skene": "Dawid-Skene accuracy estimate over the zoo (peer; Dawid & Skene 1979)",
+    "softmax_corr": "SoftmaxCorr (peer; Tu et al. 2024)",
+    "cot": "COT, optimal-transport accuracy estimate (peer; Lu et al. 2023)",
 }
+
+
+def chosen_figure(record: dict) -> str | None:
+    """The figure a validation record chose (its key in ``spearman_test``); records before issue
+    #33 name it in ``read_as_accuracy`` only, which now names the results.json field."""
+    return record.get("figure", record.get("read_as_accuracy"))
 
 
 def rank_corr(a, b) -> float:
@@ -53,15 +68,19 @@ def model_figures(zoo, out, images: np.ndarray, labels: np.ndarray, rows: np.nda
     """Every figure of every model over the images ``rows`` (a boolean mask). ``out`` is the
     SearchOutput of a scan of ``images``; the natural-error figures need it to hold error
     distances (a reference classifier), the confidence peers a ``proba`` method on the model."""
+    from .consensus import cot, dawid_skene, softmax_corr
+
     votes = np.stack([m.predict(images[rows]) for m in zoo])
     majority = np.array([np.bincount(col).argmax() for col in votes.T])
+    ds = dawid_skene(votes)["accuracy"] if len(zoo) >= 3 else np.full(len(zoo), np.nan)
     figures = {}
-    for m, pred in zip(zoo, votes):
+    for m, pred, ds_m in zip(zoo, votes, ds):
         res = out.results[m.name]
         dz = stats.summary(res.delta_z[rows], res.censored[rows])
         f = {"accuracy": float((pred == labels[rows]).mean()), "mean_dz": dz["mean_delta_z"],
              "median_dz": dz["median_delta_z"] if dz["median_delta_z"] is not None else np.inf,
-             "majority_agreement": float((pred == majority).mean())}
+             "majority_agreement": float((pred == majority).mean()),
+             "consensus_accuracy": float(ds_m), "dawid_skene": float(ds_m)}
         if out.errors is not None and m.name in out.errors:
             err = out.errors[m.name]
             r_x = out.reference_prediction[rows]
@@ -76,7 +95,8 @@ def model_figures(zoo, out, images: np.ndarray, labels: np.ndarray, rows: np.nda
                   "censored_errors": int(np.isnan(err.delta_z[rows]).sum())}
         if hasattr(m, "proba"):
             probs = m.proba(images[rows])
-            f |= {"confidence": float(probs.max(axis=1).mean()), "nuclear_norm": nuclear_norm(probs)}
+            f |= {"confidence": float(probs.max(axis=1).mean()), "nuclear_norm": nuclear_norm(probs),
+                  "softmax_corr": softmax_corr(probs), "cot": cot(probs)}
         figures[m.name] = f
     return figures
 
@@ -114,7 +134,7 @@ def validation_record(zoo_name: str, zoo, corr, chosen: str, n_images: dict[str,
     """What a bundle's manifest records under ``validation``."""
     return {
         "zoo": zoo_name, "n_models": len(zoo), "families": sorted({getattr(m, "family", "given") for m in zoo}), "n_images": n_images,
-        "read_as_accuracy": chosen,
+        "read_as_accuracy": RESULTS_FIELDS[chosen], "figure": chosen,
         "spearman_test": {k: None if np.isnan(v) else round(v, 3) for k, v in corr["test"].items()},
         "spearman_validation": {k: None if np.isnan(v) else round(v, 3) for k, v in corr["validation"].items()},
         "labels": {k: LABELS[k] for k in corr["test"]},

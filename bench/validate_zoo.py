@@ -133,9 +133,43 @@ def build_zoo(x, y) -> list[Member]:
     return zoo
 
 
+class FileMember(Member):
+    """A zoo model loaded from its file as a scan loads it (TorchScript or ONNX)."""
+
+    def __init__(self, path: Path, family: str, image_shape):
+        from auditor.models import ModelOptions, load_classifier
+
+        self.clf = load_classifier(path, path.stem, image_shape, ModelOptions(device="cpu"))
+        self.name, self.family, self.path = path.stem, family, path
+        self.format, self.contract, self.class_names = self.clf.format, self.clf.contract, None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.clf.predict(x)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        self.clf.predict(x[:1])
+        return np.exp(self.clf.predict_scores(x)[1])
+
+
+def cifar10_domain():
+    """The zoo of bench/cifar10_zoo.py (from its files) and the held-out photos of scripts/cifar10_splits.py."""
+    folder = ROOT / ".work" / "cifar10"
+    record = json.loads((folder / "zoo" / "zoo.json").read_text())
+    zoo = [FileMember(p, record[p.stem]["family"], (3, 32, 32))
+           for p in sorted((folder / "zoo").iterdir()) if p.suffix in (".pt", ".onnx") and p.stem in record]
+    with np.load(folder / "holdout.npz") as npz:
+        images = (npz["images"].transpose(0, 3, 1, 2) / 255.0).astype(np.float32)
+        labels = npz["labels"].astype(np.int64)
+    what = ("trained on the 45,000-photo train split (`bench/cifar10_zoo.py`), scanned on held-out photos "
+            "(`scripts/cifar10_splits.py`, a seeded order)")
+    return zoo, images, labels, what
+
+
 def load_domain(domain: str, limit: int | None):
     """(zoo, scanned images, their labels, default generator, description) of a domain."""
-    if domain == "fashion":
+    if domain == "cifar10":
+        zoo, images, labels, what = cifar10_domain()
+    elif domain == "fashion":
         x_train, y_train, x_hold, y_hold = fashion_splits()
         xtr = (x_train / 255.0).astype(np.float32)[:, None]
         zoo = build_zoo(xtr, y_train.astype(np.int64))
@@ -160,16 +194,17 @@ def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--domain", choices=("fashion", "mnist"), default="fashion")
+    parser.add_argument("--domain", choices=("fashion", "mnist", "cifar10"), default="fashion")
     parser.add_argument("--generator", default=None, help="default: the domain's bundled generator")
     parser.add_argument("--limit", type=int, default=None, help="scan only the first N images")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--write-manifest", action="store_true", help="record the validation in the bundle's manifest")
     parser.add_argument("--weak-reference", type=int, default=None, metavar="STEPS",
                         help="replace R by one trained for only STEPS steps (how much a weaker R costs); "
                              "writes docs/validation-DOMAIN-weak-reference.md, never the manifest")
     args = parser.parse_args()
     generator = args.generator or args.domain
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     zoo, images, labels, what = load_domain(args.domain, args.limit)
     trained = time.perf_counter() - started
@@ -205,7 +240,7 @@ def main() -> None:
     everything = model_figures(zoo, out, images, labels, np.ones(len(images), bool))
     for m in sorted(zoo, key=lambda m: everything[m.name]["accuracy"]):
         f = everything[m.name]
-        lines.append(f"| {m.name} | {m.family} | {100 * f['accuracy']:.1f}% | {f['mean_dz']:.3f} | "
+        lines.append(f"| {m.name} | {m.family} | {100 * f['accuracy']:.1f}% | {f['mean_dz'] or 0:.3f} | "
                      f"{f['mean_error_distance']:.3f} | {f['censored_errors']} | {f['agreement_with_reference']:.3f} | "
                      f"{f['kept_class']:.2f} | {f['majority_agreement']:.3f} | {f['confidence']:.3f} |")
     name = f"validation-{args.domain}" + ("-weak-reference" if args.weak_reference else "")

@@ -126,6 +126,13 @@ class LinearGenerator:
     def refine(self, images, z0, steps):
         return z0
 
+    decoding = "plain"
+
+    def render(self, z, x, base):
+        from auditor.generators import Generator
+
+        return Generator.render(self, z, x, base)  # type: ignore[arg-type]
+
 
 class HalfSpace:
     """A black-box classifier in image space: label 1 where w . x > b, else 0."""

@@ -88,6 +88,29 @@ def test_domain_mismatch_names_the_generator_option(onnx_factory):
         load_classifier(path, "m", SHAPE)
 
 
+def test_a_model_of_another_size_gets_resized_candidates(onnx_factory):
+    """Issue #33 item 4: a model taking larger (or smaller) images of the same channels gets every
+    image resized bilinearly to its input, stated in its input description."""
+    from auditor.models import resize
+
+    path = onnx_factory(input_shape=["N", 1, 56, 56], features=56 * 56)
+    clf = load_classifier(path, "big", SHAPE)
+    assert clf.contract.size == (56, 56)
+    assert "resized (bilinear) to 56x56" in clf.contract.describe()
+    assert clf.contract.prepare(IMAGES).shape == (len(IMAGES), 1, 56, 56)
+    labels = clf.predict(IMAGES)
+    assert labels.shape == (len(IMAGES),)
+    # the same labels as the model fed the resized images by hand
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    scores = session.run(None, {"x": resize(IMAGES, (56, 56))})[0]
+    assert (scores.argmax(1) == labels).all()
+    small = load_classifier(onnx_factory(name="small.onnx", input_shape=["N", 1, 14, 14], features=196), "s", SHAPE)
+    assert small.contract.prepare(IMAGES).shape == (len(IMAGES), 1, 14, 14)
+    assert 0.0 <= small.contract.prepare(IMAGES).min() and small.contract.prepare(IMAGES).max() <= 1.0
+
+
 def test_nan_scores_are_an_error(onnx_factory):
     clf = load_classifier(onnx_factory(output="nan"), "m", SHAPE)
     with pytest.raises(ModelError, match="NaN"):

@@ -145,6 +145,18 @@ def test_labels_from_class_folders(tmp_path):
     assert refused.exit_code == 2 and "loose.png" in refused.output and "sub-folder" in refused.output
 
 
+def test_class_names_of_an_npz_name_the_reference_classes(tmp_path):
+    data = tmp_path / "photos.npz"
+    np.savez(data, images=blob_images(24, seed=4), labels=np.arange(24) % 2, class_names=np.array(["wide", "tall"]))
+    out = tmp_path / "g"
+    result = CliRunner().invoke(app, ["train-generator", str(data), "--out", str(out), "--family", "mlp", "--hidden",
+                                      "16", "--latent-dim", "3", "--steps", "10", "--batch-size", "8",
+                                      "--reference-steps", "20"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "manifest.json").read_text())["reference_classifier"]
+    assert record["class_names"] == ["wide", "tall"]
+
+
 def test_validate_generator_records_which_figure_to_read_as_accuracy(labelled_bundle, onnx_factory, tmp_path):
     bundle = shutil.copytree(labelled_bundle, tmp_path / "bundle")
     labelled = tmp_path / "labelled.npz"
@@ -156,11 +168,14 @@ def test_validate_generator_records_which_figure_to_read_as_accuracy(labelled_bu
     assert "read as accuracy" in result.output and "coarse" in result.output
     record = json.loads((bundle / "manifest.json").read_text())["validation"]
     assert record["n_models"] == 3 and record["n_images"] == {"validation": 20, "test": 20}
-    assert record["read_as_accuracy"] in record["spearman_validation"]
-    assert {"mean_dz", "agreement_with_reference", "majority_agreement"} <= set(record["spearman_test"])
-    scan = CliRunner().invoke(app, ["scan", models[0], str(labelled), "--generator", str(bundle), "--samples", "4",
+    assert record["figure"] in record["spearman_validation"]
+    assert {"mean_dz", "agreement_with_reference", "majority_agreement", "consensus_accuracy", "dawid_skene"} <= set(
+        record["spearman_test"])
+    scan = CliRunner().invoke(app, ["scan", *models, str(labelled), "--generator", str(bundle), "--samples", "4",
                                     "--refine-steps", "0", "--format", "json", "--out", str(tmp_path / "s")])
     assert scan.exit_code == 0 and "on generator labelled's validation (3 models" in scan.output.replace("\n", " ")
+    scanned = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert all(record["read_as_accuracy"] in m for m in scanned["models"])  # names a field of every model entry
     few = CliRunner().invoke(app, ["validate-generator", str(bundle), *models[:2], "--labelled", str(labelled)])
     assert few.exit_code == 2 and "three or more" in few.output
     bundled = CliRunner().invoke(app, ["validate-generator", "mnist", *models, "--labelled", str(labelled)])

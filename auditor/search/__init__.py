@@ -236,25 +236,30 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
                   reference=None) -> None:
     import time
 
-    def decode(z: np.ndarray) -> np.ndarray:
-        t = time.perf_counter()
-        x = generator.decode(z)
-        out.seconds_generator += time.perf_counter() - t
-        out.decodes += len(z)
-        return x
-
-    def classify(clf, x: np.ndarray) -> np.ndarray:
-        t = time.perf_counter()
-        labels = clf.predict(x)
-        out.classifier_seconds[clf.name] += time.perf_counter() - t
-        return labels
-
     x = images[start:stop]
     t = time.perf_counter()
     z0 = generator.refine(x, generator.encode(x), settings.refine_steps)
+    base = generator.decode(z0)  # G(z0), the reconstruction under the plain rule
     out.seconds_generator += time.perf_counter() - t
+    out.decodes += len(z0)
+
+    def decode(z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Candidate images of latents ``z``; ``rows``: the batch image each belongs to (None:
+        prior samples, decoded plainly)."""
+        t = time.perf_counter()
+        images_ = generator.decode(z) if rows is None else generator.render(z, x[rows], base[rows])
+        out.seconds_generator += time.perf_counter() - t
+        out.decodes += len(z)
+        return images_
+
+    def classify(clf, images_: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
+        labels = clf.predict(images_)
+        out.classifier_seconds[clf.name] += time.perf_counter() - t
+        return labels
+
     out.z0[start:stop] = z0
-    recon = decode(z0)
+    recon = x if generator.decoding == "detail-preserving" else base  # the candidate at z0
     models = list(classifiers)
     for clf in models:
         res = out.results[clf.name]
@@ -272,7 +277,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         res = out.results[clf.name]
         rows = start + np.flatnonzero(~np.isnan(res.delta_z[start:stop]))
         if len(rows):
-            out.reference_adversary[clf.name][rows] = reference.predict(decode(res.z_star[rows]))
+            out.reference_adversary[clf.name][rows] = reference.predict(decode(res.z_star[rows], rows - start))
     # The nearest natural error: the same search, "f disagrees with R" as the flip.
     checked = [clf for clf in models if clf.name in out.errors]
     for clf in checked:
@@ -362,7 +367,7 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
         for b in range(0, len(first), per_call):
             block = first[b : b + per_call]
             z = z0[img[block]][:, None, :] + deltas[block]
-            decoded = decode(z.reshape(-1, d)).reshape(len(block), k, *shape)
+            decoded = decode(z.reshape(-1, d), np.repeat(img[block], k)).reshape(len(block), k, *shape)
             r_labels = None if reference is None else reference.predict(decoded.reshape(-1, *shape)).reshape(len(block), k)
             in_block = (inverse >= b) & (inverse < b + len(block))
             for j, clf in enumerate(models):
