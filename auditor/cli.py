@@ -239,10 +239,10 @@ def scan(
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when a candidate is significantly less robust than --baseline.")] = False,
     alpha: Annotated[float, typer.Option(help="Significance level of the gate and the ranking.")] = 0.05,
     gate_on: Annotated[str, typer.Option("--gate-on", help="What --fail-if-worse compares: dz (robustness) or error-distance (natural errors; needs the generator's reference classifier).")] = "dz",
-    pixel_attack: Annotated[str, typer.Option("--pixel-attack", help="Also measure pixel-space robustness (eps): auto (nattack when every model gives scores, else hsj for all), nattack (scores), hsj (HopSkipJump, labels only) or none.")] = "none",
+    pixel_attack: Annotated[str, typer.Option("--pixel-attack", help="Also measure pixel-space robustness (eps): auto (fmn when every model gives gradients, else nattack when every model gives scores, else hsj for all), fmn (Fast Minimum-Norm, white box: TorchScript and torch modules), deepfool (white box), nattack (scores), hsj (HopSkipJump, labels only) or none.")] = "none",
     pixel_norm: Annotated[str, typer.Option("--pixel-norm", help="Norm of eps: l2 or linf.")] = "l2",
     pixel_max: Annotated[Optional[float], typer.Option("--pixel-max", help="No pixel adversary within this eps: the image is censored (default l2 10, linf 0.5).", show_default=False)] = None,
-    pixel_queries: Annotated[int, typer.Option("--pixel-queries", help="Pixel attack's classifier queries per image and model.")] = 2000,
+    pixel_queries: Annotated[int, typer.Option("--pixel-queries", help="Pixel attack's budget per image and model: classifier queries (nattack, hsj) or forward and backward passes (fmn, deepfool).")] = 2000,
     search_error: Annotated[str, typer.Option("--search-error", help="Estimate how far above the best adversary the search stops, per model, with a long search on N images: auto (from 200 images: n/25, at most 20), off, or N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option("--workers", help="Search on a local Ray cluster of N worker processes (needs auditor[ray]); same results.", show_default=False)] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray", help="Search on the Ray cluster at ADDRESS (auto: a running one).", show_default=False)] = None,
@@ -449,9 +449,11 @@ def _print_pixel(res: dict) -> None:
     def pct(v):
         return "–" if v is None else f"{100 * v:.0f}%"
 
-    attack = "NATTACK" if px["attack"] == "nattack" else "HopSkipJump"
-    table = Table(title=f"Pixel-space robustness ε ({px['norm'].upper()}, {attack}, {px['queries_budget']:,} queries; "
-                        "larger = more robust)", title_justify="left")
+    attack = px.get("attack_name") or ("NATTACK" if px["attack"] == "nattack" else "HopSkipJump")
+    paper = f" ({px['paper']})" if px.get("paper") else ""
+    unit = "forward/backward passes" if px.get("budget_unit") == "passes" else "queries"
+    table = Table(title=f"Pixel-space robustness ε ({px['norm'].upper()}, {attack}{paper}, {px.get('box', 'black')} box, "
+                        f"{px['queries_budget']:,} {unit}; larger = more robust)", title_justify="left")
     columns = ["model", "median ε", "[95% CI]", "censored", *(f"stable {v:g}" for v in px["levels"]), "ρ(Δz, ε)"]
     for col in columns:
         table.add_column(col, justify="left" if col == "model" else "right")

@@ -82,8 +82,9 @@ def scan(
     it locks the folder, saves partial results as batches finish (``resume=True`` continues an
     interrupted scan) and writes the report ``formats`` there; without it nothing is written
     until :meth:`Audit.write`. ``progress=False`` hides the progress bar. ``pixel_attack``
-    (auto, nattack, hsj; default none) adds the pixel-space view: eps in ``pixel_norm`` (l2, linf)
-    up to ``pixel_max``, ``pixel_queries`` per image and model. ``workers=N`` searches on a local
+    (auto, fmn, deepfool, nattack, hsj; default none) adds the pixel-space view: eps in
+    ``pixel_norm`` (l2, linf) up to ``pixel_max``, ``pixel_queries`` (queries, or forward and
+    backward passes for fmn and deepfool) per image and model. ``workers=N`` searches on a local
     Ray cluster of N processes, ``ray="ADDRESS"`` (or "auto") on an existing cluster: same results
     (needs ``auditor[ray]`` and model files, not in-memory models).
 
@@ -365,11 +366,10 @@ class _Scan:
         k_error = min(n, self.error_images) if self.error_images is not None else auto_error_images(n)
         attack = None
         if self.pixel.attack != "none":
-            from .pixel import choose_attack
+            from .pixel import choose_attack, describe
 
-            attack = choose_attack(self.pixel.attack, classifiers)
-            log.info(f"pixel attack: {attack} ({self.pixel.norm}, eps up to {self.pixel.cap:g}, "
-                     f"{self.pixel.queries} queries per image and model)")
+            attack = choose_attack(self.pixel.attack, classifiers, shape)
+            log.info(f"pixel attack: {describe(attack, self.pixel)}")
         key = scan_key(model_meta, hashlib.sha256(images.images.tobytes()).hexdigest(),
                        {"files": gen.manifest["files"], "error_models": error_models,
                         **({"pixel": [attack, self.pixel.norm, self.pixel.cap, self.pixel.queries]} if attack else {}),

@@ -1,17 +1,22 @@
-"""Pixel-space robustness, black box and label-free: the smallest perturbation of an image's
-pixels that flips a model's label, measured in L2 or Linf (eps), beside the latent search's dz.
+"""Pixel-space robustness, label-free: the smallest perturbation of an image's pixels that
+flips a model's label, measured in L2 or Linf (eps), beside the latent search's dz.
 
 x is the image as the generator and the models see it (float32 in [0, 1]); every candidate
 x' stays in [0, 1]. The flip is judged on the label the model outputs, against its own label of
 x; scores only steer. eps is the measured norm of the closest adversary found, so like dz it is
 an upper bound; a pair with no adversary within ``max_eps`` and the query budget is censored.
 
-Attacks (one module each): ``nattack`` (scores: NATTACK), ``hsj`` (labels: HopSkipJump). ``auto``
-is nattack when every model gives scores, else hsj for all, so one scan's eps values come from
-one attack family and stay comparable.
+Attacks (one module each, in :data:`REGISTRY`): white box, where every model gives gradients
+(TorchScript files and torch modules with class scores; see :mod:`.gradients`), ``fmn`` (Fast
+Minimum-Norm) and ``deepfool``; black box, ``nattack`` (scores: NATTACK) and ``hsj`` (labels:
+HopSkipJump). ``auto`` is fmn when every model gives gradients, else nattack when every model gives
+scores, else hsj for all, so one scan's eps values come from one attack family and stay
+comparable. A black-box attack counts queries against ``queries`` (its budget per image and
+model); a white-box attack counts forward and backward passes, one per image each, against it.
 
 Every (image, model) pair has its own random stream keyed by the seed and the image's index, so
-a pair's result does not depend on the other images, the other models or the batching.
+a pair's result does not depend on the other images, the other models or the batching (for the
+white-box attacks, which use no randomness, up to the float rounding of a batched forward pass).
 """
 
 from __future__ import annotations
@@ -23,11 +28,33 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import OptionError
+from . import gradients
 from .common import Oracle, distance
+from .deepfool import DeepFool
+from .fmn import FastMinimumNorm
 from .hsj import HopSkipJump
 from .nattack import NAttack
 
-ATTACKS = ("auto", "nattack", "hsj", "none")
+
+@dataclass(frozen=True)
+class AttackInfo:
+    title: str  # how the terminal and the report name it
+    paper: str
+    box: str  # "white": gradients; "black": scores or labels only
+    needs: str  # "gradients", "scores" or "labels"
+    make: Callable[[float], object]  # the cap (max eps) -> the attack
+
+
+REGISTRY = {
+    "fmn": AttackInfo("FMN", "Pintor, Roli, Brendel & Biggio, NeurIPS 2021", "white", "gradients",
+                      lambda cap: FastMinimumNorm()),
+    "deepfool": AttackInfo("DeepFool", "Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016", "white", "gradients",
+                           lambda cap: DeepFool()),
+    "nattack": AttackInfo("NATTACK", "Li, Li, Wang, Zhang & Gong, ICML 2019", "black", "scores", NAttack),
+    "hsj": AttackInfo("HopSkipJump", "Chen, Jordan & Wainwright, IEEE S&P 2020", "black", "labels",
+                      lambda cap: HopSkipJump()),
+}
+ATTACKS = ("auto", *REGISTRY, "none")
 NORMS = ("l2", "linf")
 DEFAULT_MAX = {"l2": 10.0, "linf": 0.5}
 DEFAULT_QUERIES = 2000
@@ -38,10 +65,10 @@ STREAM = 2**61  # offset of the pixel attacks' random streams (the latent search
 
 @dataclass
 class PixelSettings:
-    attack: str = "none"  # auto, nattack, hsj, none
+    attack: str = "none"  # auto, fmn, deepfool, nattack, hsj, none
     norm: str = "l2"
     max_eps: float | None = None  # censoring cap; None: DEFAULT_MAX[norm]
-    queries: int = DEFAULT_QUERIES  # budget per image and model
+    queries: int = DEFAULT_QUERIES  # budget per image and model: queries (black box) or passes (white box)
     seed: int = 0
 
     def validate(self) -> None:
@@ -62,9 +89,21 @@ class PixelSettings:
         return self.max_eps if self.max_eps is not None else DEFAULT_MAX[self.norm]
 
 
-def choose_attack(requested: str, classifiers: Sequence) -> str:
-    """``auto`` -> nattack when every model gives scores, else hsj; nattack on a labels-only
-    model is an :class:`OptionError`."""
+def choose_attack(requested: str, classifiers: Sequence, shape: tuple[int, ...] | None = None) -> str:
+    """``auto`` -> fmn when every model gives gradients, else nattack when every model gives
+    scores, else hsj; an attack a model cannot take (fmn or deepfool without gradients, nattack
+    without scores) is an :class:`OptionError` naming the ones it can. With ``shape`` (C, H, W),
+    a backward pass through each model is tried first."""
+    if requested in ("auto", "fmn", "deepfool"):
+        blind = without_gradients(classifiers, shape)
+        if requested == "auto" and not blind:
+            return "fmn"
+        if requested != "auto" and blind:
+            name, reason = next(iter(blind.items()))
+            raise OptionError(f"--pixel-attack {requested} needs gradients, and {name} {reason}; use --pixel-attack "
+                              "nattack (class scores) or hsj (labels only), or auto")
+        if requested != "auto":
+            return requested
     labels_only = [c.name for c in classifiers if not getattr(c, "has_scores", False)]
     if requested == "auto":
         return "hsj" if labels_only else "nattack"
@@ -72,6 +111,25 @@ def choose_attack(requested: str, classifiers: Sequence) -> str:
         raise OptionError(f"--pixel-attack nattack needs class scores; {', '.join(labels_only)} give(s) labels "
                           "only: use --pixel-attack hsj (labels only) or auto")
     return requested
+
+
+def without_gradients(classifiers: Sequence, shape: tuple[int, ...] | None = None) -> dict[str, str]:
+    """The models that give no gradients, each with why not (with ``shape``, after trying a
+    backward pass through the others)."""
+    blind = {}
+    for c in classifiers:
+        reason = gradients.why_not(c) or (gradients.probe(c, shape) if shape is not None else None)
+        if reason:
+            blind[getattr(c, "label", c.name)] = reason
+    return blind
+
+
+def describe(attack: str, settings: PixelSettings) -> str:
+    """One line for the scan's log: the attack, its paper, white or black box, norm, cap, budget."""
+    info = REGISTRY[attack]
+    unit = "forward/backward passes" if info.box == "white" else "queries"
+    return (f"{attack} ({info.title}, {info.paper}; {info.box} box; {settings.norm}, eps up to {settings.cap:g}, "
+            f"{settings.queries} {unit} per image and model)")
 
 
 @dataclass
@@ -111,21 +169,23 @@ def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[st
                  on_chunk: Callable[[PixelOutput], None] | None = None,
                  progress: Callable[[int], None] | None = None) -> PixelOutput:
     """Attack every image under every model. ``predictions``: each model's label of each clean
-    image (the label to flip). ``attack`` is nattack or hsj (see :func:`choose_attack`)."""
+    image (the label to flip). ``attack`` is one of :data:`REGISTRY` (see :func:`choose_attack`)."""
     n, shape = len(images), images.shape[1:]
     out = resume if resume is not None else empty_output(n, shape, [c.name for c in classifiers], attack, settings)
     if progress and out.n_done:
         progress(out.n_done * len(classifiers))
     started = time.perf_counter() - out.seconds
-    method = NAttack(settings.cap) if attack == "nattack" else HopSkipJump()
+    method = REGISTRY[attack].make(settings.cap)
+    oracle_type = gradients.GradientOracle if REGISTRY[attack].box == "white" else Oracle
     for start in range(out.n_done, n, BATCH):
         stop = min(start + BATCH, n)
         x = images[start:stop].reshape(stop - start, -1).astype(np.float32)
         for clf in classifiers:
             rngs = [np.random.default_rng([settings.seed, STREAM + i]) for i in range(start, stop)]
-            oracle = Oracle(clf, x, predictions[clf.name][start:stop], shape, settings.queries, settings.norm,
-                            scores=method.needs_scores)
+            oracle = oracle_type(clf, x, predictions[clf.name][start:stop], shape, settings.queries, settings.norm,
+                                 scores=method.needs_scores)
             method.run(oracle, rngs, settings.norm)
+            oracle.finish()  # white box: every adversary kept flips the model's own label
             res = out.results[clf.name]
             within = oracle.best <= settings.cap
             # to 6 decimals as results.json keeps it (so a resumed scan's figures equal an uninterrupted
@@ -143,5 +203,5 @@ def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[st
     return out
 
 
-__all__ = ["ATTACKS", "LEVELS", "NORMS", "PixelOutput", "PixelResult", "PixelSettings", "choose_attack",
-           "distance", "pixel_attack"]
+__all__ = ["ATTACKS", "LEVELS", "NORMS", "REGISTRY", "PixelOutput", "PixelResult", "PixelSettings",
+           "choose_attack", "describe", "distance", "pixel_attack"]

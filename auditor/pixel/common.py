@@ -93,3 +93,6 @@ class Oracle:
         """Whether each image flips its pair's label (False where not asked: out of budget)."""
         labels, _ = self.ask(owners, images)
         return (labels >= 0) & (labels != self.labels[np.asarray(owners)])
+
+    def finish(self) -> None:
+        """Nothing to check: every adversary kept was labelled by the model itself."""

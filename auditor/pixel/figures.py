@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from . import LEVELS, PixelOutput
+from . import LEVELS, REGISTRY, PixelOutput
 
 
 def _num(value, digits: int = 6):
@@ -59,8 +59,12 @@ def figures(out: PixelOutput, dz: dict[str, np.ndarray], n: int, alpha: float, d
         pairs_xy = [(cap_dz[k], means_eps[k]) for k in names if cap_dz[k] is not None and means_eps[k] is not None]
         if len(pairs_xy) >= 5:
             over_models = _num(spearmanr(*zip(*pairs_xy)).statistic, 4)
+    info = REGISTRY[out.attack]
     return {
-        "attack": out.attack, "norm": out.norm, "max_eps": out.cap, "queries_budget": out.budget,
+        "attack": out.attack, "attack_name": info.title, "paper": info.paper, "box": info.box,
+        # white box: forward and backward passes (one per image each), counted like queries
+        "budget_unit": "passes" if info.box == "white" else "queries",
+        "norm": out.norm, "max_eps": out.cap, "queries_budget": out.budget,
         "levels": list(LEVELS[out.norm]), "progress": {"done": out.n_done, "total": n}, "complete": complete,
         "seconds": round(out.seconds, 2), "models": models, "pairwise": [p.__dict__ for p in pairs],
         "ranking": ranking, "spearman_dz_models": over_models,
