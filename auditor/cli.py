@@ -221,7 +221,7 @@ def scan(
     limit: Annotated[Optional[int], typer.Option(help="Audit only the first N images (sorted by path).")] = None,
     samples: Annotated[Optional[int], typer.Option(help="N: perturbations per image and step (local 8; hybrid, iterative 250).", show_default=False)] = None,
     step: Annotated[Optional[float], typer.Option(help="Δr: precision of Δz, the shell width of hybrid and iterative (local 0.005; hybrid, iterative 0.1).", show_default=False)] = None,
-    max_radius: Annotated[float, typer.Option("--max-radius", help="No flip within this Δz: the image is censored.")] = 8.0,
+    max_radius: Annotated[Optional[float], typer.Option("--max-radius", help="No flip within this Δz: the image is censored. Default 2·sqrt(latent size): 8 for the grayscale bundles, 16 for cifar10.", show_default=False)] = None,
     patience: Annotated[int, typer.Option(help="B: consecutive misses that end the hybrid or local search.")] = 3,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Search steps per image at most (local 60; hybrid, iterative 200).", show_default=False)] = None,
     refine_steps: Annotated[int, typer.Option("--refine-steps", help="Gradient steps refining z0 = I(x) on ||G(z) - x||.")] = 50,
@@ -385,11 +385,13 @@ def _print_naturalness(res: dict, order: list[str]) -> None:
 
 def _print_consensus(res: dict, order: list[str]) -> None:
     """The label-free consensus estimate of each model's accuracy (three or more models)."""
-    from .report import consensus_text
+    from .report import consensus_text, underrated_text
 
     text = consensus_text(res, order)
     if text:
-        out_console.print(text, soft_wrap=True)
+        out_console.print(text.removesuffix(f". {underrated_text(res)}"), soft_wrap=True)
+    if underrated_text(res):
+        out_console.print(f"note: {underrated_text(res)}", soft_wrap=True)
 
 
 def _print_search_error(res: dict, order: list[str]) -> None:
@@ -668,7 +670,9 @@ def generators(
                 "×".join(map(str, m["image_shape"])), str(m["latent_dim"]),
                 f"{m.get('training', {}).get('n_images', '?')} images",
                 f"{m.get('reference', {}).get('recon_mse_mean', float('nan')):.4f}",
-                "–" if pres is None else f"{100 * pres['raw']:.1f}% raw, {100 * pres['refined']:.1f}% refined",
+                "–" if pres is None else f"{100 * pres['raw']:.1f}% raw, {100 * pres['refined']:.1f}% refined"
+                if m.get("decoding", "plain") == "plain" else
+                f"100% ({m['decoding']} decoding; plain decode {100 * pres['refined']:.1f}%)",
                 "none" if not ref else f"{len(ref['class_names'])} classes, accuracy "
                 f"{100 * ref['accuracy']:.1f}% on {ref['n_images']}" if "accuracy" in ref else "yes",
                 _validated(m.get("validation")),

@@ -39,8 +39,8 @@ def png_data_uri(image: np.ndarray, scale: int = SCALE) -> str:
 
 
 def consensus_text(res: dict[str, Any], order: list[str]) -> str | None:
-    """One paragraph: each model's consensus accuracy estimate, what it assumes, and which models
-    it rates above the reference classifier's own accuracy (R's figures under-rate those)."""
+    """One paragraph: each model's consensus accuracy estimate and what it assumes; then, where
+    it rates models above the reference classifier's own accuracy, a sentence naming them."""
     if not res.get("consensus"):
         return None
     by_name = {m["name"]: m for m in res["models"]}
@@ -48,15 +48,19 @@ def consensus_text(res: dict[str, Any], order: list[str]) -> str | None:
     figures = ", ".join(f"{n} {100 * v:.0f}%" for n, v in sorted(est.items(), key=lambda kv: -(kv[1] or 0))
                         if v is not None)
     text = f"consensus accuracy estimate: {figures} ({res['consensus']['assumption']})"
+    return text + (f". {under}" if (under := underrated_text(res)) else "")
+
+
+def underrated_text(res: dict[str, Any]) -> str | None:
+    """Which models' consensus estimates exceed R's recorded accuracy: R's figures under-rate them."""
     ref = res["generator"].get("reference_classifier") or {}
     r_acc = ref.get("accuracy")
-    above = [n for n, v in est.items() if r_acc is not None and v is not None and v > r_acc
-             and n in (ref.get("models") or [])]
-    if above:
-        text += (f". {', '.join(above)}: estimated above the reference classifier's own accuracy "
-                 f"({100 * r_acc:.1f}%), so R's figures (agreement, error distance) under-rate "
-                 f"{'it' if len(above) == 1 else 'them'}")
-    return text
+    above = [m["name"] for m in res["models"] if r_acc is not None and m.get("consensus_accuracy") is not None
+             and m["consensus_accuracy"] > r_acc and m["name"] in (ref.get("models") or [])]
+    if not above:
+        return None
+    return (f"{', '.join(above)}: estimated above the reference classifier's own accuracy ({100 * r_acc:.1f}%), so "
+            f"R's figures (agreement, error distance) under-rate {'it' if len(above) == 1 else 'them'}")
 
 
 def image_from_uri(uri: str, scale: int = SCALE) -> np.ndarray:

@@ -43,7 +43,7 @@ def scan(
     limit: int | None = None,
     samples: int | None = None,
     step: float | None = None,
-    max_radius: float = 8.0,
+    max_radius: float | None = None,
     patience: int = 3,
     max_steps: int | None = None,
     refine_steps: int = 50,
@@ -355,6 +355,7 @@ class _Scan:
         from .search import search
 
         gen, candidates, images, fit, recon_mse, classifiers = self._load()
+        self.settings = self.settings.for_latent(gen.latent_dim)
         settings, baseline, alpha, gate_on = self.settings, self.baseline, self.alpha, self.gate_on
         names = list(self.named)
         n, shape = len(images.names), gen.image_shape

@@ -100,3 +100,16 @@ def test_a_scan_of_three_models_reports_consensus_and_naturalness(onnx_factory, 
     assert "consensus accuracy estimate" in result.output and "out of domain" in result.output
     html = (out / "index.html").read_text()
     assert "consensus accuracy" in html and "adversaries out of domain" in html
+
+
+def test_the_scan_says_when_consensus_rates_a_model_above_the_reference():
+    from auditor.report import consensus_text, underrated_text
+
+    res = {"consensus": {"method": "Dawid-Skene", "assumption": "errors independent"},
+           "generator": {"reference_classifier": {"accuracy": 0.8, "models": ["a", "b", "c"]}},
+           "models": [{"name": "a", "consensus_accuracy": 0.86}, {"name": "b", "consensus_accuracy": 0.7},
+                      {"name": "c", "consensus_accuracy": 0.5}]}
+    assert "a: estimated above the reference classifier's own accuracy (80.0%)" in underrated_text(res)
+    assert consensus_text(res, ["a", "b", "c"]).startswith("consensus accuracy estimate: a 86%, b 70%, c 50%")
+    res["models"][0]["consensus_accuracy"] = 0.79
+    assert underrated_text(res) is None

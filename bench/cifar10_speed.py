@@ -1,0 +1,92 @@
+"""How long a default photo scan takes (issue #33 item 8): 4 ResNet-20-sized models x N held-out
+photos with the bundled cifar10 generator, every default on (error distances, search error,
+naturalness), on this machine. Run by hand after scripts/cifar10_splits.py:
+
+    python bench/cifar10_speed.py [--n 1000] [--epochs 1] [--threads 2]
+
+The four models are ResNet-20s (He et al.'s CIFAR layout, 16-32-64 channels, 3 blocks per stage,
+0.27 M parameters, 41 M multiply-adds per photo) trained for ``--epochs`` on the train split with
+four seeds (cached in .work/cifar10/speed/): their cost per query is a ResNet-20's whatever their
+accuracy. Prints seconds per image and model, the shares spent in the generator, the models and
+R, and the peak resident memory; the figures go into docs/benchmarks.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cifar10_zoo import Basic, Softmax, fit  # noqa: E402
+
+
+def resnet20() -> nn.Module:
+    layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    width = 16
+    for stage, channels in enumerate((16, 32, 64)):
+        for block in range(3):
+            layers.append(Basic(width, channels, 2 if stage and not block else 1))
+            width = channels
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+
+def models(folder: Path, epochs: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"resnet20-seed{s}.pt" for s in range(4)]
+    if all(p.is_file() for p in paths):
+        return paths
+    with np.load(ROOT / ".work" / "cifar10" / "train.npz") as npz:
+        x = torch.from_numpy((npz["images"].transpose(0, 3, 1, 2) / 255.0).astype(np.float32))
+        y = torch.from_numpy(npz["labels"].astype(np.int64))
+    for seed, path in enumerate(paths):
+        if not path.is_file():
+            net = fit(resnet20(), x, y, epochs, lr=0.05, sgd=True, aug="crop", seed=seed)
+            torch.jit.script(Softmax(net)).save(str(path))
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    import auditor
+
+    paths = models(ROOT / ".work" / "cifar10" / "speed", args.epochs)
+    with np.load(ROOT / ".work" / "cifar10" / "holdout.npz") as npz:
+        photos = npz["images"][1: 2 * args.n: 2]  # the odd rows: the test half of the validation split
+    started = time.perf_counter()
+    audit = auditor.scan([str(p) for p in paths], photos, out=ROOT / ".work" / "speed-report",
+                         force=True)
+    seconds = time.perf_counter() - started
+    res = audit.results
+    s = res["search"]
+    pairs = len(paths) * len(photos)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report = {
+        "photos": len(photos), "models": len(paths), "threads": args.threads, "seconds": round(seconds, 1),
+        "seconds_per_image_and_model": round(seconds / pairs, 4),
+        "search_seconds": s["seconds"], "generator_seconds": s["seconds_generator"],
+        "model_seconds": s["seconds_classifier"],
+        "search_error_seconds": (res.get("search_error") or {}).get("seconds"),
+        "decodes": s["decodes"], "peak_rss_mib": round(peak),
+        "accuracy_proxy": {m["name"]: m.get("agreement_with_reference") for m in res["models"]},
+        "search_error": {m["name"]: m.get("search_error") for m in res["models"]},
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
