@@ -83,12 +83,15 @@ def candidates(generator, inst: dict[str, Any], z: np.ndarray) -> tuple[np.ndarr
     return x[0], generator.render(z, np.repeat(x, len(z), 0), np.repeat(base, len(z), 0))
 
 
-def difference_map(adversary: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def difference_map(adversary: np.ndarray, reference: np.ndarray, scaled: bool = False) -> np.ndarray:
     """Blue where the adversary added ink, red where it removed it, white where equal.
 
-    (C, H, W) in [0, 1] -> (H, W, 3) uint8; colour images use the channel mean.
+    (C, H, W) in [0, 1] -> (H, W, 3) uint8; colour images use the channel mean. ``scaled``: the
+    largest change shows at full colour (a photo's natural change is often a few percent).
     """
     d = (adversary - reference).mean(axis=0)
+    if scaled and np.abs(d).max() > 0:
+        d = d / np.abs(d).max()
     pos, neg = np.clip(d, 0, 1), np.clip(-d, 0, 1)
     rgb = np.stack([1 - pos, 1 - pos - neg, 1 - neg], axis=-1)
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
@@ -207,7 +210,7 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
             if r.get("z_star") is not None:
                 adv = candidates(generator, inst, np.asarray(r["z_star"], dtype=np.float32)[None])[1][0]
                 cell["adversary"] = png_data_uri(adv)
-                cell["difference"] = png_data_uri(difference_map(adv, recon))
+                cell["difference"] = png_data_uri(difference_map(adv, recon, scaled=generator.decoding != "plain"))
             if "pixel_eps" in r:
                 cell["pixel"] = {"adversary": r.get("pixel_png"), "difference": r.get("pixel_difference_png"),
                                  "eps": r["pixel_eps"], "prediction": r.get("pixel_adversary_prediction"),

@@ -113,3 +113,20 @@ def test_the_scan_says_when_consensus_rates_a_model_above_the_reference():
     assert consensus_text(res, ["a", "b", "c"]).startswith("consensus accuracy estimate: a 86%, b 70%, c 50%")
     res["models"][0]["consensus_accuracy"] = 0.79
     assert underrated_text(res) is None
+
+
+def test_the_radius_cap_scales_with_the_latent_size_and_keeps_the_grayscale_bundles_at_8():
+    assert SearchSettings().for_latent(16).max_radius == 8.0
+    assert SearchSettings().for_latent(64).max_radius == 16.0
+    assert SearchSettings(max_radius=5.0).for_latent(64).max_radius == 5.0  # an explicit cap is kept
+
+
+def test_photo_difference_maps_are_scaled_to_their_largest_change():
+    from auditor.report import difference_map
+
+    x = np.full((3, 4, 4), 0.5, np.float32)
+    adv = x.copy()
+    adv[:, 0, 0] += 0.05  # a small natural change
+    faint, scaled = difference_map(adv, x), difference_map(adv, x, scaled=True)
+    assert faint[0, 0].min() > 200  # barely visible unscaled
+    assert tuple(scaled[0, 0]) == (0, 0, 255) and tuple(scaled[1, 1]) == (255, 255, 255)
