@@ -35,12 +35,23 @@ def photo_crops(folder: Path, n: int = 8) -> Path:
 
 def test_colour_photos_get_the_generator_fit_warning(tmp_path):
     model = _linear_onnx(tmp_path / "m.onnx", ["N", 1, 28, 28])
-    result = runner.invoke(app, ["scan", str(model), str(photo_crops(tmp_path / "photos")), "--out", str(tmp_path / "o"), *FAST])
+    photos = photo_crops(tmp_path / "photos")
+    result = runner.invoke(app, ["scan", str(model), str(photos), "--generator", "mnist", "--out", str(tmp_path / "o"), *FAST])
     assert result.exit_code == 0, result.output
-    assert "of the images lie outside generator" in result.output and "train-generator" in result.output  # fits no bundled one
+    assert "of the images lie outside generator" in result.output and "train-generator" in result.output
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["generator_fit"]["verdict"] == "poor"
     assert "Generator fit poor" in (tmp_path / "o" / "index.html").read_text()
+
+
+def test_auto_picks_the_photo_bundle_for_photos(tmp_path):
+    from auditor.data import image_set
+    from auditor.generators import choose_generator
+
+    photos = photo_crops(tmp_path / "photos")
+    gen, candidates = choose_generator(lambda shape: image_set(photos, shape, None).images, device="cpu")
+    assert gen.name == "cifar10" and candidates[0]["share_outside"] < 0.25
+    assert {c["name"] for c in candidates} == {"cifar10", "mnist", "fashion"}
 
 
 def test_test_digits_fit_the_bundled_generator(tmp_path):
