@@ -387,11 +387,11 @@ def _print_consensus(res: dict, order: list[str]) -> None:
     """The label-free consensus estimate of each model's accuracy (three or more models)."""
     from .report import consensus_text, underrated_text
 
-    text = consensus_text(res, order)
+    text = consensus_text(res, order, note=False)
     if text:
-        out_console.print(text.removesuffix(f". {underrated_text(res)}"), soft_wrap=True)
-    if underrated_text(res):
-        out_console.print(f"note: {underrated_text(res)}", soft_wrap=True)
+        out_console.print(text, soft_wrap=True)
+    if under := underrated_text(res):
+        out_console.print(f"note: {under}", soft_wrap=True)
 
 
 def _print_search_error(res: dict, order: list[str]) -> None:

@@ -100,12 +100,14 @@ def natural_view(generator, images: np.ndarray, output, names) -> dict:
     nat = Naturalness(images)
     view: dict = {"nat": nat, "adversaries": {}, "has": {}, "scores": {}, "models": {}, "flags": {}}
     n = len(images)
+    # G(z0), decoded once for every model (the plain rule does not use it)
+    base = generator.decode(output.z0[:n]) if generator.decoding != "plain" else images
     for name in names:
         res = output.results[name]
         has = ~np.isnan(res.z_star[:n]).any(axis=1)
         adversaries = np.zeros_like(images)
         if has.any():
-            adversaries[has] = generator.render(res.z_star[:n][has], images[has], generator.decode(output.z0[:n][has]))
+            adversaries[has] = generator.render(res.z_star[:n][has], images[has], base[has])
         scores = nat.score(adversaries[has], np.flatnonzero(has))
         flag = np.zeros(n, dtype=bool)
         flag[has] = scores["out_of_domain"]

@@ -38,9 +38,9 @@ def png_data_uri(image: np.ndarray, scale: int = SCALE) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def consensus_text(res: dict[str, Any], order: list[str]) -> str | None:
-    """One paragraph: each model's consensus accuracy estimate and what it assumes; then, where
-    it rates models above the reference classifier's own accuracy, a sentence naming them."""
+def consensus_text(res: dict[str, Any], order: list[str], note: bool = True) -> str | None:
+    """One paragraph: each model's consensus accuracy estimate and what it assumes; then (``note``),
+    where it rates models above the reference classifier's own accuracy, a sentence naming them."""
     if not res.get("consensus"):
         return None
     by_name = {m["name"]: m for m in res["models"]}
@@ -48,7 +48,7 @@ def consensus_text(res: dict[str, Any], order: list[str]) -> str | None:
     figures = ", ".join(f"{n} {100 * v:.0f}%" for n, v in sorted(est.items(), key=lambda kv: -(kv[1] or 0))
                         if v is not None)
     text = f"consensus accuracy estimate: {figures} ({res['consensus']['assumption']})"
-    return text + (f". {under}" if (under := underrated_text(res)) else "")
+    return text + (f". {under}" if note and (under := underrated_text(res)) else "")
 
 
 def underrated_text(res: dict[str, Any]) -> str | None:
