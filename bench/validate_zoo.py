@@ -4,13 +4,17 @@ Run by hand; writes docs/validation-DOMAIN.md and, with --write-manifest, the bu
     python scripts/fashion_splits.py                         # .work/fashion/{train,holdout}.npz
     python bench/validate_zoo.py --domain fashion [--write-manifest]   # 18 models, 615 held-out images
     python bench/validate_zoo.py --domain mnist [--write-manifest]     # 24 models, 600 test digits
+    python bench/snli_zoo.py                                  # .work/snli/zoo/*.onnx (needs scripts/snli_splits.py)
+    python bench/validate_zoo.py --domain snli --limit 480 [--write-manifest]  # 16 text models, 480 held-out pairs
 
 Fashion-MNIST: 18 classifiers trained on the 3,000-image train split: one CNN saved after 1, 2, 4
 and 8 epochs (successive checkpoints: "is v2 better than v1"), CNNs on 10% / 30% of the data, MLPs
 of 2 ... 1,024 units, an MLP with 80% dropout, one trained one epoch at a low learning rate, one on
 30% noisy labels, a logistic regression, 5- and 50-tree forests and a depth-6 tree; scanned on the
 615 held-out images. MNIST: bench/reproduce_paper.py's 24-model zoo (train split), scanned on 600
-test-split digits (a seeded sample). Every scan: auditor's default search with the generator's
+test-split digits (a seeded sample). SNLI (text): bench/snli_zoo.py's 16 scikit-learn pair classifiers
+(ONNX files, train split), scanned on the first --limit pairs of .work/snli/holdout.tsv; "images" below
+are then [premise, hypothesis] pairs. Every scan: auditor's default search with the generator's
 reference classifier R (error distances on). Labels of the scanned images only judge the figures.
 
 The scanned images are split in two: on the first half ("validation") the product's figure that
@@ -165,10 +169,43 @@ def cifar10_domain():
     return zoo, images, labels, what
 
 
+class TextMember(Member):
+    """A zoo text model loaded from its ONNX file as a text scan loads it."""
+
+    def __init__(self, path: Path, family: str):
+        from auditor.text.models import as_text_classifier
+
+        self.clf = as_text_classifier(path, path.stem, pairs=True, class_names=["entailment", "neutral", "contradiction"])
+        self.name, self.family, self.path = path.stem, family, path
+        self.format, self.contract, self.class_names = self.clf.format, self.clf.contract, self.clf.class_names
+        self.pairs, self.max_batch = True, self.clf.max_batch
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.clf.predict(x)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(self.clf.predict_scores(x)[1])[:, :3]
+
+
+def snli_domain():
+    """The zoo of bench/snli_zoo.py (ONNX text models) and the held-out pairs of scripts/snli_splits.py."""
+    from auditor.text.data import load_text
+
+    folder = ROOT / ".work" / "snli"
+    record = json.loads((folder / "zoo" / "zoo.json").read_text())
+    zoo = [TextMember(p, record[p.stem]["family"]) for p in sorted((folder / "zoo").glob("*.onnx")) if p.stem in record]
+    texts = load_text(folder / "holdout.tsv")
+    what = ("trained on the 7,871-pair train split (`bench/snli_zoo.py`), scanned on held-out pairs "
+            "(`scripts/snli_splits.py`, file order)")
+    return zoo, texts.items, np.asarray(texts.labels, dtype=np.int64), what
+
+
 def load_domain(domain: str, limit: int | None):
     """(zoo, scanned images, their labels, default generator, description) of a domain."""
     if domain == "cifar10":
         zoo, images, labels, what = cifar10_domain()
+    elif domain == "snli":
+        zoo, images, labels, what = snli_domain()
     elif domain == "fashion":
         x_train, y_train, x_hold, y_hold = fashion_splits()
         xtr = (x_train / 255.0).astype(np.float32)[:, None]
@@ -194,7 +231,7 @@ def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--domain", choices=("fashion", "mnist", "cifar10"), default="fashion")
+    parser.add_argument("--domain", choices=("fashion", "mnist", "cifar10", "snli"), default="fashion")
     parser.add_argument("--generator", default=None, help="default: the domain's bundled generator")
     parser.add_argument("--limit", type=int, default=None, help="scan only the first N images")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -214,22 +251,39 @@ def main() -> None:
     if args.weak_reference:
         gen.reference = weak_reference(gen, args.domain, args.weak_reference)
         args.write_manifest = False
-    out = search(gen, zoo, images, SearchSettings(), reference=gen.reference)
+    done = [0]
+    total = len(images) * 2 * len(zoo)
+
+    def progress(k: int) -> None:  # (image, model) pairs, counted twice with R's error distances
+        done[0] += k
+        if done[0] and (done[0] % (20 * len(zoo)) < k or done[0] == total):
+            took = time.perf_counter() - started - trained
+            print(f"searched {done[0]}/{total} ({took / 60:.1f} min, {took / done[0] * 2:.2f} s per item x model)",
+                  flush=True)
+
+    settings = SearchSettings(seed=0).resolved() if args.domain == "snli" else SearchSettings()
+    out = search(gen, zoo, images, settings, reference=gen.reference, progress=progress)
     scanned = time.perf_counter() - started - trained
+    import pickle
+
+    (ROOT / ".work" / f"validate-{args.domain}-search.pkl").write_bytes(pickle.dumps(out))  # figures can be redone
     half = len(images) // 2
     record, _ = validate(zoo, out, images, labels, f"{args.domain} zoo (bench/validate_zoo.py --domain {args.domain})")
     corr = {"validation": record["spearman_validation"], "test": record["spearman_test"]}
-    chosen = record["read_as_accuracy"]
+    chosen = record["figure"]
+    unit = "pairs" if args.domain == "snli" else "images"
+    r_record = getattr(gen.reference, "record", None) or gen.manifest.get("reference_classifier", {})
     lines = [
         f"# Which figure ranks models by accuracy: {args.domain}",
         "",
         f"Generated by `python bench/validate_zoo.py --domain {args.domain}` ({trained / 60:.1f} min training, "
-        f"{scanned / 60:.1f} min scanning on 2 CPU cores, {dt_today()}): {len(zoo)} classifiers {what}, with "
+        f"{scanned / 60:.1f} min scanning {len(images)} {unit} x {len(zoo)} models on 2 shared CPU cores, "
+        f"{args.threads} thread(s), {dt_today()}): {len(zoo)} classifiers {what}, with "
         f"auditor's default search, generator `{gen.name}` ({gen.manifest['family']}) and its reference classifier R "
-        f"({100 * gen.reference.record['accuracy']:.1f}% accurate on the generator's own hold-out). Labels of the "
-        "scanned images are used only to judge the figures.",
+        f"({100 * r_record['accuracy']:.1f}% accurate on the generator's own hold-out). Labels of the "
+        f"scanned {unit} are used only to judge the figures.",
         "",
-        f"**Chosen on the validation half ({half} images): `{chosen}`**, the product's figure with the highest ρ "
+        f"**Chosen on the validation half ({half} {unit}): `{chosen}`**, the product's figure with the highest ρ "
         "there; quote the test half's ρ.",
         "",
         *figures_table(corr),
@@ -243,6 +297,12 @@ def main() -> None:
         lines.append(f"| {m.name} | {m.family} | {100 * f['accuracy']:.1f}% | {f['mean_dz'] or 0:.3f} | "
                      f"{f['mean_error_distance']:.3f} | {f['censored_errors']} | {f['agreement_with_reference']:.3f} | "
                      f"{f['kept_class']:.2f} | {f['majority_agreement']:.3f} | {f['confidence']:.3f} |")
+    if args.domain == "snli":
+        zoo_record = json.loads((ROOT / ".work" / "snli" / "zoo" / "zoo.json").read_text())
+        lines += ["", f"The zoo (`bench/snli_zoo.py`; accuracy on all {zoo_record[zoo[0].name]['n_holdout']} holdout pairs):",
+                  "", "| model | family | training pairs | holdout accuracy |", "|---|---|---:|---:|"]
+        for r in sorted(zoo_record.values(), key=lambda r: r["holdout_accuracy"]):
+            lines.append(f"| {r['name']} | {r['family']} | {r['n_train']} | {100 * r['holdout_accuracy']:.1f}% |")
     name = f"validation-{args.domain}" + ("-weak-reference" if args.weak_reference else "")
     if args.weak_reference:
         lines.insert(2, f"**A deliberately weak reference classifier**: R retrained for {args.weak_reference} steps only "
