@@ -217,7 +217,7 @@ class Audit:
         from . import stats
 
         out = {}
-        for name in (self._results["generator"].get("reference_classifier") or {}).get("models") or []:
+        for name in [m["name"] for m in self._results["models"] if m.get("error_distance") is not None]:
             values = [inst["results"][name].get("error_distance") for inst in self._results["instances"]]
             dz = np.array([np.nan if v is None else v for v in values], dtype=float)
             out[name] = stats.effective(dz, np.isnan(dz))  # NaN: no natural error within the cap (censored)

@@ -246,7 +246,7 @@ def scan(
     search_error: Annotated[str, typer.Option("--search-error", help="Estimate how far above the best adversary the search stops, per model, with a long search on N images: auto (from 200 images: n/25, at most 20), off, or N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option("--workers", help="Search on a local Ray cluster of N worker processes (needs auditor[ray]); same results.", show_default=False)] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray", help="Search on the Ray cluster at ADDRESS (auto: a running one).", show_default=False)] = None,
-    error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one), on, off. Doubles the search.")] = "auto",
+    error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one, unless its bundle skips it by default, as cifar10 does), on, off (no reference figures at all). Doubles the search.")] = "auto",
 ) -> None:
     """Audit one or more models on a folder of unlabeled images."""
     import signal
@@ -428,11 +428,13 @@ def _print_errors(res: dict, order: list[str]) -> None:
     for name in order:
         m = by_name[name]
         e, sem = m.get("error_distance"), m.get("semantics") or {}
-        if e is None:
+        if e is None and not sem:
             table.add_row(name, pct(m.get("agreement_with_reference")), "not applicable", "", "", "", "", "")
             continue
-        table.add_row(name, pct(m.get("agreement_with_reference")), f"{e['mean']:.2f}" if e["mean"] is not None else "–",
-                      f"{e['median']:.2f}" if e["median"] is not None else "–", str(e["n_censored"]),
+        distance = (["skipped", "", ""] if e is None else
+                    [f"{e['mean']:.2f}" if e["mean"] is not None else "–",
+                     f"{e['median']:.2f}" if e["median"] is not None else "–", str(e["n_censored"])])
+        table.add_row(name, pct(m.get("agreement_with_reference")), *distance,
                       pct(sem.get("kept_class")), pct(sem.get("changed_class")), pct(sem.get("disagrees_with_reference")))
     out_console.print(table)
     if len(res.get("error_ranking") or []) > 1 or sum(map(len, res.get("error_ranking") or [])) > 1:
@@ -556,7 +558,8 @@ def validate_generator(
         if len(data.names) < 20:
             raise OptionError(f"{len(data.names)} labelled images are too few to validate on; give 200 or more")
         classifiers = [load_classifier(p, n, gen.image_shape, ModelOptions()) for p, n in zip(models, unique_names(models))]
-        reference, error_models = reference_for(gen, classifiers, data.images, "auto")
+        reference, _, error_models = reference_for(gen, classifiers, data.images,
+                                                  "on" if gen.reference is not None else "off")
         settings = SearchSettings(seed=seed).resolved()
         with Progress(TextColumn("validation scan"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
             task = progress.add_task("scan", total=len(data.names) * (len(classifiers) + len(error_models or [])))
@@ -667,12 +670,13 @@ def generators(
             ref = m.get("reference_classifier")
             table.add_row(
                 m["name"] if bundle.parent.name == "generators" else str(bundle), m["family"].removeprefix("vae-"),
-                "×".join(map(str, m["image_shape"])), str(m["latent_dim"]),
-                f"{m.get('training', {}).get('n_images', '?')} images",
-                f"{m.get('reference', {}).get('recon_mse_mean', float('nan')):.4f}",
-                "–" if pres is None else f"{100 * pres['raw']:.1f}% raw, {100 * pres['refined']:.1f}% refined"
-                if m.get("decoding", "plain") == "plain" else
-                f"100% ({m['decoding']} decoding; plain decode {100 * pres['refined']:.1f}%)",
+                *(_text_columns(m) if "image_shape" not in m else (
+                    "×".join(map(str, m["image_shape"])), str(m["latent_dim"]),
+                    f"{m.get('training', {}).get('n_images', '?')} images",
+                    f"{m.get('reference', {}).get('recon_mse_mean', float('nan')):.4f}",
+                    "–" if pres is None else f"{100 * pres['raw']:.1f}% raw, {100 * pres['refined']:.1f}% refined"
+                    if m.get("decoding", "plain") == "plain" else
+                    f"100% ({m['decoding']} decoding; plain decode {100 * pres['refined']:.1f}%)")),
                 "none" if not ref else f"{len(ref['class_names'])} classes, accuracy "
                 f"{100 * ref['accuracy']:.1f}% on {ref['n_images']}" if "accuracy" in ref else "yes",
                 _validated(m.get("validation")),
@@ -680,6 +684,16 @@ def generators(
     except AuditorError as err:
         fail(err)
     out_console.print(table)
+
+
+def _text_columns(m: dict) -> tuple[str, ...]:
+    """A text bundle's row: its domain, latent size, data and reconstruction quality."""
+    q = m.get("quality", {})
+    exact, tokens = q.get("exact_match"), q.get("token_accuracy")
+    return ("text (sentences, pairs)", str(m["latent_dim"]),
+            f"{m.get('training', {}).get('counts', {}).get('train_sentences', '?')} sentences",
+            "–" if exact is None else f"{100 * exact:.0f}% exact, {100 * (tokens or 0):.0f}% of words",
+            f"100% ({m.get('decoding', 'edit-preserving')} decoding)")
 
 
 @app.command()

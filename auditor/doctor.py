@@ -119,7 +119,8 @@ def _generators():
         actual = sha256(bundle / "weights.npz") if (bundle / "weights.npz").is_file() else None
         if actual != expected:
             broken.append(name)
-        lines.append(f"{name} {'×'.join(map(str, manifest['image_shape']))} sha256 {(actual or 'missing')[:12]}"
+        domain = "text" if "image_shape" not in manifest else "×".join(map(str, manifest["image_shape"]))
+        lines.append(f"{name} {domain} sha256 {(actual or 'missing')[:12]}"
                      f"{' ok' if actual == expected else ' MISMATCH'}")
     if not lines:
         return False, "no bundled generator found", "reinstall auditor: pip install --force-reinstall auditor"

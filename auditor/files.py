@@ -173,3 +173,14 @@ def fault_point(name: str, path: Path | None = None) -> None:
     if _hits[name] == int(count[0] if count else 1):
         os.kill(os.getpid(), getattr(signal, f"SIG{sig}"))
         time.sleep(1)  # a signal handled by Python is raised at the next bytecode: let it arrive
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -11,7 +11,6 @@ name VAEs as a drop-in for the GAN; an auto-encoder's encoder is an inverter by 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from .assets import asset_dir
 from .errors import GeneratorError
+from .files import sha256  # noqa: F401  (auditor.generators.sha256 is used across the package)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -84,14 +84,6 @@ def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[i
     return nn.Sequential(*enc), nn.Sequential(*dec)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_bundle(
     out: Path, encoder, decoder, manifest: dict[str, Any]
 ) -> Path:
@@ -114,9 +106,17 @@ def weights_id(manifest: dict[str, Any]) -> str | None:
     return files.get(WEIGHTS) or files.get("decoder.onnx")
 
 
-def bundled_names() -> list[str]:
+def bundled_names(modality: str | None = None) -> list[str]:
+    """The bundled generators' names; ``modality``: only those of "image" or "text" inputs."""
     root = asset_dir("generators")
-    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+    names = sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+    if modality is None:
+        return names
+    return [n for n in names if modality_of(read_manifest(root / n)) == modality]
+
+
+def modality_of(manifest: dict[str, Any]) -> str:
+    return str(manifest.get("modality", "image"))
 
 
 def resolve(name_or_path: str) -> Path:
@@ -148,7 +148,8 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
             f"{bundle}: bundle format {version!r} is newer than this auditor reads "
             f"({FORMAT_VERSION}); upgrade auditor"
         )
-    for key in ("name", "family", "latent_dim", "image_shape", "hidden", "files"):
+    needed = ("name", "family", "latent_dim", "files") + (("image_shape", "hidden") if modality_of(manifest) == "image" else ())
+    for key in needed:
         if key not in manifest:
             raise GeneratorError(f"{bundle / MANIFEST}: field {key!r} is missing")
     return manifest
@@ -160,6 +161,10 @@ def load_generator(name_or_path: str, device: str | None = None) -> Generator:
 
     bundle = resolve(name_or_path)
     manifest = read_manifest(bundle)
+    if modality_of(manifest) == "text":
+        from .text.bundle import load_text_bundle
+
+        return load_text_bundle(bundle, manifest)  # type: ignore[return-value]
     if manifest["family"] == "onnx":
         from .importing import load_onnx_generator
 
@@ -276,7 +281,7 @@ def choose_generator(
     to its own reference). Returns it and every candidate's figures, best first.
     """
     candidates = []
-    for name in bundled_names():
+    for name in bundled_names("image"):
         gen = load_generator(name, device=device)
         images = images_for(gen.image_shape)[:sample]
         fit, mse = generator_fit(gen, images)
@@ -323,6 +328,14 @@ class Generator:
         if self.decoding == "plain":
             return decoded
         return np.clip(x + decoded - base, 0.0, 1.0, out=decoded)
+
+    def reconstruction(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """The candidate at z0: G(z0) under the plain rule, the image itself under detail-preserving."""
+        return x if self.decoding == "detail-preserving" else base
+
+    def prior(self, z: np.ndarray, like: np.ndarray) -> np.ndarray:
+        """Candidates of prior samples ``z`` (decoded plainly), as inputs shaped like ``like``."""
+        return self.decode(z)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """I(x): the encoder's mean. (N, C, H, W) -> (N, d)."""

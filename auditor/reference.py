@@ -209,6 +209,8 @@ def mismatch(clf, reference: ReferenceClassifier, labels: np.ndarray) -> str | N
     model gives scores), the same class names (where it declares names that are not just
     0, 1, 2, ...), and no predicted label outside R's classes (``labels``: its labels of
     some images)."""
+    if getattr(clf, "pairs", None) is False and getattr(reference, "pairs", False):
+        return "it takes single sentences; the reference classifier judges premise-hypothesis pairs"
     k = len(reference.class_names)
     n_outputs = getattr(clf, "n_outputs", None)
     if n_outputs is not None and n_outputs != k:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .assets import asset_dir
+from .gallery import ALL_MODELS_UP_TO, _column_models, _semantics, gallery_columns, ranked, select_gallery  # noqa: F401
 
 SCALE = 3  # pixels per image pixel in the gallery
 
@@ -97,39 +98,6 @@ def difference_map(adversary: np.ndarray, reference: np.ndarray, scaled: bool = 
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
-def select_gallery(results: dict[str, Any], n: int, seed: int = 0) -> list[tuple[int, str]]:
-    """(instance index, reason) for the gallery: the most fragile and most robust images
-    (by the smallest dz across models) and a seeded random sample, n in all."""
-    instances = results["instances"]
-    if n <= 0 or not instances:
-        return []
-    names = [m["name"] for m in results["models"]]
-    score = np.full(len(instances), np.nan)
-    for i, inst in enumerate(instances):
-        values = [inst["results"][m]["delta_z"] for m in names]
-        observed = [v for v in values if v is not None]
-        censored = any(inst["results"][m]["censored"] for m in names)
-        if observed:
-            score[i] = min(observed)
-        elif censored:
-            score[i] = np.inf
-    ranked = [int(i) for i in np.argsort(np.where(np.isnan(score), np.inf, score), kind="stable") if not np.isnan(score[i])]
-    k = max(1, n // 3)
-    chosen: list[tuple[int, str]] = [(i, "most fragile") for i in ranked[:k]]
-    taken = {i for i, _ in chosen}
-    for i in reversed(ranked):
-        if len(chosen) >= min(n, 2 * k) or len(chosen) >= len(ranked):
-            break
-        if i not in taken:
-            chosen.append((i, "most robust"))
-            taken.add(i)
-    rest = [i for i in range(len(instances)) if i not in taken]
-    rng = np.random.default_rng(seed)
-    for i in rng.permutation(rest)[: max(0, n - len(chosen))]:
-        chosen.append((int(i), "random"))
-    return chosen
-
-
 def attach_originals(results: dict[str, Any], images: np.ndarray, n: int) -> None:
     """Store the gallery's original images in results.json (PNG data URIs), so that the
     report can be drawn again from the file alone. ``images`` is (N, C, H, W)."""
@@ -148,45 +116,6 @@ def attach_pixel(results: dict[str, Any], pixel, images: np.ndarray) -> None:
             if not np.isnan(adv).any():
                 inst["results"][name]["pixel_png"] = png_data_uri(adv)
                 inst["results"][name]["pixel_difference_png"] = png_data_uri(difference_map(adv, images[index]))
-
-
-ALL_MODELS_UP_TO = 6  # the gallery, strips and pairwise table show every model up to this many
-
-
-def ranked(results: dict[str, Any]) -> list[str]:
-    """Model names in ranking order (most robust first)."""
-    order = [n for group in results.get("ranking") or [] for n in group]
-    return order + [m["name"] for m in results["models"] if m["name"] not in order]
-
-
-def gallery_columns(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The gallery's model columns: every model up to ALL_MODELS_UP_TO, else the models that
-    matter: the baseline, the model ranked first, the one ranked last (degenerate models
-    aside), and per image the model with the smallest Δz on it ({"model": None})."""
-    names = [m["name"] for m in results["models"]]
-    if len(names) <= ALL_MODELS_UP_TO:
-        return [{"label": n, "model": n} for n in names]
-    degenerate = {m["name"] for m in results["models"] if m.get("degenerate")}
-    order = [n for n in ranked(results) if n not in degenerate] or ranked(results)
-    baseline = (results.get("gate") or {}).get("baseline")
-    columns = [{"label": "baseline", "model": baseline}] if baseline else []
-    for label, name in (("ranked first", order[0]), ("ranked last", order[-1])):
-        if name not in [c["model"] for c in columns]:
-            columns.append({"label": label, "model": name})
-    columns.append({"label": "most fragile on this image", "model": None})
-    return columns
-
-
-def _column_models(results: dict[str, Any], inst: dict[str, Any], columns: list[dict[str, Any]]) -> list[str]:
-    """The model of each gallery column for one image (the per-image column resolved)."""
-    out = []
-    for col in columns:
-        name = col["model"]
-        if name is None:
-            observed = [(r["delta_z"], n) for n, r in inst["results"].items() if r["delta_z"] is not None]
-            name = min(observed)[1] if observed else ranked(results)[-1]
-        out.append(name)
-    return out
 
 
 def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
@@ -222,18 +151,6 @@ def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
             "reconstruction": png_data_uri(recon), "cells": cells,
         })
     return rows
-
-
-def _semantics(inst: dict[str, Any], r: dict[str, Any]) -> str | None:
-    """The semantics check of one natural adversary: "kept" its class by the reference
-    classifier (a natural error), "changed" class, or "disagrees" (f != R on x already)."""
-    ref = inst.get("reference_prediction")
-    if ref is None:
-        return None
-    if r["prediction"] != ref:
-        return "disagrees"
-    adv = r.get("reference_adversary_prediction")
-    return None if adv is None else "kept" if adv == ref else "changed"
 
 
 FIGURE_NAMES = {
@@ -421,17 +338,36 @@ def render_html(results: dict[str, Any], generator) -> str:
     css = (asset_dir("templates") / "report.css").read_text()
     svg = plots.dz_ecdf_svg(results)
     many = len(results["models"]) > ALL_MODELS_UP_TO
+    text = results["generator"].get("modality") == "text"
     return template.render(
-        r=results, css=css, rows=gallery_rows(results, generator), columns=gallery_columns(results),
+        r=results, css=css, rows=_rows(results, generator), columns=gallery_columns(results), text=text,
+        pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
         models={m["name"]: m for m in results["models"]}, order=ranked(results), many=many,
         matrix=pair_matrix(results) if many else None, all_models_up_to=ALL_MODELS_UP_TO, overlap=overlap(results),
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
-        strips=strip_rows(results, generator), few_images=FEW_IMAGES, trust=trust(results),
+        strips=_strips(results, generator), few_images=FEW_IMAGES, trust=trust(results),
         search_error=search_error_text(results, ranked(results)), consensus=consensus_text(results, ranked(results)),
         scatter=svg_data_uri(scatter) if (scatter := plots.dz_eps_scatter_svg(results)) else None,
         pixel_order=[n for g in (results.get("pixel") or {}).get("ranking", []) for n in g],
     )
+
+
+def _rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
+    """The gallery's rows: images, or texts (auditor/text/report.py)."""
+    if results["generator"].get("modality") == "text":
+        from .text.report import gallery_rows as text_rows
+
+        return text_rows(results)
+    return gallery_rows(results, generator)
+
+
+def _strips(results: dict[str, Any], generator) -> list[dict[str, Any]]:
+    if results["generator"].get("modality") == "text":
+        from .text.report import strip_rows as text_strips
+
+        return text_strips(results)
+    return strip_rows(results, generator)
 
 
 NOTEBOOK_GALLERY = 3  # gallery rows an Audit shows in a notebook
@@ -440,12 +376,14 @@ NOTEBOOK_GALLERY = 3  # gallery rows an Audit shows in a notebook
 def render_notebook(results: dict[str, Any], generator) -> str:
     """An audit as an HTML fragment for Jupyter: the verdict, the summary, a few gallery rows."""
     template = _environment().get_template("notebook.html.j2")
-    rows = gallery_rows(results, generator)[:NOTEBOOK_GALLERY] if generator is not None else []
+    text = results["generator"].get("modality") == "text"
+    rows = _rows(results, generator)[:NOTEBOOK_GALLERY] if generator is not None else []
     return template.render(
         r=results, rows=rows, columns=gallery_columns(results), models={m["name"]: m for m in results["models"]},
         order=ranked(results), many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
         few_images=FEW_IMAGES, trust=trust(results), notebook=True, search_error=search_error_text(results, ranked(results)),
-        consensus=consensus_text(results, ranked(results)),
+        consensus=consensus_text(results, ranked(results)), text=text,
+        pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
     )
 
 
@@ -503,8 +441,10 @@ def import_weasyprint():
 def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: int = 4) -> str:
     """model-card.md: the verdict, the key figures and a small gallery whose PNGs are written
     to ``card_dir`` (referenced by relative path, so the card can be pasted with them)."""
-    card_dir.mkdir(parents=True, exist_ok=True)
-    rows = gallery_rows(results, generator)[:n_images]
+    text = results["generator"].get("modality") == "text"
+    rows = _rows(results, generator)[:n_images]
+    if not text:
+        card_dir.mkdir(parents=True, exist_ok=True)
     for k, row in enumerate(rows):
         for key in ("original", "reconstruction"):
             if row.get(key):
@@ -515,7 +455,8 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
                 _write_uri(card_dir / f"{k}-{j}-adversary.png", cell["adversary"])
                 cell["adversary"] = f"{card_dir.name}/{k}-{j}-adversary.png"
     template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
-    return template.render(r=results, rows=rows, columns=gallery_columns(results),
+    return template.render(r=results, rows=rows, columns=gallery_columns(results), text=text,
+                           pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
                            models={m["name"]: m for m in results["models"]}, overlap=overlap(results), trust=trust(results),
                            search_error=search_error_text(results, ranked(results)),
                            consensus=consensus_text(results, ranked(results)))

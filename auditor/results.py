@@ -118,7 +118,8 @@ def build(
                 **stats.diversity(res.prediction),
             )
         )
-    errors = _error_figures(output, models, n_done, intervals)
+    applies = (generator.get("reference_classifier") or {}).get("models")
+    errors = _error_figures(output, models, n_done, intervals, applies)
     consensus = consensus_accuracy({m["name"]: rounded[m["name"]].prediction for m in models})
     for entry in model_entries:
         entry["consensus_accuracy"] = None if consensus is None else _num(consensus[entry["name"]], 4)
@@ -222,12 +223,14 @@ def build(
     }
 
 
-def _error_figures(output, models: list[dict[str, Any]], n: int, complete: bool) -> dict[str, Any]:
-    """The natural-error figures (a reference classifier R was used): per model the distance
-    to the nearest natural error (0 where f and R already disagree; NaN censored) with its
-    summaries, and the semantics check of its natural adversaries x*: kept its class
-    (R(x*) = R(x): a natural error), changed class (the model was right to flip), or the model
-    already disagrees with R on x."""
+def _error_figures(output, models: list[dict[str, Any]], n: int, complete: bool,
+                   applies: list[str] | None = None) -> dict[str, Any]:
+    """The natural-error figures (a reference classifier R was used) of the models R applies to
+    (``applies``; None: those searched): per model R's agreement with it, the semantics check of
+    its natural adversaries x* — kept its class (R(x*) = R(x): a natural error), changed class (the
+    model was right to flip), or the model already disagrees with R on x — and, where it was
+    searched, the distance to the nearest natural error (0 where f and R already disagree; NaN
+    censored) with its summaries."""
     out: dict[str, Any] = {"models": {}, "rounded": {}, "effective": {}, "means": {}, "pairs": []}
     if output.errors is None:
         return out
@@ -246,8 +249,11 @@ def _error_figures(output, models: list[dict[str, Any]], n: int, complete: bool)
             "disagrees_with_reference": _share(int(disagrees.sum()), considered),
             "n_kept_class": kept, "n_changed_class": changed, "n_disagrees": int(disagrees.sum()), "n_images": considered,
         }, "agreement_with_reference": _num(1.0 - disagrees.mean(), 4) if n else None}
-        if name not in output.errors:  # R's classes are not the model's: none of R's figures apply
+        if name not in (output.errors if applies is None else applies):  # R's classes are not the model's
             out["models"][name] = {"error_distance": None, "semantics": None, "agreement_with_reference": None}
+            continue
+        if name not in output.errors:  # R applies, but the error distance was not searched
+            out["models"][name] = entry | {"error_distance": None}
             continue
         err = _rounded(output.errors[name], n)
         censored = np.isnan(err.delta_z)

@@ -221,6 +221,26 @@ def model_record(clf, model: Any) -> dict[str, Any]:
     return record
 
 
+def _input_bytes(images) -> bytes:
+    """What identifies a scan's inputs: the pixels, or the texts (an object array's bytes are pointers)."""
+    if images.images.dtype == object:
+        from .text.data import hashable
+
+        return hashable(images.images)
+    return images.images.tobytes()
+
+
+def _rule(images, shape) -> str:
+    """How the inputs were converted: the image conversion rule, or the text normalisation."""
+    if shape is None:
+        from .text.data import RULE
+
+        return RULE
+    from .data import conversion_rule
+
+    return conversion_rule(shape)
+
+
 def scan_key(models: list[dict[str, Any]], image_digest: str, generator_id: Any, settings, options, limit) -> str:
     """What makes two scans the same scan: models, images (their pixels), generator, settings."""
     blob = json.dumps({
@@ -260,12 +280,15 @@ def _previous_results(out: Path, key: str, resume: bool, force: bool) -> dict | 
 
 
 def reference_for(gen, classifiers, images, mode: str):
-    """The generator's reference classifier R and the models its figures apply to (None, None
-    when the error distance is off or there is no R)."""
+    """The generator's reference classifier R, the models its figures apply to, and the models
+    whose distance to the nearest natural error is searched ((None, None, None) when the error
+    distance is off or there is no R). ``auto`` searches it unless the bundle's manifest says
+    ``"error_distance_default": "skip"`` (where the search is costly, as on photos): R's agreement
+    with each model and the semantics of the adversaries are given all the same."""
     from .reference import mismatch
 
     if mode == "off" or (mode == "auto" and gen.reference is None):
-        return None, None
+        return None, None, None
     if gen.reference is None:
         raise OptionError(f"generator {gen.name} ships no reference classifier, which --error-distance on needs: "
                           "train one with `auditor train-generator` on labelled data (an .npz with labels)")
@@ -276,15 +299,20 @@ def reference_for(gen, classifiers, images, mode: str):
             log.info(f"note: the reference classifier's figures are left out for model {clf.name}: {reason}")
         else:
             applies.append(clf.name)
+    skip = mode == "auto" and gen.manifest.get("error_distance_default") == "skip"
     accuracy = gen.reference.record.get("accuracy")
     head = (f"reference classifier of {gen.name}: {len(gen.reference.class_names)} classes, accuracy "
             + ("unknown (no labelled images measured it)" if accuracy is None else f"{100 * accuracy:.1f}%"))
-    if applies:
+    if applies and skip:
+        log.info(f"{head}; its agreement with {len(applies)} model(s) and the semantics of their adversaries are "
+                 f"given; the distance to the nearest natural error is not searched by default with {gen.name} "
+                 "(it about doubles the search; --error-distance on searches it)")
+    elif applies:
         log.info(f"{head}; also searching the distance to the nearest natural error for {len(applies)} "
                  "model(s) (about twice the search time; --error-distance off skips it)")
     else:
         log.info(f"{head}; it applies to none of the models: no natural-error figures")
-    return gen.reference, applies
+    return gen.reference, applies, [] if skip else list(applies)
 
 
 class _Scan:
@@ -297,6 +325,13 @@ class _Scan:
         self.baseline, self.alpha, self.error_distance, self.gate_on = baseline, alpha, error_distance, gate_on
         self.progress, self.pixel, self.cluster = progress, pixel, cluster
         self.error_images = error_images  # search-error subset size; None: auto
+        from .text.scan import check_modalities
+
+        self.text = check_modalities(images, generator)  # text inputs: auditor/text
+        if self.text and pixel.attack != "none":
+            raise OptionError("--pixel-attack acts on pixels: it does not apply to text; drop it")
+        if self.text and cluster is not None:
+            raise OptionError("--workers/--ray do not search text yet: drop them (a text scan runs in one process)")
 
     def _load(self):
         """Generator, images in its domain, classifiers, reference classifier, metadata."""
@@ -304,6 +339,10 @@ class _Scan:
         from .generators import choose_generator, generator_fit, load_generator
         from .models import as_classifier
 
+        if self.text:
+            from .text.scan import load
+
+            return load(self.source, self.generator, self.limit, self.named, self.device)
         if self.generator == "auto":
             loaded: dict = {}
 
@@ -349,20 +388,22 @@ class _Scan:
     def run(self, out: Path | None, resume: bool = False, force: bool = False,
             wanted: tuple[str, ...] = ()) -> Audit:
         from . import results
-        from .data import conversion_rule
         from .files import fault_point
         from .generators import weights_id
         from .search import search
 
         gen, candidates, images, fit, recon_mse, classifiers = self._load()
+        self.texts = images if self.text else None
         self.settings = self.settings.for_latent(gen.latent_dim)
         settings, baseline, alpha, gate_on = self.settings, self.baseline, self.alpha, self.gate_on
         names = list(self.named)
         n, shape = len(images.names), gen.image_shape
-        reference, error_models = reference_for(gen, classifiers, images.images, self.error_distance)
+        gated = gate_on == "error-distance" and baseline and gen.reference is not None
+        mode = "on" if gated and self.error_distance == "auto" else self.error_distance  # the gate needs it
+        reference, applies, error_models = reference_for(gen, classifiers, images.images, mode)
         if gate_on == "error-distance" and baseline and (reference is None or set(names) - set(error_models)):
             raise OptionError("--gate-on error-distance needs the generator's reference classifier to apply to every "
-                              f"model; it applies to: {', '.join(error_models or []) or 'none'}")
+                              f"model; it applies to: {', '.join(applies or []) or 'none'}")
         model_meta = [model_record(c, m) for c, m in zip(classifiers, self.named.values())]
         k_error = min(n, self.error_images) if self.error_images is not None else auto_error_images(n)
         attack = None
@@ -371,7 +412,7 @@ class _Scan:
 
             attack = choose_attack(self.pixel.attack, classifiers, shape)
             log.info(f"pixel attack: {describe(attack, self.pixel)}")
-        key = scan_key(model_meta, hashlib.sha256(images.images.tobytes()).hexdigest(),
+        key = scan_key(model_meta, hashlib.sha256(_input_bytes(images)).hexdigest(),
                        {"files": gen.manifest["files"], "error_models": error_models,
                         **({"pixel": [attack, self.pixel.norm, self.pixel.cap, self.pixel.queries]} if attack else {}),
                         "search_error": k_error},
@@ -387,18 +428,21 @@ class _Scan:
                        **({} if isinstance(self.source, (str, os.PathLike)) else {"source": self._source_name()}),
                        "n_images": n, "n_skipped": len(images.skipped),
                        "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
-                       "conversion": conversion_rule(shape), "n_resized": images.n_resized}
+                       "conversion": _rule(images, shape), "n_resized": images.n_resized,
+                       **({"kind": images.kind} if self.text else {})}
 
         def assemble(output, pixel=None, extra=None, natural=None) -> dict:
             return results.build(
                 generator={"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
-                           "image_shape": list(shape), "weights_sha256": weights_id(gen.manifest),
+                           "image_shape": list(shape) if shape else None, "weights_sha256": weights_id(gen.manifest),
+                           **({"modality": "text"} if self.text else {}),
                            "family": gen.manifest["family"], "validation": gen.manifest.get("validation"),
                            "decoding": gen.decoding, "decoding_rule": gen.describe_decoding(),
                            **({"chosen_by": "auto", "candidates": candidates} if candidates else {}),
                            **({"reference_classifier": {k: gen.reference.record.get(k) for k in
                                                         ("architecture", "class_names", "accuracy", "n_images")}
-                               | {"sha256": gen.manifest["files"].get("reference.npz"), "models": error_models}}
+                               | {"sha256": gen.manifest["files"].get("reference.npz"), "models": applies,
+                                  "error_distance_models": error_models}}
                               if reference is not None else {})},
                 data=data_record,
                 search=dict(vars(settings), decodes=output.decodes, seconds=round(output.seconds_total, 2),
@@ -502,8 +546,9 @@ class _Scan:
             raise
         pixel = state["pixel"]
         try:
-            log.info("measuring how natural the natural adversaries are")
-            natural = natural_view(gen, images.images, output, names)
+            if not self.text:
+                log.info("measuring how natural the natural adversaries are")
+            natural = None if self.text else natural_view(gen, images.images, output, names)
             extra = self._pixel_extras(gen, classifiers, images.images, output, pixel, natural) if pixel is not None else None
             npz = results.pixel_npz(pixel) if pixel is not None else None
             if pixel is not None:
@@ -590,7 +635,7 @@ class _Scan:
         if (finished.get("alpha") != self.alpha or gate_was.get("baseline") != self.baseline
                 or (self.baseline and gate_was.get("on", "dz") != on)):
             output = results.restore(finished, len(images.names), gen.latent_dim)
-            natural = natural_view(gen, images.images, output, [c.name for c in classifiers])
+            natural = None if self.text else natural_view(gen, images.images, output, [c.name for c in classifiers])
             extra = (self._pixel_extras(gen, classifiers, images.images, output, pixel, natural) | _npz_record(npz)
                      if pixel is not None else None)
             rebuilt = assemble(output, pixel, extra, natural)
@@ -617,6 +662,14 @@ class _Scan:
         (the gallery's originals, the strips' labels), written to results.json."""
         from . import report, results
 
+        if self.text:
+            from .text.scan import attach
+
+            output = results.restore(res, len(images), gen.latent_dim)
+            attach(res, gen, self.texts, classifiers, output, self.gallery)
+            if out is not None:
+                results.write(out / "results.json", res)
+            return res
         report.attach_originals(res, images, self.gallery)
         report.attach_strips(res, gen, classifiers)
         if pixel is not None:

@@ -14,7 +14,6 @@ Every training runs with one torch thread (OMP_NUM_THREADS=1) and checkpoints in
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WORK = ROOT / ".work" / "snli"
+
+from auditor.files import sha256  # noqa: E402
 LABELS = ["entailment", "neutral", "contradiction"]
 
 
@@ -177,14 +178,6 @@ def cmd_reference(a) -> None:
     print(json.dumps({k: v for k, v in res.items() if k != "candidates"}, indent=1))
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def cmd_bundle(a) -> None:
     import shutil
     import numpy as np
@@ -230,7 +223,7 @@ def cmd_bundle(a) -> None:
                         "train split of the SNLI dev pairs; perturb the hypothesis, keep the premise"),
         "latent_dim": gen.latent_dim,
         "family": "sentence-vae-gru",
-        "decoding": "greedy",
+        "decoding": "edit-preserving", "decoder": "greedy",
         "max_len": gen.max_len,
         "vocab_size": len(gen.vocab),
         "unknown_token": "<unk>",

@@ -133,6 +133,14 @@ class LinearGenerator:
 
         return Generator.render(self, z, x, base)  # type: ignore[arg-type]
 
+    def reconstruction(self, x, base):
+        from auditor.generators import Generator
+
+        return Generator.reconstruction(self, x, base)  # type: ignore[arg-type]
+
+    def prior(self, z, like):
+        return self.decode(z)
+
 
 class HalfSpace:
     """A black-box classifier in image space: label 1 where w . x > b, else 0."""

@@ -27,7 +27,7 @@ def make_case(kind: str, tmp: Path, digits: Path, model: Path) -> tuple[list[str
     """(arguments after `scan`, expected text) for one bad input."""
     if kind == "data-is-a-text-file":
         (tmp / "notes.txt").write_text("x")
-        return [str(model), str(tmp / "notes.txt")], "is a file, not a folder"
+        return [str(model), str(tmp / "notes.txt")], "the data is text"
     if kind == "empty-folder":
         (tmp / "empty").mkdir()
         return [str(model), str(tmp / "empty")], "no readable images"

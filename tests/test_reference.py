@@ -95,6 +95,50 @@ def test_a_scan_with_a_reference_reports_natural_errors(labelled_bundle, onnx_fa
     assert "error_pairwise" not in json.loads((tmp_path / "off" / "results.json").read_text())
 
 
+def test_a_bundle_may_skip_the_error_search_but_keeps_agreement_and_semantics(labelled_bundle, onnx_factory, tmp_path):
+    """A bundle whose manifest says ``error_distance_default: skip`` (cifar10: the search would about
+    double a photo scan) gives R's agreement and the semantics check without the error search;
+    ``--error-distance on`` searches it; a cut scan resumes to the same results."""
+    from auditor import files
+    from conftest import png_folder
+
+    skip = shutil.copytree(labelled_bundle, tmp_path / "skip")
+    manifest = json.loads((skip / "manifest.json").read_text())
+    (skip / "manifest.json").write_text(json.dumps(manifest | {"error_distance_default": "skip"}))
+    images = png_folder(tmp_path / "imgs", blob_images(8, seed=9), "img")
+    model = onnx_factory("two.onnx", classes=2, seed=1)
+    args = ["scan", str(model), str(images), "--generator", str(skip), "--samples", "8", "--refine-steps", "0",
+            "--batch", "2", "--format", "json,html,md"]
+
+    def run(out, *extra, env=None):
+        files._hits.clear()
+        return CliRunner().invoke(app, [*args, "--out", str(out), *extra], env={"COLUMNS": "250", **(env or {})})
+
+    result = run(tmp_path / "skipped")
+    assert result.exit_code == 0, result.output
+    assert "not searched by default" in result.output and "skipped" in result.output
+    res = json.loads((tmp_path / "skipped" / "results.json").read_text())
+    two = res["models"][0]
+    assert two["error_distance"] is None and two["agreement_with_reference"] is not None
+    sem = two["semantics"]
+    assert sem["n_kept_class"] + sem["n_changed_class"] + sem["n_disagrees"] == sem["n_images"] == 8
+    assert res["generator"]["reference_classifier"]["models"] == ["two"]
+    assert res["generator"]["reference_classifier"]["error_distance_models"] == []
+    assert all("error_distance" not in inst["results"]["two"] for inst in res["instances"])
+    assert "not searched" in (tmp_path / "skipped" / "index.html").read_text()
+    assert "not searched" in (tmp_path / "skipped" / "model-card.md").read_text()
+    on = run(tmp_path / "on", "--error-distance", "on")
+    assert on.exit_code == 0, on.output
+    res_on = json.loads((tmp_path / "on" / "results.json").read_text())
+    assert res_on["models"][0]["error_distance"]["queries"] > 0
+    assert res_on["models"][0]["agreement_with_reference"] == two["agreement_with_reference"]
+    assert res_on["search"]["decodes"] > res["search"]["decodes"]
+    assert run(tmp_path / "cut", env={"AUDITOR_FAULT": "between-batches:INT"}).exit_code == 130
+    assert run(tmp_path / "cut", "--resume").exit_code == 0
+    cut = json.loads((tmp_path / "cut" / "results.json").read_text())
+    assert cut["instances"] == res["instances"] and cut["models"] == res["models"]
+
+
 def test_error_distance_on_needs_a_reference(tiny_bundle, onnx_factory, digits_dir, tmp_path):
     result = CliRunner().invoke(app, ["scan", str(onnx_factory()), str(digits_dir), "--generator", str(tiny_bundle),
                                       "--error-distance", "on", "--out", str(tmp_path / "r")])

@@ -257,10 +257,10 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
     out.decodes += len(z0)
 
     def decode(z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Candidate images of latents ``z``; ``rows``: the batch image each belongs to (None:
+        """Candidate inputs of latents ``z``; ``rows``: the batch input each belongs to (None:
         prior samples, decoded plainly)."""
         t = time.perf_counter()
-        images_ = generator.decode(z) if rows is None else generator.render(z, x[rows], base[rows])
+        images_ = generator.prior(z, x) if rows is None else generator.render(z, x[rows], base[rows])
         out.seconds_generator += time.perf_counter() - t
         out.decodes += len(z)
         return images_
@@ -272,7 +272,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         return labels
 
     out.z0[start:stop] = z0
-    recon = x if generator.decoding == "detail-preserving" else base  # the candidate at z0
+    recon = generator.reconstruction(x, base)  # the candidate at z0
     models = list(classifiers)
     for clf in models:
         res = out.results[clf.name]

@@ -1,0 +1,150 @@
+"""A text generator bundle (manifest ``"modality": "text"``): the sentence generator G/I, its
+reference classifier R for pairs and the decoding rule, behind the interface the latent search
+drives (``encode``, ``refine``, ``decode``, ``render``, ``reconstruction``).
+
+Inputs are object arrays: (N,) sentences or (N, 2) [premise, hypothesis] pairs. The latent moves
+the sentence (the hypothesis of a pair); a pair's premise stays. Decoding is greedy, so the same
+seed gives the same adversaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GeneratorError
+
+DECODINGS = {
+    "edit-preserving": ("a candidate sentence is the input with the word edits that the latent move makes, "
+                        "G(z0) -> G(z), applied to it, so the reconstruction is the input itself"),
+    "plain": "a candidate sentence is the greedy decode G(z)",
+}
+FILES = ("weights.npz", "vocab.txt", "reference.npz")
+
+
+def is_text_bundle(manifest: dict[str, Any]) -> bool:
+    return manifest.get("modality") == "text"
+
+
+class TextReferenceView:
+    """R over the scan's object arrays of pairs: ``predict(items)`` -> ids in R's class order."""
+
+    pairs = True  # R judges (premise, hypothesis) pairs
+
+    def __init__(self, reference, record: dict[str, Any]):
+        self.model, self.record = reference, record
+        self.class_names = list(reference.class_names)
+
+    def predict(self, items: np.ndarray) -> np.ndarray:
+        from .models import _distinct
+
+        items = np.asarray(items, dtype=object).reshape(-1, 2)
+        _, first, inverse = _distinct(items)
+        return self.model.predict([tuple(r) for r in items[first].tolist()])[inverse]
+
+
+@dataclass
+class TextBundle:
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+    model: Any  # auditor.text.vae.TextGenerator
+    reference: TextReferenceView | None
+    decoding: str = "edit-preserving"
+    modality = "text"
+    image_shape = None
+    gradients = False  # z0 = I(x) as it is: a discrete decoder has no gradient to refine on
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.latent_dim)
+
+    def describe_decoding(self) -> str:
+        return DECODINGS[self.decoding]
+
+    @staticmethod
+    def _sentences(items: np.ndarray) -> list[str]:
+        items = np.asarray(items, dtype=object)
+        return list(items[:, 1] if items.ndim == 2 else items)
+
+    def encode(self, items: np.ndarray) -> np.ndarray:
+        return self.model.encode(self._sentences(items))
+
+    def refine(self, items: np.ndarray, z0: np.ndarray, steps: int) -> np.ndarray:
+        return z0
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """G(z) as (N,) sentences."""
+        out = np.empty(len(z), dtype=object)
+        out[:] = self.model.decode(np.asarray(z, dtype=np.float32))
+        return out
+
+    def prior(self, z: np.ndarray, like: np.ndarray) -> np.ndarray:
+        """Prior samples as inputs shaped like ``like``: sentences, or pairs whose premise is G(0),
+        the prior's centre (a typical sentence, the same in every batch and scan)."""
+        decoded = self.decode(z)
+        if np.asarray(like).ndim == 1:
+            return decoded
+        out = np.empty((len(z), 2), dtype=object)
+        out[:, 0] = self.decode(np.zeros((1, self.latent_dim), dtype=np.float32))[0]
+        out[:, 1] = decoded
+        return out
+
+    def render(self, z: np.ndarray, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """The candidate inputs of latents ``z`` for inputs ``x`` whose decodes G(z0) are ``base``."""
+        from .edits import apply_edit
+
+        decoded = self.decode(z)
+        sentences = self._sentences(x)
+        if self.decoding == "edit-preserving":
+            decoded[:] = [apply_edit(s, b, d) for s, b, d in zip(sentences, self._sentences(base), decoded)]
+        if np.asarray(x).ndim == 1:
+            return decoded
+        out = np.array(x, dtype=object, copy=True)
+        out[:, 1] = decoded
+        return out
+
+    def reconstruction(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """The candidate at z0."""
+        return x if self.decoding == "edit-preserving" else self.render_plain(x, base)
+
+    @staticmethod
+    def render_plain(x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        if np.asarray(x).ndim == 1:
+            return base
+        out = np.array(x, dtype=object, copy=True)
+        out[:, 1] = base
+        return out
+
+
+def load_text_bundle(bundle: Path, manifest: dict[str, Any]) -> TextBundle:
+    """Check the files against the manifest's SHA-256 and load G, I and R."""
+    from ..files import sha256
+    from .reference import TextReference
+    from .vae import TextGenerator
+
+    for name in FILES:
+        expected = manifest["files"].get(name)
+        if expected is None and name == "reference.npz":
+            continue
+        path = bundle / name
+        if not path.is_file():
+            raise GeneratorError(f"{bundle}: {name} is missing; re-create the bundle")
+        if sha256(path) != expected:
+            raise GeneratorError(f"{path}: checksum does not match the manifest; the file was changed or corrupted")
+    try:
+        model = TextGenerator.load(bundle)
+        ref = TextReference.load(bundle) if "reference.npz" in manifest["files"] else None
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise GeneratorError(f"{bundle}: the text generator does not load ({err})") from err
+    decoding = manifest.get("decoding", "edit-preserving")
+    if decoding == "greedy":  # the manifest's word for the decoder's search; the candidate rule is ours
+        decoding = "edit-preserving"
+    if decoding not in DECODINGS:
+        raise GeneratorError(f"{bundle}: decoding {decoding!r} is unknown; expected one of {', '.join(DECODINGS)}")
+    record = manifest.get("reference_classifier") or {}
+    return TextBundle(name=str(manifest["name"]), path=bundle, manifest=manifest, model=model,
+                      reference=TextReferenceView(ref, record) if ref is not None else None, decoding=decoding)

@@ -1,0 +1,150 @@
+"""The text parts of a scan: loading texts, the text generator and text models (with the checks
+that the three fit one another), the data's fit to the generator, and what results.json and the
+report need beyond the latent figures: every input's text, every adversary as text (checked
+against its model once more), and the interpolation strips as sentences.
+
+The image-only parts of a scan are left out for text, each with its reason stated in the scan:
+the pixel view (pixel attacks act on pixels), difference maps (the changed words are
+highlighted instead) and the k-NN naturalness check (it measures pixel distances).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from ..errors import GeneratorError, ModelError, OptionError
+
+log = logging.getLogger("auditor")
+STRIP_FRAMES = 8
+LEFT_OUT = ("for text, the pixel attacks, difference maps and the pixel-space naturalness check are left out "
+            "(they act on pixels); the report highlights the changed words instead")
+
+
+def load(source, generator: str, limit: int | None, named: dict[str, Any], device: str | None):
+    """(generator, candidates, texts, fit, None, classifiers) of a text scan."""
+    from ..generators import bundled_names, load_generator
+    from .data import RULE, load_text
+    from .models import as_text_classifier
+
+    texts = load_text(source, limit)
+    if generator == "auto":
+        names = bundled_names("text")
+        if not names:
+            raise GeneratorError("no bundled text generator found: reinstall auditor, or pass --generator DIR")
+        gen = load_generator(names[0], device=device)
+        log.info(f"generator auto: {gen.name}, the bundled generator for text (images never see it)")
+    else:
+        gen = load_generator(generator, device=device)
+        if getattr(gen, "modality", "image") != "text":
+            raise OptionError(f"generator {gen.name} makes images, and the data is text: scan text with a text "
+                              "generator (--generator snli) or give images")
+    log.info(f"{len(texts.names)} {texts.kind} from {source if isinstance(source, (str, bytes)) or hasattr(source, '__fspath__') else 'a list'}"
+             f" for generator {gen.name}: {RULE}" + (f" ({texts.n_normalised} normalised)" if texts.n_normalised else ""))
+    log.info(f"decoding rule {gen.decoding}: {gen.describe_decoding()}")
+    log.info(f"note: {LEFT_OUT}")
+    class_names = (list((gen.reference.class_names if gen.reference is not None else None)
+                        or gen.manifest.get("class_names") or []) if texts.pairs else [])  # SNLI's order
+    classifiers = [as_text_classifier(m, name, texts.pairs, class_names, device) for name, m in named.items()]
+    for clf in classifiers:
+        clf.predict(texts.items[:2])  # a model that fails on the data fails now, in one line
+        log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input {clf.describe()}")
+    fit = text_fit(gen, texts.items)
+    if fit["verdict"] in ("poor", "partial"):
+        log.warning(fit["message"])
+    return gen, None, texts, fit, None, classifiers
+
+
+def text_fit(gen, items: np.ndarray, sample: int = 256) -> dict[str, Any]:
+    """How well the texts lie in the generator's domain: the share of their words outside its
+    vocabulary, and how many sentences decode(encode(x)) gives back exactly."""
+    sentences = gen._sentences(items[:sample])
+    words = [w for s in sentences for w in s.split()]
+    known = gen.model.vocab
+    unknown = sum(1 for w in words if w not in known) / max(1, len(words))
+    back = gen.decode(gen.encode(np.asarray(sentences, dtype=object)))
+    exact = float(np.mean([a == b for a, b in zip(back, sentences)])) if sentences else 0.0
+    verdict = "poor" if unknown > 0.15 else "partial" if unknown > 0.05 else "good"
+    message = (f"{100 * unknown:.1f}% of the words are outside generator {gen.name}'s vocabulary; decode(encode(x)) "
+               f"gives {100 * exact:.0f}% of the sentences back exactly (the edit-preserving rule keeps the rest)")
+    if verdict != "good":
+        message += ": adversaries of such text change it where the generator can, which may be little"
+    return {"verdict": verdict, "share_unknown_words": round(unknown, 4), "reconstruction_exact": round(exact, 4),
+            "n_texts": len(sentences), "message": message}
+
+
+def check_modalities(source, generator: str) -> bool:
+    """Whether the scan is a text scan; refuses a text generator for images."""
+    from ..generators import modality_of, read_manifest, resolve
+    from .data import is_text
+
+    text = is_text(source)
+    if not text and generator != "auto":
+        try:
+            bundle = resolve(generator)
+        except GeneratorError:
+            return False
+        if modality_of(read_manifest(bundle)) == "text":
+            raise OptionError(f"generator {generator} is for text; give .txt, .tsv or .jsonl files (or a folder "
+                              "of them), or an image generator for images")
+    return text
+
+
+def adversary_texts(gen, items: np.ndarray, output, classifiers) -> dict[str, np.ndarray]:
+    """Every model's natural adversaries as inputs (object arrays, None where none), rendered
+    from z* by the scan's rule and fed back to the model: a label that is not the one the search
+    recorded is an error (decoding is deterministic, so it never should be)."""
+    base = gen.decode(output.z0[: output.n_done])
+    out = {}
+    for clf in classifiers:
+        res = output.results[clf.name]
+        rows = np.flatnonzero(~np.isnan(res.delta_z[: output.n_done]) & ~res.reconstruction_changed[: output.n_done])
+        texts = np.full(output.n_done, None, dtype=object)
+        if len(rows):
+            found = gen.render(res.z_star[rows], items[rows], base[rows])
+            labels = clf.predict(found)
+            bad = np.flatnonzero(labels != res.adversary_prediction[rows])
+            if len(bad):
+                raise ModelError(f"{clf.label}: {len(bad)} of its natural adversaries got another label when fed "
+                                 "back (the model is not deterministic?); the scan cannot vouch for them")
+            for i, r in enumerate(rows):
+                texts[r] = found[i] if np.ndim(found[i]) == 0 else found[i][1]
+        out[clf.name] = texts
+    return out
+
+
+def attach(res: dict[str, Any], gen, texts, classifiers, output, gallery: int) -> None:
+    """Texts, adversaries and sentence strips into results.json (see the module docstring)."""
+    from ..gallery import gallery_columns, select_gallery
+
+    adversaries = adversary_texts(gen, texts.items, output, classifiers)
+    for i, inst in enumerate(res["instances"]):
+        item = texts.items[i]
+        inst["text"] = list(item) if texts.pairs else item
+        for name, r in inst["results"].items():
+            r["adversary"] = adversaries[name][i]
+    res["report"] = {"gallery": gallery}
+    picks = [i for i, _ in select_gallery(res, gallery, res["search"].get("seed", 0))][:4]
+    by_name = {c.name: c for c in classifiers}
+    t = np.linspace(0.0, 1.0, STRIP_FRAMES).astype(np.float32)
+    strips = []
+    columns = gallery_columns(res)
+    for index in picks:
+        inst = res["instances"][index]
+        names = [c["model"] for c in columns if c["model"]] or [min(
+            ((r["delta_z"], n) for n, r in inst["results"].items() if r["delta_z"] is not None), default=(0, None))[1]]
+        for name in dict.fromkeys(n for n in names if n):
+            r = inst["results"][name]
+            if r.get("z_star") is None or r["delta_z"] == 0:
+                continue
+            z0, z1 = output.z0[index], np.asarray(r["z_star"], np.float32)
+            z = z0[None] + t[:, None] * (z1 - z0)[None]
+            x = np.repeat(texts.items[index : index + 1], len(t), axis=0)
+            frames = gen.render(z, x, np.repeat(gen.decode(z0[None]), len(t)))
+            labels = by_name[name].predict(frames)
+            sentences = [f if np.ndim(f) == 0 else f[1] for f in frames]
+            strips.append({"index": index, "model": name, "t": [round(float(v), 4) for v in t],
+                           "sentences": sentences, "labels": [int(v) for v in labels]})
+    res["report"]["strips"] = strips
