@@ -181,7 +181,8 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
     chosen = chosen_figure(v)
     parts = ", ".join(f"{FIGURE_NAMES.get(k, k)} {_rho(rho[k])}" for k in rho if k in FIGURE_NAMES and rho[k] is not None)
     n = v.get("n_images", {})
-    text = (f"on generator {gen['name']}'s validation ({v.get('n_models')} models, {n.get('test', '?')} held-out images "
+    text = (f"on generator {gen['name']}'s validation ({v.get('n_models')} models, {n.get('test', '?')} held-out "
+            f"{'texts' if gen.get('modality') == 'text' else 'images'} "
             f"not used to choose), Spearman ρ with accuracy: {parts}. Read {FIGURE_NAMES.get(chosen, chosen)} as the "
             f"accuracy proxy (ρ {_rho(rho.get(chosen))})")
     if chosen not in ("mean_dz", "median_dz") and min(rho.get("mean_dz") or 0, rho.get("median_dz") or 0) < 0.7:
