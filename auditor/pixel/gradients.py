@@ -84,7 +84,7 @@ def prepare(contract, x: torch.Tensor) -> torch.Tensor:
 def scores(clf, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """Log-scores (r, K) of flattened images ``x`` (r, d), differentiable: logits as they are
     (their margins are log-softmax's), probabilities as their log."""
-    module = clf.module
+    module = getattr(clf, "gradient_module", None) or clf.module  # the unfrozen module: frozen ones have no gradients
     training = module.training
     module.eval()
     try:
