@@ -254,7 +254,9 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
     z0 = generator.refine(x, generator.encode(x), settings.refine_steps)
     base = generator.decode(z0)  # G(z0), the reconstruction under the plain rule
     out.seconds_generator += time.perf_counter() - t
-    out.decodes += len(z0)
+    # decodes are added to ``out`` when the chunk is finished, so that a scan stopped mid-chunk
+    # saves the count of the chunks it saves (a resume then counts exactly as a straight run)
+    decoded = [len(z0)]
 
     def decode(z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Candidate inputs of latents ``z``; ``rows``: the batch input each belongs to (None:
@@ -262,7 +264,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         t = time.perf_counter()
         images_ = generator.prior(z, x) if rows is None else generator.render(z, x[rows], base[rows])
         out.seconds_generator += time.perf_counter() - t
-        out.decodes += len(z)
+        decoded[0] += len(z)
         return images_
 
     def classify(clf, images_: np.ndarray) -> np.ndarray:
@@ -284,8 +286,16 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         out.reference_prediction[start:stop] = r_x
     del recon
     _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index, progress)
-    if reference is None:
-        return
+    if reference is not None:
+        _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress, reference,
+                       (r_x, r_recon))
+    out.decodes += decoded[0]
+
+
+def _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress, reference,
+                   reference_labels) -> None:
+    """The semantics check (R's label of every natural adversary) and the error-distance search."""
+    stop = start + len(x)
     for clf in models:  # the semantics check: R's label of each natural adversary
         res = out.results[clf.name]
         rows = start + np.flatnonzero(~np.isnan(res.delta_z[start:stop]))
@@ -299,7 +309,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         err.reconstruction_prediction[start:stop] = res.reconstruction_prediction[start:stop]
     if checked:
         _search_pairs(decode, classify, checked, x, z0, settings, out.errors, start, first_index, progress,
-                      reference=reference, reference_labels=(r_x, r_recon))
+                      reference=reference, reference_labels=reference_labels)
 
 
 def _search_pairs(decode, classify, models, x, z0, settings, results, start, first_index, progress,
