@@ -243,7 +243,7 @@ def scan(
     pixel_norm: Annotated[str, typer.Option("--pixel-norm", help="Norm of eps: l2 or linf.")] = "l2",
     pixel_max: Annotated[Optional[float], typer.Option("--pixel-max", help="No pixel adversary within this eps: the image is censored (default l2 10, linf 0.5).", show_default=False)] = None,
     pixel_queries: Annotated[int, typer.Option("--pixel-queries", help="Pixel attack's budget per image and model: classifier queries (nattack, hsj) or forward and backward passes (fmn, deepfool).")] = 2000,
-    search_error: Annotated[str, typer.Option("--search-error", help="Estimate how far above the best adversary the search stops, per model, with a long search on N images: auto (from 200 images: n/25, at most 20), off, or N.")] = "auto",
+    search_error: Annotated[str, typer.Option("--search-error", help="Estimate how far above the best adversary the search stops, per model, with a long search on N images: auto (from 200 images: n/25, at most 20, stopping once the long search has spent 15% of the scan's queries), off, or N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option("--workers", help="Search on a local Ray cluster of N worker processes (needs auditor[ray]); same results.", show_default=False)] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray", help="Search on the Ray cluster at ADDRESS (auto: a running one).", show_default=False)] = None,
     error_distance: Annotated[str, typer.Option("--error-distance", help="Also search the distance to the nearest natural error (the model disagrees with the generator's reference classifier): auto (when the generator ships one, unless its bundle skips it by default, as cifar10 does), on, off (no reference figures at all). Doubles the search.")] = "auto",

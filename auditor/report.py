@@ -207,7 +207,9 @@ def search_error_text(results: dict[str, Any], order: list[str] | None = None) -
             continue
         ci = e.get("gap_ci")
         parts.append(f"{name} {100 * e['gap']:+.0f}%" + (f" [{100 * ci[0]:+.0f}%, {100 * ci[1]:+.0f}%]" if ci else ""))
-    return (f"search error (Δz above the best adversary a long search finds, on {record['images']} of the images): "
+    budget = f", within {100 * record['budget']:.0f}% of the scan's queries" if record.get("budget") else ""
+    return (f"search error (Δz above the best adversary a long search finds, on {record['images']} of the images"
+            f"{budget}): "
             + ", ".join(parts) + "; a difference between two models smaller than theirs may be the search's")
 
 

@@ -25,6 +25,7 @@ from .audit import Audit
 from .errors import AuditorError, Interrupted, OptionError, OutputError
 from .files import write_bytes
 from .naturalness import natural_view
+from .search.estimate import BUDGET, auto_error_images, parse_error_images, search_error_estimate
 
 log = logging.getLogger("auditor")
 
@@ -106,7 +107,7 @@ def scan(
                    baseline=baseline, alpha=alpha, wait=wait, error_distance=error_distance, gate_on=gate_on)
     pixel = PixelSettings(attack=pixel_attack, norm=pixel_norm, max_eps=pixel_max, queries=pixel_queries, seed=seed)
     pixel.validate()
-    error_images = _search_error_images(search_error)
+    error_images = parse_error_images(search_error, OptionError)
     if workers is not None and workers < 1:
         raise OptionError(f"--workers must be 1 or more, got {workers}")
     if workers is not None or ray is not None:
@@ -512,8 +513,9 @@ class _Scan:
                 state["output"] = output
                 fault_point("after-search")
                 if k_error and state["search_error"] is None:
-                    state["search_error"] = search_error_estimate(gen, classifiers, images.images, output, settings,
-                                                                  k_error, advance)
+                    state["search_error"] = search_error_estimate(
+                        gen, classifiers, images.images, output, settings, k_error, advance,
+                        budget=BUDGET if self.error_images is None else None)
                 if attack:
                     from .pixel import pixel_attack
 
@@ -702,31 +704,6 @@ class _Scan:
         return audit
 
 
-LONG_SEARCH = dict(algorithm="local", samples=64, max_steps=400, step=0.001)  # docs/benchmarks.md: within 0-5% of the best known
-ERROR_IMAGES_MAX = 20
-
-
-def _search_error_images(value) -> int | None:
-    """--search-error: auto (None), off (0) or a number of images."""
-    if value in ("auto", None):
-        return None
-    if value == "off":
-        return 0
-    try:
-        k = int(value)
-    except (TypeError, ValueError):
-        raise OptionError(f"--search-error takes auto, off or a number of images, got {value!r}") from None
-    if k < 0:
-        raise OptionError(f"--search-error must be 0 or more images, got {k}")
-    return k
-
-
-def auto_error_images(n: int) -> int:
-    """Images the search error is estimated on by default: none below 200 images (the long search
-    on them would cost more than the scan), then n / 25 up to 20 (about a quarter of the search)."""
-    return 0 if n < 200 else min(ERROR_IMAGES_MAX, n // 25)
-
-
 REPAIR_EXAMPLES = 3  # per model, the report shows this many pixel adversaries and their round trips
 PARTIAL_EVERY_S = 5.0  # partial results.json at most this often (or 20x a write's duration, if longer)
 
@@ -743,39 +720,6 @@ def _with_pngs(record: dict, images: np.ndarray, labels: np.ndarray, adversary_l
                            "adversary_png": png_data_uri(adv), "round_trip_png": png_data_uri(trip)}
                           for i, adv, trip, back in examples]
     return record
-
-
-def search_error_estimate(gen, classifiers, images, output, settings, k: int, progress) -> dict:
-    """How far above the best known adversary the scan's search stops, per model: a long search
-    (LONG_SEARCH) on k seeded images of the scan; gap = mean dz / mean of the per-image smaller of
-    the two - 1, over images where both flipped, with a 95% bootstrap interval over the images."""
-    from dataclasses import replace
-
-    from .search import search
-
-    started = time.perf_counter()
-    n = len(images)
-    idx = np.sort(np.random.default_rng([settings.seed, 0x5EA4C4]).choice(n, size=k, replace=False))
-    long = search(gen, classifiers, images[idx], replace(settings, **LONG_SEARCH, batch_images=None), progress=progress)
-    models = {}
-    rng = np.random.default_rng(0)
-    for clf in classifiers:
-        d = output.results[clf.name].delta_z[idx]
-        best = np.fmin(d, long.results[clf.name].delta_z)
-        both = ~np.isnan(d) & ~np.isnan(best)
-        d, best = d[both], best[both]
-        gap = ci = None
-        if len(d):
-            gap = round(float(d.mean() / best.mean() - 1), 4)
-            if len(d) >= 3:
-                draws = rng.integers(0, len(d), size=(2000, len(d)))
-                boots = d[draws].mean(axis=1) / best[draws].mean(axis=1) - 1
-                ci = [round(float(v), 4) for v in np.quantile(boots, [0.025, 0.975])]
-        models[clf.name] = {"gap": gap, "gap_ci": ci, "n": int(both.sum()),
-                            "long_queries_per_image": round(float(long.results[clf.name].queries.mean()), 1)}
-    return {"images": int(k), "indices": idx.tolist(), "long_search": " ".join(
-        f"--{key.replace('_', '-')} {value}" if key != "algorithm" else f"--search {value}"
-        for key, value in LONG_SEARCH.items()), "seconds": round(time.perf_counter() - started, 2), "models": models}
 
 
 NPZ = "pixel-adversaries.npz"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.scanning import auto_error_images
+from auditor.search.estimate import auto_error_images
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["scan", str(ROOT / "examples/models/lenet.onnx"), str(ROOT / "examples/models/rf5.onnx"),
@@ -50,3 +51,28 @@ def test_not_estimated_says_how(tmp_path):
     assert "search error: not estimated on 4 images" in result.output and "--search-error 10" in result.output
     bad = CliRunner().invoke(app, [*ARGS[:-2], "--search-error", "many", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--search-error takes auto, off or a number" in bad.output
+
+
+def test_a_budget_stops_the_long_search_after_the_group_that_passes_it():
+    from auditor.search import SearchSettings, search
+    from auditor.search.estimate import GROUP, search_error_estimate
+    from conftest import HalfSpace, LinearGenerator
+
+    gen = LinearGenerator(latent_dim=3, seed=0)
+    z = np.random.default_rng(1).standard_normal((12, 3)).astype(np.float32) * 0.8
+    images = gen.decode(z)
+    w = np.random.default_rng(2).standard_normal(16).astype(np.float32)
+    clf = HalfSpace("half", w, b=0.0)
+    settings = SearchSettings(samples=8, step=0.05, max_radius=6.0, refine_steps=0, seed=3)
+    scan = search(gen, [clf], images, settings)
+    full = search_error_estimate(gen, [clf], images, scan, settings, k=6)
+    assert full["images"] == 6 and "budget" not in full
+    assert full["models"]["half"]["gap"] >= 0
+    cheap = search_error_estimate(gen, [clf], images, scan, settings, k=6, budget=1e-6)
+    assert cheap["images"] == GROUP and cheap["indices"] == full["indices"][:GROUP]
+    assert cheap["budget"] == 1e-6 and cheap["models"]["half"]["long_queries_per_image"] > 0
+    # the budget is a share of the scan's queries, so the stop is the same on every run
+    spent = GROUP * cheap["models"]["half"]["long_queries_per_image"]  # the first group's queries
+    share = spent / scan.results["half"].queries.sum()
+    between = search_error_estimate(gen, [clf], images, scan, settings, k=6, budget=share * 1.01)
+    assert between["images"] == 2 * GROUP
