@@ -57,7 +57,9 @@ def get():
             if not os.path.isdir(path):
                 raise OSError(f"no folder {path}")
         else:
-            with urllib.request.urlopen(url, timeout=limit):
+            # the socket waits longer than the join below, so a silent server always reads as
+            # "no answer within LIMIT s" (equal timeouts raced: either message could win)
+            with urllib.request.urlopen(url, timeout=limit + 5):
                 pass
         result.append("")
     except urllib.error.HTTPError as err:
