@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 # (docs/scaling.md). It must be set before torch first calls MKL; a value already set is kept.
 _os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Audit", "AuditorError", "ClusterError", "Comparison", "DataError", "Gate", "GateCheck", "GeneratorError", "Interrupted",

@@ -239,9 +239,8 @@ class Audit:
         while writing (``wait`` seconds for another auditor process). Where an output fails,
         the others are written and :class:`~auditor.errors.OutputError` lists them."""
         from . import results as results_mod
-        from .files import FolderLock, remove_stale_temporaries
+        from .files import FolderLock, check_writable, remove_stale_temporaries
         from .report import parse_formats
-        from .scanning import check_writable
 
         if isinstance(formats, str) or formats:
             wanted = parse_formats(formats if isinstance(formats, str) else ",".join(formats))

@@ -236,6 +236,16 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
             pending.pop(ref)
             absorb(result)
 
+    _collect(ray, pending, absorb, finish_before)
+    out.seconds_classifier = sum(out.classifier_seconds.values())
+    out.seconds_total = time.perf_counter() - started  # wall time of the scan's search
+    return out
+
+
+def _collect(ray, pending: dict, absorb: Callable, finish_before: Callable) -> None:
+    """Wait for the units in ``pending`` (ref -> (start, stop, models)) and ``absorb`` each
+    result; a failed unit ends the search with its cause (a data or model reason: the scan's own
+    error, after keeping the units before it) or a ClusterError. Units left are cancelled."""
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -257,9 +267,6 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
-    out.seconds_classifier = sum(out.classifier_seconds.values())
-    out.seconds_total = time.perf_counter() - started  # wall time of the scan's search
-    return out
 
 
 def _latent_dim(spec: Spec) -> int:

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from . import __version__
+from ._version import __version__
 
 PDF_PACKAGES = {  # what WeasyPrint needs from the system, per package manager
     "apt": "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core",

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, Callable
 
-from .errors import AuditorError, OutputError
+from .errors import AuditorError, OptionError, OutputError
 
 LOCK_NAME = ".auditor.lock"
 
@@ -184,3 +184,15 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_writable(out: Path) -> None:
+    """An :class:`OptionError` before any work where ``out`` cannot be written."""
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if probe.is_dir() and os.statvfs(probe).f_flag & os.ST_RDONLY:
+        raise OptionError(f"cannot write the report into {str(out)!r}: {probe} is on a read-only file system; "
+                          "pick a writable --out folder")
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise OptionError(f"cannot write the report into {str(out)!r}: pick a writable --out folder")

@@ -67,6 +67,42 @@ def split_holdout(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 
 
+def _resume(ckpt_path: Path, encoder, decoder, opt, gen, config: TrainConfig, shape) -> int:
+    """The step a checkpoint in ``ckpt_path`` reached, its state loaded; 0 where there is none."""
+    import torch
+
+    if not ckpt_path.is_file():
+        return 0
+    state = torch.load(ckpt_path, weights_only=True, map_location=config.device)
+    if state["config"] != _config_key(config, shape):
+        raise OptionError(f"{ckpt_path} was made with other settings; start afresh without --resume")
+    encoder.load_state_dict(state["encoder"])
+    decoder.load_state_dict(state["decoder"])
+    opt.load_state_dict(state["opt"])
+    gen.set_state(state["rng"])
+    return int(state["step"])
+
+
+def _step(encoder, decoder, opt, data, gen, config: TrainConfig, beta: float) -> dict[str, float]:
+    """One optimiser step of the VAE on a random batch; its losses."""
+    import torch
+
+    idx = torch.randint(len(data), (config.batch_size,), generator=gen).to(config.device)
+    x = data[idx]
+    stats = encoder(x)
+    mu, logvar = stats[:, : config.latent_dim], stats[:, config.latent_dim :].clamp(-12, 8)
+    eps = torch.randn(mu.shape, generator=gen).to(config.device)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    recon = decoder(z)
+    bce = torch.nn.functional.binary_cross_entropy(recon, x, reduction="sum") / len(x)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / len(x)
+    loss = bce + beta * kl
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss.item(), "recon": bce.item(), "kl": kl.item()}
+
+
 def train_vae(
     images: np.ndarray,
     out: Path,
@@ -104,18 +140,7 @@ def train_vae(
     data = torch.from_numpy(images[train_idx].reshape(len(train_idx), -1)).to(config.device)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT
-    step = 0
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, weights_only=True, map_location=config.device)
-        if state["config"] != _config_key(config, shape):
-            raise OptionError(
-                f"{ckpt_path} was made with other settings; start afresh without --resume"
-            )
-        encoder.load_state_dict(state["encoder"])
-        decoder.load_state_dict(state["decoder"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["rng"])
-        step = int(state["step"])
+    step = _resume(ckpt_path, encoder, decoder, opt, gen, config, shape) if resume else 0
 
     warmup = max(1, config.steps // 10)
     started = time.perf_counter()
@@ -123,23 +148,10 @@ def train_vae(
         lr = config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
         for group in opt.param_groups:
             group["lr"] = lr
-        idx = torch.randint(len(data), (config.batch_size,), generator=gen).to(config.device)
-        x = data[idx]
-        stats = encoder(x)
-        mu, logvar = stats[:, : config.latent_dim], stats[:, config.latent_dim :].clamp(-12, 8)
-        eps = torch.randn(mu.shape, generator=gen).to(config.device)
-        z = mu + torch.exp(0.5 * logvar) * eps
-        recon = decoder(z)
-        bce = torch.nn.functional.binary_cross_entropy(recon, x, reduction="sum") / len(x)
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / len(x)
-        beta = config.beta * min(1.0, (step + 1) / warmup)
-        loss = bce + beta * kl
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        losses = _step(encoder, decoder, opt, data, gen, config, config.beta * min(1.0, (step + 1) / warmup))
         step += 1
         if on_step:
-            on_step(step, {"loss": loss.item(), "recon": bce.item(), "kl": kl.item()})
+            on_step(step, losses)
         if step % config.checkpoint_every == 0 or step == config.steps:
             state = {
                 "encoder": encoder.state_dict(),

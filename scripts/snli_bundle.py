@@ -51,7 +51,8 @@ def holdout_hypotheses(rows: list[list[str]]) -> list[str]:
 
 def cmd_vae(a) -> None:
     import torch
-    from auditor.text.vae import VAEConfig, train_vae
+    from auditor.text.vae import VAEConfig
+    from auditor.text.vae_training import train_vae
     torch.set_num_threads(a.threads)
     rows = read_pairs(WORK / "train.tsv")
     sents = train_sentences(rows)
@@ -78,7 +79,8 @@ def cmd_vae(a) -> None:
 def cmd_eval_vae(a) -> None:
     import numpy as np
     import torch
-    from auditor.text.vae import TextGenerator, decode_speed, neighbourhood, reconstruction
+    from auditor.text.vae import TextGenerator
+    from auditor.text.vae_quality import decode_speed, neighbourhood, reconstruction
     torch.set_num_threads(a.threads)
     out = WORK / f"vae-{a.name}"
     gen = TextGenerator.load(out / "gen")  # float16-rounded, as bundled

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 
 from auditor.text.reference import CLASS_NAMES, TextReference, train_reference  # noqa: E402
 from auditor.text.tokens import UNK, Vocab, normalise  # noqa: E402
-from auditor.text.vae import TextGenerator, VAEConfig, round_half, train_vae  # noqa: E402
+from auditor.text.vae import TextGenerator, VAEConfig  # noqa: E402
+from auditor.text.vae_training import round_half, train_vae  # noqa: E402
 
 BUNDLE = Path(__file__).resolve().parents[1] / "generators" / "snli"
 

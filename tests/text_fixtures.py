@@ -37,7 +37,8 @@ def make_bundle(folder: Path, seed: int = 0) -> Path:
 
     from auditor.generators import sha256
     from auditor.text.reference import train_reference
-    from auditor.text.vae import VAEConfig, round_half, train_vae
+    from auditor.text.vae import VAEConfig
+    from auditor.text.vae_training import round_half, train_vae
 
     torch.manual_seed(seed)
     train, labels = pairs(240, seed)

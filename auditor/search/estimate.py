@@ -52,7 +52,7 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
     """The estimate on at most ``k`` seeded images of the scan (``output``: its search). With a
     ``budget`` (a share of the scan's queries) the long search stops after the group of images
     that passes it; without, it runs on all ``k``."""
-    from . import search
+    from .driver import search
 
     started = time.perf_counter()
     n = len(images)

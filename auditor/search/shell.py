@@ -11,6 +11,7 @@ class ShellSearch:
     """Subclasses set ``self.done`` and implement ``interval()`` and ``update()``."""
 
     done: np.ndarray
+    anchors = 0  # no prior samples: the paper's searches know nothing of a model beforehand
 
     def interval(self) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi] of the next samples' norms, per pair."""

@@ -16,16 +16,13 @@ Torch threads are the caller's: set ``torch.set_num_threads`` before decoding.
 from __future__ import annotations
 
 import json
-import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .tokens import Vocab
 
@@ -111,20 +108,6 @@ def _enc_batch(seqs: Sequence[Sequence[int]]):
     return _pad(seqs), torch.tensor([len(s) for s in seqs], dtype=torch.long)
 
 
-def _epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
-    """Shuffled batches of similar length (pools of 50 batches sorted by length)."""
-    idx = rng.permutation(len(lengths))
-    pool = batch_size * 50
-    batches = []
-    for s in range(0, len(idx), pool):
-        chunk = idx[s: s + pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size)]
-    order = rng.permutation(len(batches))
-    return [batches[i] for i in order]
-
-
-# ---- run-time generator --------------------------------------------------------------
 class TextGenerator:
     """G (decode, greedy) and I (encode, posterior mean) of a sentence VAE."""
 
@@ -245,182 +228,6 @@ class TextGenerator:
         model = SentenceVAE(V, d_lat, E, H, He)
         model.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()})
         return cls(model, vocab, max_len)
-
-
-# ---- training ----------------------------------------------------------------------
-def round_half(model: nn.Module) -> None:
-    """Round parameters through float16, as a bundle stores them."""
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(p.half().float())
-
-
-def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path | None = None,
-              max_seconds: float | None = None, vocab: Vocab | None = None,
-              log: Callable[[str], None] = print, log_every: int = 200) -> tuple[TextGenerator, dict]:
-    """Train (or resume from ``checkpoint``) a sentence VAE on tokenised sentences.
-
-    Stops at ``cfg.steps`` or after ``max_seconds`` of this call (a later call resumes).
-    Returns the generator and a state dict (step, seconds, done, last losses).
-    """
-    torch.manual_seed(cfg.seed)
-    vocab = vocab or Vocab.build(sentences, min_count=cfg.min_count)
-    data = [vocab.encode(s)[: cfg.max_train_len] for s in sentences]
-    data = [s for s in data if s]
-    lengths = np.array([len(s) for s in data])
-    model = SentenceVAE(len(vocab), cfg.latent_dim, cfg.emb_dim, cfg.hidden, cfg.enc_hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    state = {"step": 0, "epoch": 0, "batch": 0, "seconds": 0.0, "done": False}
-    ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
-        if saved["vocab"] != vocab.words:
-            raise ValueError(f"{ckpt}: checkpoint vocabulary differs from this data's")
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["opt"])
-        state.update(saved["state"])
-        torch.set_rng_state(saved["torch_rng"])
-        log(f"resumed from {ckpt} at step {state['step']}")
-
-    def save_ckpt() -> None:
-        if ckpt is None:
-            return
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
-                    "torch_rng": torch.get_rng_state(), "vocab": vocab.words,
-                    "config": asdict(cfg)}, tmp)
-        tmp.replace(ckpt)
-
-    t0 = time.time()
-    seconds0 = state["seconds"]
-    run = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "n": 0, "tok": 0}
-    model.train()
-    while state["step"] < cfg.steps:
-        batches = _epoch_batches(lengths, cfg.batch_size,
-                                 np.random.default_rng(cfg.seed * 1000 + state["epoch"]))
-        while state["batch"] < len(batches) and state["step"] < cfg.steps:
-            b = batches[state["batch"]]
-            seqs = [data[i] for i in b]
-            tok, lens = _enc_batch(seqs)
-            dec_in = _pad([[Vocab.bos] + s for s in seqs])
-            target = _pad([s + [Vocab.eos] for s in seqs], value=-100)
-            logits, mu, logvar = model(tok, lens, dec_in, cfg.word_dropout)
-            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                  ignore_index=-100, reduction="sum") / len(seqs)
-            kl_d = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)  # (d,)
-            kl = kl_d.sum()
-            kl_pen = torch.clamp(kl_d, min=cfg.free_bits).sum() if cfg.free_bits > 0 else kl
-            w = cfg.beta * min(1.0, (state["step"] + 1) / max(1, cfg.anneal_steps))
-            loss = nll + w * kl_pen
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            state["step"] += 1
-            state["batch"] += 1
-            run["loss"] += loss.item(); run["nll"] += nll.item() * len(seqs)
-            run["kl"] += kl.item() * len(seqs); run["n"] += len(seqs)
-            run["tok"] += int((target >= 0).sum())
-            elapsed = time.time() - t0
-            if state["step"] % log_every == 0:
-                log(f"step {state['step']} epoch {state['epoch']} nll/sent {run['nll'] / run['n']:.2f} "
-                    f"ppl {math.exp(run['nll'] / max(1, run['tok'])):.2f} kl {run['kl'] / run['n']:.2f} "
-                    f"w {w:.3f} {seconds0 + elapsed:.0f}s")
-                state["last"] = {"nll_per_sentence": run["nll"] / run["n"], "kl": run["kl"] / run["n"]}
-                run = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "n": 0, "tok": 0}
-            if state["step"] % cfg.checkpoint_every == 0:
-                state["seconds"] = seconds0 + elapsed
-                save_ckpt()
-            if max_seconds is not None and elapsed > max_seconds:
-                state["seconds"] = seconds0 + elapsed
-                save_ckpt()
-                log(f"time limit: stopped at step {state['step']}")
-                model.eval()
-                return TextGenerator(model, vocab), state
-        if state["batch"] >= len(batches):
-            state["epoch"] += 1
-            state["batch"] = 0
-    state["seconds"] = seconds0 + (time.time() - t0)
-    state["done"] = True
-    save_ckpt()
-    model.eval()
-    return TextGenerator(model, vocab), state
-
-
-# ---- evaluation ----------------------------------------------------------------------
-def reconstruction(gen: TextGenerator, sentences: Sequence[str]) -> dict:
-    """Exact match and token accuracy of decode(encode(x)).
-
-    ``exact_match`` compares with the sentence as the vocabulary can write it (unknown
-    words as <unk>); ``exact_match_raw`` with the sentence itself. Token accuracy: tokens
-    equal at the same position over the longer of the two lengths.
-    """
-    z = gen.encode(sentences)
-    outs = gen.decode(z)
-    ex = ex_raw = 0
-    acc = []
-    for s, o in zip(sentences, outs):
-        ref = gen.vocab.map_unknown(s).split()
-        hyp = o.split()
-        ex += ref == hyp
-        ex_raw += s.split() == hyp
-        same = sum(a == b for a, b in zip(ref, hyp))
-        acc.append(same / max(len(ref), len(hyp), 1))
-    n = len(sentences)
-    return {"exact_match": ex / n, "exact_match_raw": ex_raw / n,
-            "token_accuracy": float(np.mean(acc)), "n_sentences": n,
-            "z_norm_mean": float(np.linalg.norm(z, axis=1).mean())}, outs
-
-
-def neighbourhood(gen: TextGenerator, sentences: Sequence[str], radii=(0.5, 1.0, 2.0, 4.0),
-                  n_dirs: int = 20, seed: int = 0) -> dict:
-    """For each sentence: decode z0 + r*u for n_dirs random unit u at each radius; report the
-    mean number of distinct decodes and the share that differ from decode(z0)."""
-    rng = np.random.default_rng(seed)
-    z0 = gen.encode(sentences)
-    base = gen.decode(z0)
-    d = gen.latent_dim
-    out = {}
-    for r in radii:
-        u = rng.standard_normal((len(sentences), n_dirs, d)).astype(np.float32)
-        u /= np.linalg.norm(u, axis=2, keepdims=True)
-        zs = (z0[:, None, :] + r * u).reshape(-1, d)
-        dec = gen.decode(zs)
-        distinct, differ = [], []
-        for i in range(len(sentences)):
-            ds = dec[i * n_dirs: (i + 1) * n_dirs]
-            distinct.append(len(set(ds)))
-            differ.append(np.mean([x != base[i] for x in ds]))
-        out[str(r)] = {"distinct_of_%d" % n_dirs: float(np.mean(distinct)),
-                       "share_differ": float(np.mean(differ))}
-    return out
-
-
-def decode_speed(gen: TextGenerator, n: int = 1000, threads: int | None = None,
-                 repeats: int = 3, seed: int = 0, z0: np.ndarray | None = None) -> float:
-    """Decodes per second for a batch of n latents (around encoded sentences if z0 given,
-    else from the prior), best of ``repeats``."""
-    rng = np.random.default_rng(seed)
-    if z0 is not None:
-        base = z0[rng.integers(0, len(z0), n)]
-        u = rng.standard_normal(base.shape).astype(np.float32)
-        u /= np.linalg.norm(u, axis=1, keepdims=True)
-        z = base + rng.uniform(0, 2, (n, 1)).astype(np.float32) * u
-    else:
-        z = rng.standard_normal((n, gen.latent_dim)).astype(np.float32)
-    old = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        gen.decode(z[:50])
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            gen.decode(z)
-            best = min(best, time.perf_counter() - t)
-    finally:
-        torch.set_num_threads(old)
-    return n / best
 
 
 def config_json(cfg: VAEConfig) -> str:

@@ -1,0 +1,306 @@
+"""The driver of every latent search: black-box search for the nearest natural adversary of every image, for every model.
+
+For image x with z0 = I(x) (refined on ||G(z) - x||) and classifier f, an adversary is a
+z with f(G(z)) != f(x); its cost is dz = ||z - z0||. Each algorithm (one module each)
+proposes N perturbations per (image, model) pair and step and learns which flipped the
+label; this driver does the rest:
+
+- images are processed in batches; every step is a few generator calls (of at most
+  ``chunk_samples`` decodes) and one classifier call per model and generator call (black
+  box: only predicted labels are used); every verified flip closer than the best so far
+  becomes the pair's adversary, so dz is an upper bound of the optimum;
+- common random numbers: image i's noise at step k comes from its own seeded stream, the
+  same for every model, so models are compared on the same draws and a model's results do
+  not depend on the other models, the batching or ``--limit``;
+- decodes are shared: proposals that coincide between models are decoded once;
+- the label to flip is the model's own prediction f(x); where the reconstruction G(z0)
+  already changes it, the pair is recorded as such and not searched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .registry import ALGORITHMS
+from .types import SearchContext, SearchOutput, SearchSettings, batch_size, empty_output
+
+
+ANCHOR_STREAM = 2**62  # random stream of the anchors; image streams are keyed 0, 1, 2, ...
+
+
+def _stream(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index])
+
+
+def search(
+    generator,
+    classifiers: Sequence,
+    images: np.ndarray,
+    settings: SearchSettings,
+    progress: Callable[[int], None] | None = None,
+    first_index: int = 0,
+    resume: SearchOutput | None = None,
+    on_chunk: Callable[[SearchOutput], None] | None = None,
+    reference=None,
+    error_models: Sequence[str] | None = None,
+) -> SearchOutput:
+    """Search adversaries of ``images`` (N, C, H, W) for each classifier.
+
+    ``progress(k)`` is called with the number of (image, model) pairs finished since the
+    last call; ``on_chunk(out)`` after every batch of images (``out.n_done`` are finished).
+    ``resume`` continues a SearchOutput whose first ``n_done`` images are finished: the
+    result is identical to an uninterrupted search, because every image's random stream is
+    keyed by its index and batches keep their boundaries.
+    ``first_index`` is the dataset index of ``images[0]`` (it keys the random streams).
+    With a ``reference`` classifier R, every pair is searched a second time with another flip
+    criterion, "f disagrees with R on the decoded image": the distance to the nearest natural
+    error (in ``out.errors``; progress then counts each pair twice), for the models named in
+    ``error_models`` (default: all; R's figures apply only to models with R's classes). R labels
+    the anchors and every decode; the models' queries count only the models' own calls. R also
+    labels every natural adversary G(z*) (``out.reference_adversary``).
+    """
+    import time
+
+    settings = settings.for_latent(generator.latent_dim).resolved()
+    started = time.perf_counter()
+    n = len(images)
+    names = [c.name for c in classifiers]
+    if reference is not None and error_models is None:
+        error_models = names
+    out = resume if resume is not None else empty_output(
+        n, generator.latent_dim, names, errors=list(error_models) if reference is not None else None)
+    if (out.errors is not None) != (reference is not None):
+        raise ValueError("resumed results and this search differ in whether error distances are searched")
+    n_error = len(out.errors) if out.errors is not None else 0
+    chunk = batch_size(settings, len(classifiers))
+    if out.n_done % chunk and out.n_done != n:
+        raise ValueError(f"resumed results end at image {out.n_done}, not at a batch boundary of {chunk}")
+    if progress and out.n_done:
+        progress(out.n_done * (len(classifiers) + n_error))
+    for start in range(out.n_done, n, chunk):
+        stop = min(n, start + chunk)
+        _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress, reference)
+        out.n_done = stop
+        if on_chunk:
+            on_chunk(out)
+    out.seconds_total += time.perf_counter() - started
+    out.seconds_classifier = sum(out.classifier_seconds.values())
+    return out
+
+
+def _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress,
+                  reference=None) -> None:
+    import time
+
+    x = images[start:stop]
+    t = time.perf_counter()
+    z0 = generator.refine(x, generator.encode(x), settings.refine_steps)
+    base = generator.decode(z0)  # G(z0), the reconstruction under the plain rule
+    out.seconds_generator += time.perf_counter() - t
+    # decodes are added to ``out`` when the chunk is finished, so that a scan stopped mid-chunk
+    # saves the count of the chunks it saves (a resume then counts exactly as a straight run)
+    decoded = [len(z0)]
+
+    def decode(z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Candidate inputs of latents ``z``; ``rows``: the batch input each belongs to (None:
+        prior samples, decoded plainly)."""
+        t = time.perf_counter()
+        images_ = generator.prior(z, x) if rows is None else generator.render(z, x[rows], base[rows])
+        out.seconds_generator += time.perf_counter() - t
+        decoded[0] += len(z)
+        return images_
+
+    def classify(clf, images_: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
+        labels = clf.predict(images_)
+        out.classifier_seconds[clf.name] += time.perf_counter() - t
+        return labels
+
+    out.z0[start:stop] = z0
+    recon = generator.reconstruction(x, base)  # the candidate at z0
+    models = list(classifiers)
+    for clf in models:
+        res = out.results[clf.name]
+        res.prediction[start:stop] = classify(clf, x)
+        res.reconstruction_prediction[start:stop] = classify(clf, recon)
+        res.queries[start:stop] += 2
+    if reference is not None:
+        r_x, r_recon = reference.predict(x), reference.predict(recon)
+        out.reference_prediction[start:stop] = r_x
+    del recon
+    _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index, progress)
+    if reference is not None:
+        _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress, reference,
+                       (r_x, r_recon))
+    out.decodes += decoded[0]
+
+
+def _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress, reference,
+                   reference_labels) -> None:
+    """The semantics check (R's label of every natural adversary) and the error-distance search."""
+    stop = start + len(x)
+    for clf in models:  # the semantics check: R's label of each natural adversary
+        res = out.results[clf.name]
+        rows = start + np.flatnonzero(~np.isnan(res.delta_z[start:stop]))
+        if len(rows):
+            out.reference_adversary[clf.name][rows] = reference.predict(decode(res.z_star[rows], rows - start))
+    # The nearest natural error: the same search, "f disagrees with R" as the flip.
+    checked = [clf for clf in models if clf.name in out.errors]
+    for clf in checked:
+        res, err = out.results[clf.name], out.errors[clf.name]
+        err.prediction[start:stop] = res.prediction[start:stop]
+        err.reconstruction_prediction[start:stop] = res.reconstruction_prediction[start:stop]
+    if checked:
+        _search_pairs(decode, classify, checked, x, z0, settings, out.errors, start, first_index, progress,
+                      reference=reference, reference_labels=reference_labels)
+
+
+def _search_pairs(decode, classify, models, x, z0, settings, results, start, first_index, progress,
+                  reference=None, reference_labels=None) -> None:
+    """Search every (image, model) pair of a batch and record the closest flip in ``results``.
+
+    Without ``reference`` a flip is f(G(z)) != f(x), and pairs whose reconstruction already
+    changed f's label are not searched. With it a flip is f(G(z)) != R(G(z)) (searched as a
+    0/1 "disagrees" label with target 0), and pairs where f and R already disagree on x or on
+    G(z0) get distance 0 at z0.
+    """
+    m, d, k = len(x), z0.shape[1], settings.proposals
+    n_pairs = m * len(models)
+    active, target = _targets(models, z0, results, start, reference_labels)
+    algorithm = ALGORITHMS[settings.algorithm]
+    context = SearchContext(z0=z0, target=target, n_models=len(models))
+    if algorithm.anchors:
+        _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings, start,
+                       m, reference)
+    state = algorithm(n_pairs, settings, d, context)
+    state.done[~np.concatenate(active)] = True
+    reported = int(state.done.sum())
+    if progress and reported:
+        progress(reported)
+    step = _Step(decode, classify, models, z0, x.shape[1:], settings, results, start, target,
+                 reference)
+    streams = [_stream(settings.seed, first_index + start + i) for i in range(m)]
+    for _ in range(settings.max_steps):
+        live = np.flatnonzero(~state.done)
+        if len(live) == 0:
+            break
+        img = live % m
+        # Common random numbers: each live image draws its noise once per step; every model's
+        # proposals for that image are made from the same draws.
+        noise = np.zeros((m, k, d), dtype=np.float32)
+        uniform = np.zeros((m, k), dtype=np.float32)
+        for i in np.unique(img):
+            noise[i] = streams[i].standard_normal((k, d), dtype=np.float32)
+            uniform[i] = 1.0 - streams[i].random(k, dtype=np.float32)  # in (0, 1]
+        deltas, keys = state.propose(live, noise[img], uniform[img])  # (L, k, d), (L, c)
+        r_min, best = step(live, img, deltas, keys)
+        state.observe(live, r_min, best, deltas)
+        if progress:
+            now = int(state.done.sum())
+            progress(now - reported)
+            reported = now
+    if progress and reported < n_pairs:  # pairs stopped by max_steps
+        progress(n_pairs - reported)
+
+
+def _targets(models, z0, results, start, reference_labels):
+    """Per model the batch's pairs to search, and the label each pair must flip. With R
+    (``reference_labels``: R(x), R(G(z0))), pairs where f and R already disagree get distance 0."""
+    stop = start + len(z0)
+    active = []
+    for clf in models:
+        res = results[clf.name]
+        if reference_labels is None:
+            active.append(res.reconstruction_prediction[start:stop] == res.prediction[start:stop])
+            continue
+        r_x, r_recon = reference_labels
+        ok = ((res.prediction[start:stop] == r_x)
+              & (res.reconstruction_prediction[start:stop] == r_recon))
+        rows = start + np.flatnonzero(~ok)
+        res.delta_z[rows] = 0.0
+        res.z_star[rows] = z0[rows - start]
+        res.adversary_prediction[rows] = res.reconstruction_prediction[rows]
+        active.append(ok)
+    if reference_labels is None:
+        target = np.concatenate([results[c.name].prediction[start:stop] for c in models])
+    else:
+        target = np.zeros(len(z0) * len(models), dtype=np.int64)  # 0: f agrees with R; a flip is 1
+    return active, target
+
+
+def _label_anchors(context, n_anchors, decode, classify, models, results, settings, start, m,
+                   reference) -> None:
+    """Anchors: latent points drawn from the generator's prior with the scan's seed, the same for
+    every batch; each model labels them here (queries charged to the batch)."""
+    d = context.z0.shape[1]
+    anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((n_anchors, d), dtype=np.float32)
+    decoded = decode(anchors)
+    context.anchors = anchors
+    context.anchor_labels = np.stack([classify(clf, decoded) for clf in models])
+    if reference is not None:
+        context.anchor_labels = (context.anchor_labels
+                                 != reference.predict(decoded)[None]).astype(np.int64)
+    share = np.full(m, n_anchors // m) + (np.arange(m) < n_anchors % m)
+    for clf in models:
+        results[clf.name].queries[start:start + m] += share
+
+
+class _Step:
+    """One step of a batch's search: decode each live pair's proposals (each distinct (image,
+    state key) once, shared by the models in that state), label them, keep every pair's closest
+    flip. Returns per live pair the closest flipping proposal's norm (inf: none) and index."""
+
+    def __init__(self, decode, classify, models, z0, shape, settings, results, start, target,
+                 reference) -> None:
+        self.decode, self.classify, self.models, self.z0, self.shape = decode, classify, models, z0, shape
+        self.k, self.results, self.start, self.target = settings.proposals, results, start, target
+        self.reference = reference
+        self.per_call = max(1, settings.chunk_samples // self.k)  # distinct states per generator call
+
+    def __call__(self, live, img, deltas, keys):
+        k, m = self.k, len(self.z0)
+        _, first, inverse = np.unique(np.column_stack([img, keys]), axis=0, return_index=True,
+                                      return_inverse=True)
+        inverse = inverse.reshape(-1)
+        model_of = live // m
+        labels = np.empty((len(live), k), dtype=np.int64)
+        flips = np.empty((len(live), k), dtype=bool)
+        for b in range(0, len(first), self.per_call):
+            self._block(first[b : b + self.per_call], b, live, img, deltas, inverse, model_of,
+                        labels, flips)
+        # per live pair: the closest flipping proposal (best) and its norm (r_min; inf: none)
+        masked = np.where(flips, np.linalg.norm(deltas, axis=2), np.inf)
+        best = masked.argmin(axis=1)
+        r_min = masked[np.arange(len(live)), best]
+        for j, clf in enumerate(self.models):
+            sel = np.flatnonzero(model_of == j)
+            if len(sel) == 0:
+                continue
+            res = self.results[clf.name]
+            rows = self.start + img[sel]
+            res.queries[rows] += k
+            # Keep the closest flip found so far (NaN: none yet). An image occurs once per model.
+            b = sel[np.isfinite(r_min[sel]) & ~(r_min[sel] >= res.delta_z[rows])]
+            rb = self.start + img[b]
+            res.delta_z[rb] = r_min[b]
+            res.z_star[rb] = self.z0[img[b]] + deltas[b, best[b]]
+            res.adversary_prediction[rb] = labels[b, best[b]]
+        return r_min, best
+
+    def _block(self, block, b, live, img, deltas, inverse, model_of, labels, flips) -> None:
+        """Decode the distinct proposals ``block`` (from index b) and label them for every model."""
+        k, shape, d = self.k, self.shape, self.z0.shape[1]
+        z = self.z0[img[block]][:, None, :] + deltas[block]
+        decoded = self.decode(z.reshape(-1, d), np.repeat(img[block], k)).reshape(len(block), k, *shape)
+        r_labels = (None if self.reference is None
+                    else self.reference.predict(decoded.reshape(-1, *shape)).reshape(len(block), k))
+        in_block = (inverse >= b) & (inverse < b + len(block))
+        for j, clf in enumerate(self.models):
+            sel = np.flatnonzero(in_block & (model_of == j))
+            if len(sel):
+                rows = decoded[inverse[sel] - b].reshape(-1, *shape)
+                labels[sel] = self.classify(clf, rows).reshape(len(sel), k)
+                flips[sel] = (labels[sel] != self.target[live[sel]][:, None] if r_labels is None
+                              else labels[sel] != r_labels[inverse[sel] - b])

@@ -1,0 +1,37 @@
+"""The latent searches' registry: one algorithm per module, and the protocol each implements.
+A new search is one new module plus one line in ALGORITHMS (docs/architecture.md)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from .hybrid import HybridSearch
+from .iterative import IterativeSearch
+from .local import LocalSearch
+
+
+class LatentSearch(Protocol):
+    """A search's state over a batch's (image, model) pairs, stepped by the driver (driver.py):
+    ``propose`` perturbations of z0 for the live pairs, ``observe`` which flipped. Pair p is
+    image p % m under model p // m."""
+
+    name: str
+    defaults: dict  # the settings it fills in where the user gave none (samples, step, max_steps)
+    anchors: int  # prior samples each model labels per batch before the search (0: none)
+    done: np.ndarray  # (pairs,) bool: the pair's search has ended
+
+    def __init__(self, n: int, settings, latent_dim: int, context) -> None: ...
+
+    def propose(self, live: np.ndarray, noise: np.ndarray, uniform: np.ndarray):
+        """(deltas (L, k, d), keys (L, c)): k perturbations per live pair; pairs of one image
+        with equal keys get identical perturbations (their decodes are shared)."""
+
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
+                deltas: np.ndarray) -> None:
+        """Each live pair's closest flipping proposal (``best``) and its norm (inf: none)."""
+
+
+ALGORITHMS: dict[str, type] = {"local": LocalSearch, "hybrid": HybridSearch,
+                               "iterative": IterativeSearch}

@@ -1,0 +1,162 @@
+"""The latent search's settings and results: what a scan asks of the search and what it gets
+back, per model and image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import OptionError
+from .registry import ALGORITHMS
+
+
+@dataclass
+class SearchSettings:
+    """Search settings; ``None`` means the chosen algorithm's default (``resolved()`` fills them in)."""
+
+    algorithm: str = "local"
+    samples: int | None = None  # N, proposals per image and step
+    step: float | None = None  # dr: shell width (hybrid, iterative) or precision (local)
+    max_radius: float | None = None  # no flip within this norm: the pair is censored; None: radius_cap(d)
+    patience: int = 3  # B, consecutive misses that end the hybrid's iterative phase
+    max_steps: int | None = None  # steps per image before the search stops with what it has
+    refine_steps: int = 50  # gradient steps improving z0 on ||G(z) - x||
+    seed: int = 0
+    chunk_samples: int = 8192  # decodes per generator call: bounds memory
+    batch_images: int | None = None  # images searched together; None: from chunk_samples
+
+    def resolved(self) -> SearchSettings:
+        """A copy with the algorithm's defaults in place of ``None``; validated."""
+        self.validate()  # the algorithm first: its defaults fill in the rest
+        values = dict(vars(self))
+        for key, value in ALGORITHMS[self.algorithm].defaults.items():
+            if values.get(key) is None:
+                values[key] = value
+        settings = SearchSettings(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise OptionError(
+                f"unknown search algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}"
+            )
+        for key in ("samples", "patience", "max_steps", "chunk_samples"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise OptionError(f"--{key.replace('_', '-')} must be positive, got {value}")
+        for key in ("step", "max_radius"):  # None: the default
+            value = getattr(self, key)
+            if value is not None and (not value > 0 or not np.isfinite(value)):
+                raise OptionError(f"--{key.replace('_', '-')} must be a positive number, got {value}")
+        if self.step is not None and self.max_radius is not None and self.step > self.max_radius:
+            raise OptionError(f"--step ({self.step}) must not exceed --max-radius ({self.max_radius})")
+        if self.batch_images is not None and self.batch_images <= 0:
+            raise OptionError(f"--batch must be positive, got {self.batch_images}")
+        if self.refine_steps < 0:
+            raise OptionError(f"--refine-steps must be 0 or more, got {self.refine_steps}")
+
+    def for_latent(self, latent_dim: int) -> SearchSettings:
+        """A copy whose radius cap is set: the given one, or :func:`radius_cap` of the latent size."""
+        if self.max_radius is not None:
+            return self
+        return SearchSettings(**{**vars(self), "max_radius": radius_cap(latent_dim)})
+
+    @property
+    def proposals(self) -> int:
+        """Perturbations proposed per (image, model) pair and step."""
+        return self.samples or ALGORITHMS[self.algorithm].defaults["samples"]
+
+
+def radius_cap(latent_dim: int) -> float:
+    """The default radius cap: 2 sqrt(d), twice the typical norm of a prior sample (8 for d = 16,
+    as the grayscale bundles were validated with; 16 for the photos' d = 64, where detail-preserving
+    candidates of a quarter of the photos needed radii of 12-24 to flip a CNN)."""
+    return round(2.0 * float(np.sqrt(latent_dim)), 4)
+
+
+@dataclass
+class ModelResult:
+    """One model's results over N images (arrays of length N)."""
+
+    prediction: np.ndarray  # f(x), int64
+    reconstruction_prediction: np.ndarray  # f(G(z0)), int64
+    adversary_prediction: np.ndarray  # f(G(z*)), -1 where none was found
+    delta_z: np.ndarray  # ||z* - z0||, NaN where none (censored or reconstruction changed)
+    z_star: np.ndarray  # (N, d), NaN where none
+    queries: np.ndarray  # classifier queries spent per image, int64
+
+    @property
+    def reconstruction_changed(self) -> np.ndarray:
+        return self.reconstruction_prediction != self.prediction
+
+    @property
+    def censored(self) -> np.ndarray:
+        return ~self.reconstruction_changed & np.isnan(self.delta_z)
+
+
+@dataclass
+class SearchOutput:
+    z0: np.ndarray  # (N, d) refined encodings
+    results: dict[str, ModelResult]
+    # With a reference classifier R: per model the distance to the nearest natural *error*
+    # (f(G(z)) != R(G(z))), 0 where f and R already disagree on x or G(z0); and R(x).
+    errors: dict[str, ModelResult] | None = None
+    reference_prediction: np.ndarray | None = None
+    # R's label of each model's natural adversary G(z*) (-1 where none): did it keep its class?
+    reference_adversary: dict[str, np.ndarray] | None = None
+    decodes: int = 0  # generator decodes, shared between models
+    seconds_generator: float = 0.0
+    seconds_classifier: float = 0.0
+    seconds_total: float = 0.0
+    classifier_seconds: dict[str, float] = field(default_factory=dict)
+    n_done: int = 0  # images[:n_done] are finished
+
+
+def _empty_result(n: int, latent_dim: int) -> ModelResult:
+    return ModelResult(
+        prediction=np.zeros(n, dtype=np.int64),
+        reconstruction_prediction=np.zeros(n, dtype=np.int64),
+        adversary_prediction=np.full(n, -1, dtype=np.int64),
+        delta_z=np.full(n, np.nan),
+        z_star=np.full((n, latent_dim), np.nan, dtype=np.float32),
+        queries=np.zeros(n, dtype=np.int64),
+    )
+
+
+def empty_output(n: int, latent_dim: int, names: Sequence[str], errors: Sequence[str] | None = None) -> SearchOutput:
+    """A SearchOutput for n images with nothing searched yet; ``errors``: the models whose
+    distance to the nearest natural error is searched too (None: no reference classifier)."""
+    out = SearchOutput(z0=np.zeros((n, latent_dim), dtype=np.float32), results={})
+    if errors is not None:
+        out.errors, out.reference_prediction = {}, np.full(n, -1, dtype=np.int64)
+        out.reference_adversary = {name: np.full(n, -1, dtype=np.int64) for name in names}
+    for name in names:
+        out.results[name] = _empty_result(n, latent_dim)
+        if errors is not None and name in errors:
+            out.errors[name] = _empty_result(n, latent_dim)
+        out.classifier_seconds[name] = 0.0
+    return out
+
+
+def batch_size(settings: SearchSettings, n_models: int) -> int:
+    """Images searched together. A step proposes (models x images x N) perturbations:
+    unless --batch says otherwise, keep that under chunk_samples, so that the working set
+    of a step does not depend on the number of images."""
+    if settings.batch_images:
+        return settings.batch_images
+    return max(1, settings.chunk_samples // (settings.proposals * max(1, n_models)))
+
+
+@dataclass
+class SearchContext:
+    """What an algorithm may know about a batch besides the labels of its own proposals.
+    Pair p is image p % m under model p // m."""
+
+    z0: np.ndarray  # (m, d) encodings of the batch's images
+    target: np.ndarray  # (pairs,) the label each pair must flip
+    n_models: int
+    anchors: np.ndarray | None = None  # (A, d) prior samples, for algorithms that ask
+    anchor_labels: np.ndarray | None = None  # (models, A) each model's labels of G(anchors)
