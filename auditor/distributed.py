@@ -22,10 +22,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import AuditorError, ClusterError, OptionError, first_line
+
+if TYPE_CHECKING:
+    from .models import ModelOptions
 
 MAX_RETRIES = 3
 INSTALL = "pip install 'auditor[ray]' (or pip install ray)"
@@ -84,10 +88,10 @@ class Spec:
 
     generator: Bundle
     models: tuple[tuple[str, Bundle], ...]  # (name, file)
-    options: object  # ModelOptions
+    options: ModelOptions
     reference: bool
     error_models: tuple[str, ...] | None
-    threads: int
+    threads: int  # torch's and ONNX Runtime's threads in a worker: its share of the cores
 
 
 _cache: dict = {}  # per worker process: loaded generator and classifiers by spec
@@ -101,15 +105,15 @@ def _loaded(spec: Spec):
         from .generators import load_generator
         from .models import load_classifier
 
-        os.environ["AUDITOR_THREADS"] = str(spec.threads)
         torch.set_num_threads(spec.threads)
         root = Path(tempfile.gettempdir()) / f"auditor-ray-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
         root.mkdir(mode=0o700, exist_ok=True)  # per user: another user's files are never loaded
-        gen = load_generator(str(spec.generator.materialise(root)), device=getattr(spec.options, "device", None))
+        gen = load_generator(str(spec.generator.materialise(root)), device=spec.options.device)
         classifiers = []
         for name, bundle in spec.models:
             (file_name, _), = bundle.files
-            classifiers.append(load_classifier(bundle.materialise(root) / file_name, name, gen.image_shape, spec.options))
+            classifiers.append(load_classifier(bundle.materialise(root) / file_name, name,
+                                               gen.image_shape, spec.options, threads=spec.threads))
         _cache.clear()
         _cache[key] = (gen, classifiers)
     return _cache[key]

@@ -129,14 +129,14 @@ class LinearGenerator:
     decoding = "plain"
 
     def render(self, z, x, base):
-        from auditor.generators import Generator
+        from auditor.generators import ImageGenerator
 
-        return Generator.render(self, z, x, base)  # type: ignore[arg-type]
+        return ImageGenerator.render(self, z, x, base)  # type: ignore[arg-type]
 
     def reconstruction(self, x, base):
-        from auditor.generators import Generator
+        from auditor.generators import ImageGenerator
 
-        return Generator.reconstruction(self, x, base)  # type: ignore[arg-type]
+        return ImageGenerator.reconstruction(self, x, base)  # type: ignore[arg-type]
 
     def prior(self, z, like):
         return self.decode(z)

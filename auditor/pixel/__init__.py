@@ -104,7 +104,7 @@ def choose_attack(requested: str, classifiers: Sequence, shape: tuple[int, ...] 
                               "nattack (class scores) or hsj (labels only), or auto")
         if requested != "auto":
             return requested
-    labels_only = [c.name for c in classifiers if not getattr(c, "has_scores", False)]
+    labels_only = [c.name for c in classifiers if not c.has_scores]
     if requested == "auto":
         return "hsj" if labels_only else "nattack"
     if requested == "nattack" and labels_only:
@@ -120,7 +120,7 @@ def without_gradients(classifiers: Sequence, shape: tuple[int, ...] | None = Non
     for c in classifiers:
         reason = gradients.why_not(c) or (gradients.probe(c, shape) if shape is not None else None)
         if reason:
-            blind[getattr(c, "label", c.name)] = reason
+            blind[c.label] = reason
     return blind
 
 

@@ -36,7 +36,7 @@ class DeepFool:
         total = torch.zeros_like(x)  # r, (n, d)
         current = x.clone()
         active = np.ones(n, dtype=bool)
-        k = int(getattr(oracle.clf, "n_outputs", None) or 10)
+        k = int(oracle.clf.n_outputs or 10)
         for _ in range(self.max_iter):
             rows = np.flatnonzero(active)
             rows = rows[oracle.left(rows) >= 1 + k + REFINE_STEPS]

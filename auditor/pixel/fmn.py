@@ -59,7 +59,7 @@ class FastMinimumNorm:
 
     def run(self, oracle, rngs: list[np.random.Generator], norm: str) -> None:
         rows = np.arange(len(oracle.x))
-        k = int(getattr(oracle.clf, "n_outputs", None) or 10)
+        k = int(oracle.clf.n_outputs or 10)
         start = int(oracle.left(rows).min())
         DeepFool(max_iter=max(1, min(DEEPFOOL_ITER, start // (4 * (1 + k))))).run(oracle, rngs, norm)
         steps = self.steps or int(min(MAX_STEPS, max(1, (oracle.left(rows).min() - REFINE_STEPS) // 2)))

@@ -31,9 +31,9 @@ REFINE_STEPS = 10  # binary search from x towards the closest adversary: 1/1024 
 
 def why_not(clf) -> str | None:
     """None where ``clf`` gives gradients, else why not (a phrase for a one-line error)."""
-    fmt = getattr(clf, "format", "")
-    if fmt in WHITE_BOX_FORMATS and getattr(clf, "module", None) is not None:
-        if not getattr(clf, "has_scores", False):
+    fmt = clf.format
+    if fmt in WHITE_BOX_FORMATS and clf.gradient_module is not None:
+        if not clf.has_scores:
             return "gives labels only, no class scores to differentiate"
         contract = clf.contract
         if contract.batch is not None or np.dtype(contract.dtype) != np.float32:
@@ -84,7 +84,7 @@ def prepare(contract, x: torch.Tensor) -> torch.Tensor:
 def scores(clf, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """Log-scores (r, K) of flattened images ``x`` (r, d), differentiable: logits as they are
     (their margins are log-softmax's), probabilities as their log."""
-    module = getattr(clf, "gradient_module", None) or clf.module  # the unfrozen module: frozen ones have no gradients
+    module = clf.gradient_module  # the unfrozen module: frozen ones have no gradients
     training = module.training
     module.eval()
     try:

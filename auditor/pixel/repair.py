@@ -22,7 +22,7 @@ def round_trip(generator, images: np.ndarray, refine_steps: int) -> np.ndarray:
     for start in range(0, len(images), BATCH):
         x = images[start : start + BATCH]
         z = generator.encode(x)
-        if refine_steps and getattr(generator, "gradients", True):
+        if refine_steps and generator.gradients:
             z = generator.refine(x, z, refine_steps)
         out[start : start + BATCH] = generator.decode(z)
     return out

@@ -1,6 +1,7 @@
-"""A text generator bundle (manifest ``"modality": "text"``): the sentence generator G/I, its
-reference classifier R for pairs and the decoding rule, behind the interface the latent search
-drives (``encode``, ``refine``, ``decode``, ``render``, ``reconstruction``).
+"""The text generator backend (a bundle whose manifest says ``"modality": "text"``): the
+sentence generator G/I, its reference classifier R for pairs and the decoding rule, behind the
+:class:`~auditor.generators.protocol.Generator` protocol. The bundle module
+(:mod:`auditor.generators.bundle`) checks the files' checksums before they get here.
 
 Inputs are object arrays: (N,) sentences or (N, 2) [premise, hypothesis] pairs. The latent moves
 the sentence (the hypothesis of a pair); a pair's premise stays. Decoding is greedy, so the same
@@ -16,10 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import GeneratorError
+from .reference import TextReferenceClassifier
 
 DECODINGS = {
-    "edit-preserving": ("a candidate sentence is the input with the word edits that the latent move makes, "
-                        "G(z0) -> G(z), applied to it, so the reconstruction is the input itself"),
+    "edit-preserving": ("a candidate sentence is the input with the word edits that the latent "
+                        "move makes, G(z0) -> G(z), applied to it, so the reconstruction is the "
+                        "input itself"),
     "plain": "a candidate sentence is the greedy decode G(z)",
 }
 FILES = ("weights.npz", "vocab.txt", "reference.npz")
@@ -29,30 +32,15 @@ def is_text_bundle(manifest: dict[str, Any]) -> bool:
     return manifest.get("modality") == "text"
 
 
-class TextReferenceView:
-    """R over the scan's object arrays of pairs: ``predict(items)`` -> ids in R's class order."""
-
-    pairs = True  # R judges (premise, hypothesis) pairs
-
-    def __init__(self, reference, record: dict[str, Any]):
-        self.model, self.record = reference, record
-        self.class_names = list(reference.class_names)
-
-    def predict(self, items: np.ndarray) -> np.ndarray:
-        from .models import _distinct
-
-        items = np.asarray(items, dtype=object).reshape(-1, 2)
-        _, first, inverse = _distinct(items)
-        return self.model.predict([tuple(r) for r in items[first].tolist()])[inverse]
-
-
 @dataclass
 class TextBundle:
+    """G, I and R of a text bundle; inputs are object arrays of sentences or pairs."""
+
     name: str
     path: Path
     manifest: dict[str, Any]
     model: Any  # auditor.text.vae.TextGenerator
-    reference: TextReferenceView | None
+    reference: TextReferenceClassifier | None
     decoding: str = "edit-preserving"
     modality = "text"
     image_shape = None
@@ -94,13 +82,15 @@ class TextBundle:
         return out
 
     def render(self, z: np.ndarray, x: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """The candidate inputs of latents ``z`` for inputs ``x`` whose decodes G(z0) are ``base``."""
+        """The candidate inputs of latents ``z`` for inputs ``x`` whose decodes G(z0) are
+        ``base``."""
         from .edits import apply_edit
 
         decoded = self.decode(z)
         sentences = self._sentences(x)
         if self.decoding == "edit-preserving":
-            decoded[:] = [apply_edit(s, b, d) for s, b, d in zip(sentences, self._sentences(base), decoded)]
+            bases = self._sentences(base)
+            decoded[:] = [apply_edit(s, b, d) for s, b, d in zip(sentences, bases, decoded)]
         if np.asarray(x).ndim == 1:
             return decoded
         out = np.array(x, dtype=object, copy=True)
@@ -121,30 +111,22 @@ class TextBundle:
 
 
 def load_text_bundle(bundle: Path, manifest: dict[str, Any]) -> TextBundle:
-    """Check the files against the manifest's SHA-256 and load G, I and R."""
-    from ..files import sha256
+    """G, I and R of a text bundle whose files the bundle module checked."""
     from .reference import TextReference
     from .vae import TextGenerator
 
-    for name in FILES:
-        expected = manifest["files"].get(name)
-        if expected is None and name == "reference.npz":
-            continue
-        path = bundle / name
-        if not path.is_file():
-            raise GeneratorError(f"{bundle}: {name} is missing; re-create the bundle")
-        if sha256(path) != expected:
-            raise GeneratorError(f"{path}: checksum does not match the manifest; the file was changed or corrupted")
     try:
         model = TextGenerator.load(bundle)
         ref = TextReference.load(bundle) if "reference.npz" in manifest["files"] else None
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise GeneratorError(f"{bundle}: the text generator does not load ({err})") from err
     decoding = manifest.get("decoding", "edit-preserving")
-    if decoding == "greedy":  # the manifest's word for the decoder's search; the candidate rule is ours
+    if decoding == "greedy":  # the manifest's word for the decoder's search; the rule is ours
         decoding = "edit-preserving"
     if decoding not in DECODINGS:
-        raise GeneratorError(f"{bundle}: decoding {decoding!r} is unknown; expected one of {', '.join(DECODINGS)}")
+        raise GeneratorError(f"{bundle}: decoding {decoding!r} is unknown; expected one of "
+                             f"{', '.join(DECODINGS)}")
     record = manifest.get("reference_classifier") or {}
+    reference = TextReferenceClassifier(ref, record) if ref is not None else None
     return TextBundle(name=str(manifest["name"]), path=bundle, manifest=manifest, model=model,
-                      reference=TextReferenceView(ref, record) if ref is not None else None, decoding=decoding)
+                      reference=reference, decoding=decoding)

@@ -17,14 +17,18 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError, first_line
-from ..models import _labels_from_output, _zipmap, log_probabilities
+from ..models.onnx_file import open_model_session
+from ..models.outputs import labels_from_output, log_probabilities, zipmap
+from ..models.protocol import ClassifierBase
 
-LOCALE_HINT = ("its string normaliser needs a locale ONNX Runtime cannot find (en_US.UTF-8); install that "
-               "locale, or export the model without lower-casing (the scan's texts are already lower-case)")
+LOCALE_HINT = ("its string normaliser needs a locale ONNX Runtime cannot find (en_US.UTF-8); "
+               "install that locale, or export the model without lower-casing (the scan's texts "
+               "are already lower-case)")
 
 
-class TextClassifier:
-    """One text model behind the interface the latent search drives: ``predict(items)``."""
+class TextClassifier(ClassifierBase):
+    """One text model behind the :class:`~auditor.models.protocol.Classifier` protocol, on
+    object arrays of sentences (N,) or pairs (N, 2)."""
 
     format = "callable"
     provider = "python"
@@ -32,16 +36,12 @@ class TextClassifier:
 
     def __init__(self, name: str, pairs: bool, class_names: list[str] | None):
         self.name, self.path, self.pairs = name, None, pairs
-        self.class_names = list(class_names) if class_names else []
+        self.class_names: list[str] = list(class_names) if class_names else []
         self.n_outputs: int | None = None
         self.has_scores = False
 
     @property
-    def label(self) -> str:
-        return self.path.name if self.path is not None else f"model {self.name!r}"
-
-    @property
-    def contract(self) -> TextClassifier:  # results.json's "input" is the model's own description
+    def contract(self) -> TextClassifier:  # results.json's "input" is the model's description
         return self
 
     def describe(self) -> str:
@@ -73,8 +73,9 @@ class TextClassifier:
             chunk = items[start : start + self.max_batch]
             lab, sc = self._scored(chunk)
             if len(lab) != len(chunk):
-                raise ModelError(f"{self.label}: returned {len(lab)} labels for {len(chunk)} texts; expected one "
-                                 "label (N,) or one row of scores (N, K) per text")
+                raise ModelError(f"{self.label}: returned {len(lab)} labels for {len(chunk)} "
+                                 "texts; expected one label (N,) or one row of scores (N, K) per "
+                                 "text")
             labels.append(lab)
             scores.append(sc)
         if not labels:
@@ -88,10 +89,10 @@ class TextClassifier:
     def _from_output(self, arr: np.ndarray, n: int) -> np.ndarray:
         if arr.dtype == object or arr.dtype.kind in "US":
             return self._string_labels(arr.reshape(-1))
-        labels = _labels_from_output(arr, n, self.name)
+        labels = labels_from_output(arr, n, self.name)
         if labels is None:
-            raise ModelError(f"{self.label}: output of shape {arr.shape} and dtype {arr.dtype}; expected scores "
-                             "(N, K) or labels (N,)")
+            raise ModelError(f"{self.label}: output of shape {arr.shape} and dtype {arr.dtype}; "
+                             "expected scores (N, K) or labels (N,)")
         return labels
 
     def _string_labels(self, arr: np.ndarray) -> np.ndarray:
@@ -107,8 +108,10 @@ class TextClassifier:
 
 
 def _distinct(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(distinct keys, index of each key's first item, key index of every item) of texts or pairs."""
-    keys = np.array(["\x1f".join(r) for r in items.tolist()] if items.ndim == 2 else items.tolist(), dtype=object)
+    """(distinct keys, index of each key's first item, key index of every item) of texts or
+    pairs."""
+    keys = np.array(["\x1f".join(r) for r in items.tolist()] if items.ndim == 2 else items.tolist(),
+                    dtype=object)
     unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     return unique, first, inverse.reshape(-1)
 
@@ -116,20 +119,20 @@ def _distinct(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class OnnxTextClassifier(TextClassifier):
     format = "onnx"
 
-    def __init__(self, path: Path, name: str, class_names: list[str] | None, device: str | None = None):
-        from ..models import ModelOptions, OnnxClassifier
-
-        self.session = OnnxClassifier._open(path, ModelOptions(device=device))
+    def __init__(self, path: Path, name: str, class_names: list[str] | None,
+                 device: str | None = None, threads: int = 0):
+        self.session = open_model_session(path, device, threads)
         self.provider = self.session.get_providers()[0]
         first = self.session.get_inputs()[0]
         if first.type != "tensor(string)":
-            raise ModelError(f"{path.name}: its input {first.name!r} is {first.type} of shape {first.shape}, not text; "
-                             "scan it with images (or give a text model: a string tensor input (N,) or (N, 2))")
+            raise ModelError(f"{path.name}: its input {first.name!r} is {first.type} of shape "
+                             f"{first.shape}, not text; scan it with images (or give a text model: "
+                             "a string tensor input (N,) or (N, 2))")
         shape = list(first.shape)
         pairs = len(shape) == 2 and shape[1] == 2
         if not (len(shape) == 1 or pairs):
-            raise ModelError(f"{path.name}: its string input has shape {shape}; expected (N,) for sentences or "
-                             "(N, 2) for [premise, hypothesis] pairs")
+            raise ModelError(f"{path.name}: its string input has shape {shape}; expected (N,) for "
+                             "sentences or (N, 2) for [premise, hypothesis] pairs")
         super().__init__(name, pairs, class_names)
         self.path, self.input_name = path, first.name
         outputs = self.session.get_outputs()
@@ -138,7 +141,9 @@ class OnnxTextClassifier(TextClassifier):
         self.has_scores = self._score_output is not None
 
     def _scored(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        x = np.asarray(items, dtype=object).reshape(len(items), 2) if self.pairs else np.asarray(items, dtype=object)
+        x = np.asarray(items, dtype=object)
+        if self.pairs:
+            x = x.reshape(len(items), 2)
         names = [self._label_output] + ([self._score_output] if self._score_output else [])
         try:
             outs = self.session.run(names, {self.input_name: x})
@@ -155,7 +160,7 @@ class OnnxTextClassifier(TextClassifier):
             keys = list(raw[0].keys()) if raw else []
             if keys and not isinstance(keys[0], (int, np.integer)):
                 self._string_labels(np.array(keys, dtype=object))
-            scores = _zipmap(raw, {v: i for i, v in enumerate(self.class_names)})
+            scores = zipmap(raw, {v: i for i, v in enumerate(self.class_names)})
         else:
             scores = np.asarray(raw, dtype=np.float64)
             if np.asarray(outs[0]).dtype.kind in "OUS" and scores.ndim == 2:
@@ -164,7 +169,6 @@ class OnnxTextClassifier(TextClassifier):
             return labels, None
         self.n_outputs = int(scores.shape[1])
         return labels, scores
-
 
     def _in_label_order(self, names: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
         """scikit-learn's probability columns follow its sorted class names, not the label ids
@@ -193,8 +197,9 @@ class CallableTextClassifier(TextClassifier):
         try:
             out = self.fn(given)
         except Exception as err:
-            raise ModelError(f"{self.label}: the function raised {type(err).__name__} on {len(given)} "
-                             f"{'pairs' if self.pairs else 'sentences'}: {first_line(err)}") from err
+            what = "pairs" if self.pairs else "sentences"
+            raise ModelError(f"{self.label}: the function raised {type(err).__name__} on "
+                             f"{len(given)} {what}: {first_line(err)}") from err
         if hasattr(out, "detach"):
             out = out.detach().cpu().numpy()
         if isinstance(out, list) and out and isinstance(out[0], dict) and "label" in out[0]:
@@ -208,21 +213,25 @@ class CallableTextClassifier(TextClassifier):
 
 
 def as_text_classifier(model: Any, name: str, pairs: bool, class_names: list[str] | None,
-                       device: str | None = None) -> TextClassifier:
-    """A text classifier from an ONNX path or a callable; refuses a model of the wrong modality."""
+                       device: str | None = None, threads: int = 0) -> TextClassifier:
+    """A text classifier from an ONNX path or a callable; refuses a model of the wrong modality.
+    ``threads``: ONNX Runtime's intra-op threads (0: its default)."""
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         if path.suffix.lower() != ".onnx":
-            raise ModelError(f"{path.name}: a text model must be an ONNX file with a string input (or, from Python, "
-                             "a function of a list of texts); TorchScript text models are not read")
-        clf: TextClassifier = OnnxTextClassifier(path, name, class_names, device)
+            raise ModelError(f"{path.name}: a text model must be an ONNX file with a string input "
+                             "(or, from Python, a function of a list of texts); TorchScript text "
+                             "models are not read")
+        clf: TextClassifier = OnnxTextClassifier(path, name, class_names, device, threads)
     elif callable(model):
         clf = CallableTextClassifier(model, name, pairs, class_names)
     else:
-        raise ModelError(f"model {name!r} is a {type(model).__name__}: give an ONNX path or a function of a list of texts")
+        raise ModelError(f"model {name!r} is a {type(model).__name__}: give an ONNX path or a "
+                         "function of a list of texts")
     if clf.pairs != pairs:
-        raise ModelError(f"{clf.label} takes {clf.describe()}, but the data holds "
-                         f"{'pairs' if pairs else 'single sentences'}; give {'pairs' if clf.pairs else 'sentences'}")
+        holds = "pairs" if pairs else "single sentences"
+        raise ModelError(f"{clf.label} takes {clf.describe()}, but the data holds {holds}; give "
+                         f"{'pairs' if clf.pairs else 'sentences'}")
     return clf

@@ -5,7 +5,8 @@ kept): hypothesis unigrams and bigrams; hypothesis words absent from the premise
 pairs premise word x new hypothesis word; overlap share, new-word count, length
 difference and negation bins. Model: a linear softmax over the summed feature weights, or
 a small MLP (summed feature embeddings -> ReLU layer -> 3). Run time is numpy only;
-``reference.npz`` holds plain arrays (no pickle).
+``reference.npz`` holds plain arrays (no pickle). :class:`TextReferenceClassifier` is R as the
+scan sees it: a :class:`~auditor.models.protocol.Classifier` of object arrays of pairs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from ..models.outputs import log_probabilities
+from ..models.protocol import ClassifierBase
+from .models import _distinct
 
 CLASS_NAMES = ["entailment", "neutral", "contradiction"]
 NEGATIONS = frozenset("not no n't nobody never nothing none nowhere neither nor cannot".split())
@@ -28,7 +33,8 @@ def _h(s: str) -> int:
     return zlib.crc32(s.encode("utf-8"))
 
 
-def pair_features(premise: str, hypothesis: str, kinds: Sequence[str] = DEFAULT_FEATURES) -> list[int]:
+def pair_features(premise: str, hypothesis: str,
+                  kinds: Sequence[str] = DEFAULT_FEATURES) -> list[int]:
     """CRC-32 hashes of a pair's features (duplicates kept: they count)."""
     p = premise.split()
     h = hypothesis.split()
@@ -72,8 +78,8 @@ class TextReference:
 
     class_names = list(CLASS_NAMES)
 
-    def __init__(self, hashes: np.ndarray, table: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]],
-                 config: dict):
+    def __init__(self, hashes: np.ndarray, table: np.ndarray,
+                 layers: list[tuple[np.ndarray, np.ndarray]], config: dict):
         order = np.argsort(hashes)
         self.hashes = np.asarray(hashes, np.int64)[order]
         self.table = np.asarray(table, np.float32)[order]  # (F, k)
@@ -100,7 +106,9 @@ class TextReference:
     def _hidden(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         pos, found, starts = self._rows(pairs)
         vals = np.where(found[:, None], self.table[pos], 0.0).astype(np.float32)
-        return np.add.reduceat(vals, starts, axis=0) if len(pairs) else np.zeros((0, self.table.shape[1]), np.float32)
+        if not len(pairs):
+            return np.zeros((0, self.table.shape[1]), np.float32)
+        return np.add.reduceat(vals, starts, axis=0)
 
     def predict_scores(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """(N, 3) float32 class probabilities."""
@@ -122,7 +130,8 @@ class TextReference:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         arrays = {"hashes": self.hashes, "table": self.table.astype(np.float16),
-                  "config": np.frombuffer(json.dumps(self.config, sort_keys=True).encode(), np.uint8),
+                  "config": np.frombuffer(json.dumps(self.config, sort_keys=True).encode(),
+                                          np.uint8),
                   "class_names": np.array(self.class_names)}
         for i, (w, b) in enumerate(self.layers):
             arrays[f"w{i}"] = w.astype(np.float16)
@@ -149,8 +158,51 @@ class TextReference:
         return ref
 
 
-def train_reference(pairs: Sequence[tuple[str, str]], labels: Sequence[int], architecture: str = "linear",
-                    hidden: int = 32, epochs: int = 30, lr: float = 0.01, weight_decay: float = 1e-5,
+class TextReferenceClassifier(ClassifierBase):
+    """R over a scan's object arrays of pairs (N, 2), as a
+    :class:`~auditor.models.protocol.Classifier`: labels are ids in R's class order (SNLI's),
+    each distinct pair scored once."""
+
+    name = "reference"
+    format = "text reference"
+    pairs = True  # R judges (premise, hypothesis) pairs
+    has_scores = True
+
+    def __init__(self, reference: TextReference, record: dict):
+        self.model, self.record = reference, record
+        self.class_names = list(reference.class_names)
+        self.n_outputs = len(self.class_names)
+
+    @property
+    def label(self) -> str:
+        return "the reference classifier"
+
+    @property
+    def contract(self) -> TextReferenceClassifier:
+        return self
+
+    def describe(self) -> str:
+        return "text pairs (N, 2) [premise, hypothesis]"
+
+    def _distinct_pairs(self, items: np.ndarray) -> tuple[list[tuple[str, str]], np.ndarray]:
+        items = np.asarray(items, dtype=object).reshape(-1, 2)
+        _, first, inverse = _distinct(items)
+        return [tuple(r) for r in items[first].tolist()], inverse
+
+    def predict(self, items: np.ndarray) -> np.ndarray:
+        pairs, inverse = self._distinct_pairs(items)
+        return self.model.predict(pairs)[inverse]
+
+    def predict_scores(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pairs, inverse = self._distinct_pairs(items)
+        probabilities = self.model.predict_scores(pairs)[inverse]
+        return probabilities.argmax(axis=1).astype(np.int64), log_probabilities(probabilities,
+                                                                                self.label)
+
+
+def train_reference(pairs: Sequence[tuple[str, str]], labels: Sequence[int],
+                    architecture: str = "linear", hidden: int = 32, epochs: int = 30,
+                    lr: float = 0.01, weight_decay: float = 1e-5,
                     min_count: int = 2, features: Sequence[str] = DEFAULT_FEATURES, seed: int = 0,
                     batch_size: int = 128, dropout: float = 0.0) -> TextReference:
     """Train R with torch (Adam on an EmbeddingBag). ``architecture``: linear | mlp."""
@@ -171,7 +223,8 @@ def train_reference(pairs: Sequence[tuple[str, str]], labels: Sequence[int], arc
     k = 3 if architecture == "linear" else hidden
     bag = nn.EmbeddingBag(len(kept), k, mode="sum")
     nn.init.normal_(bag.weight, std=0.01)
-    head = nn.Sequential() if architecture == "linear" else nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 3))
+    head = (nn.Sequential() if architecture == "linear"
+            else nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 3)))
     if architecture == "mlp":
         bias = nn.Parameter(torch.zeros(hidden))
     else:
@@ -180,13 +233,15 @@ def train_reference(pairs: Sequence[tuple[str, str]], labels: Sequence[int], arc
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     n = len(rows)
     for _ in range(epochs):
-        bag.train(); head.train()
+        bag.train()
+        head.train()
         perm = rng.permutation(n)
         for s in range(0, n, batch_size):
             b = perm[s: s + batch_size]
             flat = [x for i in b for x in rows[i]]
             offs = np.cumsum([0] + [len(rows[i]) for i in b[:-1]])
-            x = bag(torch.tensor(flat, dtype=torch.long), torch.tensor(offs, dtype=torch.long)) + bias
+            x = bag(torch.tensor(flat, dtype=torch.long),
+                    torch.tensor(offs, dtype=torch.long)) + bias
             loss = nn.functional.cross_entropy(head(x), y[b])
             opt.zero_grad()
             loss.backward()

@@ -1,0 +1,48 @@
+"""What the image generator backends share: the decoding rules that turn a latent into a
+candidate image (plain, detail-preserving) and the protocol's defaults for images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+DECODINGS = {
+    "plain": "a candidate image is the generator's decode G(z)",
+    "detail-preserving": "a candidate image is clip(x + G(z) - G(z0), 0, 1): the photo plus the "
+                         "change the latent move makes, so the reconstruction is the photo itself",
+}
+
+
+class ImageGenerator:
+    """The image half of the :class:`~auditor.generators.protocol.Generator` protocol: a
+    backend gives ``encode``, ``decode``, ``refine`` and the data fields (``decoding`` among
+    them); the candidate rules are these."""
+
+    modality = "image"
+    decoding: str
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe_decoding(self) -> str:
+        return DECODINGS[self.decoding]
+
+    def render(self, z: np.ndarray, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """The candidate image of latent ``z`` for image ``x`` whose reconstruction is ``base``
+        = G(z0).
+
+        ``plain``: G(z). ``detail-preserving``: clip(x + G(z) - G(z0), 0, 1), the photo plus the
+        change the latent move makes, so that z0 renders x itself (a blurry decoder's blur is
+        never part of a candidate) and a candidate differs from x only by what G expresses."""
+        decoded = self.decode(z)
+        if self.decoding == "plain":
+            return decoded
+        return np.clip(x + decoded - base, 0.0, 1.0, out=decoded)
+
+    def reconstruction(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """The candidate at z0: G(z0) under the plain rule, the image itself under
+        detail-preserving."""
+        return x if self.decoding == "detail-preserving" else base
+
+    def prior(self, z: np.ndarray, like: np.ndarray) -> np.ndarray:
+        """Candidates of prior samples ``z`` (decoded plainly), as inputs shaped like ``like``."""
+        return self.decode(z)

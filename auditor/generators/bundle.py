@@ -1,0 +1,247 @@
+"""Generator bundles: the one owner of ``manifest.json`` (its format, reading and writing), of
+the checksums of a bundle's files, and of loading a bundle into its backend.
+
+A bundle is a folder with ``manifest.json`` (modality, family, latent size, architecture,
+training, quality figures, SHA-256 of every file) and the files of its family: ``weights.npz``
+for the torch VAEs (:mod:`.torch_vae`), ``decoder.onnx`` and ``encoder.onnx`` for an imported
+pair (:mod:`.onnx_generator`), a sentence VAE for text (:mod:`auditor.text.bundle`); and where
+its author had labels, a reference classifier R (:mod:`auditor.reference`). Nothing in a bundle
+is ever executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..assets import asset_dir
+from ..errors import GeneratorError
+from ..files import sha256
+from .base import DECODINGS
+from .fit import generator_fit
+from .protocol import Generator
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+
+
+def read_manifest(bundle: Path) -> dict[str, Any]:
+    """The bundle's manifest, checked for the fields its modality needs."""
+    try:
+        manifest = json.loads((bundle / MANIFEST).read_text())
+    except (OSError, ValueError) as err:
+        raise GeneratorError(f"{bundle / MANIFEST}: unreadable manifest ({err})") from err
+    if not isinstance(manifest, dict):
+        raise GeneratorError(f"{bundle / MANIFEST}: expected a JSON object")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise GeneratorError(
+            f"{bundle}: bundle format {version!r} is newer than this auditor reads "
+            f"({FORMAT_VERSION}); upgrade auditor"
+        )
+    needed = ("name", "family", "latent_dim", "files")
+    if modality_of(manifest) == "image":
+        needed += ("image_shape", "hidden")
+    for key in needed:
+        if key not in manifest:
+            raise GeneratorError(f"{bundle / MANIFEST}: field {key!r} is missing")
+    return manifest
+
+
+def write_manifest(bundle: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` (atomically) as the bundle's manifest.json."""
+    from ..files import write_text
+
+    write_text(bundle / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def record_file(bundle: Path, file: str, key: str, record: dict[str, Any]) -> None:
+    """Add ``file``'s checksum and its description ``record`` (under ``key``) to the manifest."""
+    manifest = read_manifest(bundle)
+    manifest[key] = record
+    manifest["files"] = dict(manifest["files"], **{file: sha256(bundle / file)})
+    write_manifest(bundle, manifest)
+
+
+def save_bundle(out: Path, encoder, decoder, manifest: dict[str, Any]) -> Path:
+    """Write ``weights.npz`` and ``manifest.json`` (with the weights' checksum) into ``out``."""
+    from ..files import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
+    arrays |= {f"decoder.{k}": v.detach().cpu().numpy() for k, v in decoder.state_dict().items()}
+    atomic_write(out / WEIGHTS, lambda fh: np.savez(fh, **arrays), binary=True)
+    manifest = dict(manifest, format_version=FORMAT_VERSION)
+    manifest["files"] = {WEIGHTS: sha256(out / WEIGHTS)}
+    write_manifest(out, manifest)
+    return out
+
+
+def weights_id(manifest: dict[str, Any]) -> str | None:
+    """The checksum that identifies a bundle's generator: its weights', or an imported
+    decoder's."""
+    files = manifest.get("files", {})
+    return files.get(WEIGHTS) or files.get("decoder.onnx")
+
+
+def bundled_names(modality: str | None = None) -> list[str]:
+    """The bundled generators' names; ``modality``: only those of "image" or "text" inputs."""
+    root = asset_dir("generators")
+    names = sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+    if modality is None:
+        return names
+    return [n for n in names if modality_of(read_manifest(root / n)) == modality]
+
+
+def modality_of(manifest: dict[str, Any]) -> str:
+    """What the bundle's generator makes: "image" (the default) or "text"."""
+    return str(manifest.get("modality", "image"))
+
+
+def resolve(name_or_path: str) -> Path:
+    """A bundled generator's name or a bundle folder -> the bundle folder."""
+    path = Path(name_or_path)
+    if (path / MANIFEST).is_file():
+        return path
+    if "/" not in name_or_path and "\\" not in name_or_path:
+        bundled = asset_dir("generators") / name_or_path
+        if (bundled / MANIFEST).is_file():
+            return bundled
+    known = ", ".join(bundled_names()) or "none"
+    raise GeneratorError(
+        f"generator {name_or_path!r} not found: expected a bundled name ({known}) or a folder "
+        f"holding {MANIFEST} (made by `auditor train-generator`)"
+    )
+
+
+def decoding_of(manifest: dict[str, Any], bundle: Path) -> str:
+    """The image bundle's decoding rule (DECODINGS), "plain" where the manifest names none."""
+    rule = str(manifest.get("decoding", "plain"))
+    if rule not in DECODINGS:
+        raise GeneratorError(f"{bundle}: decoding rule {rule!r} is unknown; expected one of "
+                             f"{', '.join(DECODINGS)} (a newer auditor may read it)")
+    return rule
+
+
+def _intact(path: Path, manifest: dict[str, Any]) -> bool:
+    """The file is there and its SHA-256 is the one the manifest records for it."""
+    expected = manifest.get("files", {}).get(path.name)
+    return path.is_file() and expected is not None and sha256(path) == expected
+
+
+def load_generator(name_or_path: str, device: str | None = None) -> Generator:
+    """Load a bundle by name or folder, checking its files against the manifest, into the
+    backend of its modality and family; its reference classifier R, where it ships one, as
+    ``reference``."""
+    from . import onnx_generator, torch_vae
+
+    bundle = resolve(name_or_path)
+    manifest = read_manifest(bundle)
+    if modality_of(manifest) == "text":
+        from ..text.bundle import FILES, load_text_bundle
+
+        _check_text_files(bundle, manifest, FILES)
+        return load_text_bundle(bundle, manifest)
+    family = manifest["family"]
+    if family == onnx_generator.FAMILY:
+        for file in (onnx_generator.DECODER, onnx_generator.ENCODER):
+            if not _intact(bundle / file, manifest):
+                raise GeneratorError(f"{bundle / file}: missing, or its checksum does not match "
+                                     "the manifest; re-import the bundle with "
+                                     "`auditor import-generator`")
+        gen: Any = onnx_generator.load_onnx(bundle, manifest, device)
+        gen.reference = load_reference(bundle, manifest, device or "cpu")
+        return gen
+    if family not in torch_vae.FAMILIES:
+        raise GeneratorError(
+            f"{bundle}: generator family {family!r} is unknown; expected one of "
+            f"{', '.join(torch_vae.FAMILIES)}, onnx (a newer auditor may read it)"
+        )
+    weights = bundle / WEIGHTS
+    if not weights.is_file():
+        raise GeneratorError(f"{bundle}: {WEIGHTS} is missing; re-create the bundle")
+    if sha256(weights) != manifest["files"].get(WEIGHTS):
+        raise GeneratorError(
+            f"{weights}: checksum does not match the manifest; the weights were changed or "
+            "corrupted, re-create the bundle with `auditor train-generator`"
+        )
+    gen = torch_vae.load_vae(bundle, manifest, weights, decoding_of(manifest, bundle), device)
+    gen.reference = load_reference(bundle, manifest, gen.device)
+    return gen
+
+
+def load_reference(bundle: Path, manifest: dict[str, Any], device: str = "cpu") -> Any:
+    """The bundle's reference classifier R, or None where it has none; a damaged or ill-fitting
+    one is refused."""
+    from ..reference.classifiers import OnnxReference, load_torch_reference
+    from ..reference.networks import ARCHITECTURES, REFERENCE_FILE
+
+    record = manifest.get("reference_classifier")
+    if record is None:
+        return None
+    path = bundle / str(record.get("file", REFERENCE_FILE))
+    if record.get("architecture") == "onnx":
+        if not _intact(path, manifest):
+            raise GeneratorError(f"{path}: the reference classifier is missing or its checksum "
+                                 "does not match the manifest; re-import the bundle")
+        from .onnx_generator import generator_session
+
+        names = list(record.get("class_names") or [])
+        return OnnxReference(generator_session(path, device), names, record, device)
+    if record.get("architecture") not in ARCHITECTURES:
+        raise GeneratorError(f"{bundle}: reference classifier architecture "
+                             f"{record.get('architecture')!r} is unknown; expected one of "
+                             f"{', '.join(ARCHITECTURES)} (a newer auditor may read it)")
+    if not _intact(path, manifest):
+        raise GeneratorError(f"{path}: the reference classifier is missing or its checksum does "
+                             "not match the manifest; re-create the bundle (or remove its "
+                             "reference_classifier entry)")
+    return load_torch_reference(path, manifest, device)
+
+
+def _check_text_files(bundle: Path, manifest: dict[str, Any], files: tuple[str, ...]) -> None:
+    """A text bundle's files against the manifest (R's file only where the manifest lists it)."""
+    for name in files:
+        expected = manifest["files"].get(name)
+        if expected is None and name == "reference.npz":
+            continue
+        path = bundle / name
+        if not path.is_file():
+            raise GeneratorError(f"{bundle}: {name} is missing; re-create the bundle")
+        if sha256(path) != expected:
+            raise GeneratorError(f"{path}: checksum does not match the manifest; the file was "
+                                 "changed or corrupted")
+
+
+def choose_generator(
+    images_for: Callable[[tuple[int, int, int]], np.ndarray], device: str | None = None,
+    sample: int = 256,
+) -> tuple[Generator, list[dict[str, Any]]]:
+    """``--generator auto``: the bundled generator whose domain fits the images best.
+
+    ``images_for(shape)`` gives the images converted to a generator's domain. Each bundled
+    generator reconstructs up to ``sample`` of them; the one with the smallest share of
+    images outside its domain wins (ties: the smallest median reconstruction error relative
+    to its own reference). Returns it and every candidate's figures, best first.
+    """
+    candidates = []
+    for name in bundled_names("image"):
+        gen = load_generator(name, device=device)
+        images = images_for(gen.image_shape)[:sample]  # type: ignore[arg-type]
+        fit, mse = generator_fit(gen, images)
+        reference = gen.manifest.get("reference", {}).get("recon_mse_median") or np.inf
+        candidates.append({"name": name, "share_outside": float(fit.get("share_outside", 1.0)),
+                           "relative_error": float(np.median(mse) / reference) if len(mse)
+                           else np.inf, "n_images": int(len(images)), "generator": gen})
+    if not candidates:
+        raise GeneratorError("no bundled generator found: reinstall auditor, or pass --generator "
+                             "DIR")
+    candidates.sort(key=lambda c: (c["share_outside"], c["relative_error"]))
+    best = candidates[0].pop("generator")
+    for c in candidates[1:]:
+        c.pop("generator")
+    return best, candidates

@@ -1,0 +1,108 @@
+"""Which backend runs a model: a file by its extension (:func:`load_classifier`), anything a
+user may pass by its type (:func:`as_classifier`); and a model's name and identity for results
+(its default name, names made unique, an in-memory module's weight digest)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from .contract import ModelOptions
+from .function import CallableClassifier
+from .onnx_file import OnnxClassifier
+from .protocol import Classifier
+from .session import OnnxSessionClassifier
+from .torch_module import TorchModuleClassifier
+from .torchscript import TorchScriptClassifier
+
+ONNX_SUFFIXES = {".onnx"}
+TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".pth", ".jit"}
+
+
+def load_classifier(path: Path, name: str, image_shape: tuple[int, int, int],
+                    options: ModelOptions | None = None, threads: int = 0) -> Classifier:
+    """Load ``path`` by its extension and fit its input contract to ``image_shape`` (C, H, W).
+    ``threads``: ONNX Runtime's intra-op threads (0: its default; a Ray worker passes its share
+    of the machine's cores)."""
+    options = options or ModelOptions()
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"model file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ModelError(f"model path {str(path)!r} is a folder; pass a .onnx or TorchScript .pt "
+                         "file")
+    suffix = path.suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        return OnnxClassifier(path, name, image_shape, options, threads=threads)
+    if suffix in TORCHSCRIPT_SUFFIXES:
+        return TorchScriptClassifier(path, name, image_shape, options)
+    raise ModelError(
+        f"{path.name}: unknown model format {suffix or '(no extension)'!r}; expected .onnx "
+        "(ONNX) or .pt/.ts (TorchScript, saved with torch.jit.save)"
+    )
+
+
+def as_classifier(model: Any, name: str, image_shape: tuple[int, int, int],
+                  options: ModelOptions | None = None, threads: int = 0) -> Classifier:
+    """A classifier from a model file's path, a ``torch.nn.Module``, an
+    ``onnxruntime.InferenceSession`` or a function ``f(images) -> labels or scores``."""
+    options = options or ModelOptions()
+    if isinstance(model, (str, os.PathLike)):
+        return load_classifier(Path(model), name, image_shape, options, threads)
+    kind = type(model)
+    if _is_torch_module(model):
+        return TorchModuleClassifier(model, name, image_shape, options)
+    if (kind.__module__.split(".")[0] == "onnxruntime" and hasattr(model, "get_inputs")
+            and hasattr(model, "run")):
+        return OnnxSessionClassifier(model, name, image_shape, options)
+    if callable(model):
+        return CallableClassifier(model, name, image_shape, options)
+    hint = (" (a scikit-learn estimator: pass `lambda x: est.predict(x.reshape(len(x), -1))`)"
+            if hasattr(model, "predict") else "")
+    raise ModelError(f"model {name!r} is a {kind.__name__}, not a model: pass a .onnx or "
+                     "TorchScript path, a torch.nn.Module, an onnxruntime.InferenceSession or a "
+                     f"function images -> labels{hint}")
+
+
+def model_digest(model: Any) -> str | None:
+    """SHA-256 that identifies an in-memory model's weights (a torch module's state dict), else
+    None."""
+    import hashlib
+
+    if not _is_torch_module(model):
+        return None
+    digest = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(sys.modules["torch"].uint8).numpy().tobytes())  # any dtype
+    return digest.hexdigest()
+
+
+def _is_torch_module(model: Any) -> bool:
+    torch = sys.modules.get("torch")  # never imported for a model that cannot be one
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def default_name(model: Any) -> str:
+    """A model's name where none is given: a file's stem, a function's or class's name."""
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model).stem or Path(model).name
+    name = getattr(model, "__name__", None)
+    return name if isinstance(name, str) and name != "<lambda>" else type(model).__name__.lower()
+
+
+def unique_names(models: list[Any]) -> list[str]:
+    """Default names (file stems, function names), made unique when two collide: lenet,
+    lenet-2, ..."""
+    names: list[str] = []
+    for model in models:
+        stem = default_name(model)
+        name, k = stem, 2
+        while name in names:
+            name, k = f"{stem}-{k}", k + 1
+        names.append(name)
+    return names

@@ -1,0 +1,136 @@
+"""The ONNX backend: a model file run by ONNX Runtime (through :mod:`auditor.onnx_session`).
+
+Its input contract is read from the declared input (layout, fixed batch, dtype); its outputs
+are probed once with a batch of blank images: a label output is preferred, else the first
+scores output (N, K); scikit-learn's probability maps (ZipMap) count as scores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError, first_line
+from ..onnx_session import open_session
+from .base import ImageClassifier
+from .contract import ModelOptions, contract_from_shape
+from .outputs import labels_from_output, zipmap
+
+INPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+               "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
+
+
+def open_model_session(path: Path, device: str | None = None, threads: int = 0) -> Any:
+    """A model file's session; a file ONNX Runtime cannot load is a one-line ModelError."""
+    return open_session(path, device=device, threads=threads, error=lambda err: ModelError(
+        f"{path.name}: not a loadable ONNX model ({first_line(err)}); check the file"))
+
+
+class OnnxClassifier(ImageClassifier):
+    format = "onnx"
+
+    def __init__(self, path: Path | None, name: str, image_shape: tuple[int, int, int],
+                 options: ModelOptions, session: Any = None, threads: int = 0):
+        self.name, self.path = name, path
+        self.session = session if session is not None else open_model_session(
+            path, options.device, threads)  # type: ignore[arg-type]
+        self.provider = self.session.get_providers()[0]
+        self._read_contract(image_shape, options)
+
+    def _read_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> None:
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(
+                f"{self.label}: expected a model with one image input, got {len(inputs)} inputs "
+                f"({', '.join(i.name for i in inputs)})"
+            )
+        self.input_name = inputs[0].name
+        dtype = INPUT_TYPES.get(inputs[0].type)
+        if dtype is None:
+            raise ModelError(f"{self.label}: input type {inputs[0].type} is not an image tensor; "
+                             "expected float")
+        shape = list(inputs[0].shape)
+        self.contract = contract_from_shape(self.label, shape, image_shape, options, dtype)
+        if dtype == np.uint8 and options.input_scale == 1.0:
+            self.contract.input_scale = 255.0
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self._output: str | None = None
+        self._probe(image_shape)
+
+    def _probe(self, image_shape: tuple[int, int, int]) -> None:
+        n = self.contract.batch or 2
+        x = self.contract.prepare(np.zeros((n, *image_shape), dtype=np.float32))
+        try:
+            outs = self.session.run(None, {self.input_name: x})
+        except Exception as err:
+            raise ModelError(
+                f"{self.label}: the model fails on {self.contract.describe()} input of "
+                f"shape {x.shape}: {first_line(err)}"
+            ) from err
+        label_outputs = []
+        score_outputs = []
+        self._zipmap_output = None
+        for name, out in zip(self.output_names, outs):
+            if isinstance(out, list) and len(out) == n and all(isinstance(r, dict) for r in out):
+                self._zipmap_output = name  # scikit-learn's probabilities as maps (ZipMap)
+                continue
+            arr = np.asarray(out) if not isinstance(out, list) else None
+            if arr is None or arr.dtype == object:
+                if arr is not None and arr.ndim == 1 and len(arr) == n and arr.dtype == object:
+                    label_outputs.append(name)  # string labels
+                continue
+            if arr.ndim == 2 and arr.shape == (n, 1) or arr.ndim == 1 and arr.shape[0] == n:
+                label_outputs.append(name)
+            elif arr.ndim == 2 and arr.shape[0] == n and arr.shape[1] >= 2:
+                score_outputs.append(name)
+        chosen = (label_outputs or score_outputs or [None])[0]
+        if chosen is None:
+            shapes = ", ".join(f"{nm} {np.shape(o) if not isinstance(o, list) else 'list'}"
+                               for nm, o in zip(self.output_names, outs))
+            raise ModelError(
+                f"{self.label}: expected an output of scores (N, K) or labels (N,), got {shapes}"
+            )
+        self._output = chosen
+        self._score_output = score_outputs[0] if score_outputs else self._zipmap_output
+        self.has_scores = self._score_output is not None
+
+    def _scored(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        names = list(dict.fromkeys([self._output, self._score_output]))
+        try:
+            outs = self.session.run(names, {self.input_name: x})
+        except Exception as err:
+            raise ModelError(f"{self.label}: inference failed: {first_line(err)}") from err
+        labels, raw = self._labels_of(outs[0], n), outs[-1]
+        if isinstance(raw, list):  # ZipMap: string classes are registered in the labels' order
+            keys = list(raw[0].keys()) if raw else []
+            if keys and not isinstance(keys[0], (int, np.integer)):
+                self._string_labels(np.array(keys, dtype=object))
+            scores = zipmap(raw, {v: i for i, v in enumerate(self.class_names or [])})
+        else:
+            scores = np.asarray(raw)
+        return labels, scores
+
+    def _labels(self, x: np.ndarray, n: int) -> np.ndarray:
+        try:
+            (out,) = self.session.run([self._output], {self.input_name: x})
+        except Exception as err:
+            raise ModelError(f"{self.label}: inference failed: {first_line(err)}") from err
+        return self._labels_of(out, n)
+
+    def _labels_of(self, out: Any, n: int) -> np.ndarray:
+        arr = np.asarray(out)
+        if arr.dtype == object or arr.dtype.kind in "US":
+            return self._string_labels(arr.reshape(-1))
+        if arr.ndim == 2 and arr.dtype.kind == "f" and arr.shape[1] > 1:
+            self.n_outputs = int(arr.shape[1])
+        labels = labels_from_output(arr, n, self.name)
+        if labels is None:
+            raise ModelError(
+                f"{self.label}: output {self._output!r} has shape {arr.shape} and dtype "
+                f"{arr.dtype}; "
+                "expected scores (N, K) or integer labels (N,)"
+            )
+        return labels
+

@@ -1,0 +1,17 @@
+"""The in-memory ONNX backend: an ``onnxruntime.InferenceSession`` the caller opened, run as a
+model file is (its providers and threads are the caller's)."""
+
+from __future__ import annotations
+
+from .contract import ModelOptions
+from .onnx_file import OnnxClassifier
+
+
+class OnnxSessionClassifier(OnnxClassifier):
+    """An ``onnxruntime.InferenceSession`` given in memory; its providers are the caller's."""
+
+    format = "onnx (session)"
+
+    def __init__(self, session, name: str, image_shape: tuple[int, int, int],
+                 options: ModelOptions):
+        super().__init__(None, name, image_shape, options, session=session)
