@@ -733,7 +733,7 @@ def doctor(
 def _validated(record: dict | None) -> str:
     if not record:
         return "not validated"
-    from .report import FIGURE_NAMES, _rho
+    from .report import FIGURE_NAMES, format_rho as _rho
     from .validation import chosen_figure
 
     chosen = chosen_figure(record)
