@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from .errors import OptionError
+from .formats import FORMATS
 from .stats import Pair
-
-FORMATS = ("html", "pdf", "md", "json")
+from .summaries import PixelFigures, PixelView, ReferenceClassifier, Semantics
 
 
 @dataclass(frozen=True)
@@ -39,25 +39,34 @@ class ModelSummary:
     rank: float | None  # 1 = most robust; None with one model
     rank_ci: tuple[int, int] | None
     degenerate: bool  # predicts (nearly) one class: ranked last
-    error_distance: dict[str, Any] | None = None  # natural-error figures, where a reference classifier applies
+    # the natural-error figures, where a reference classifier applies
+    error_distance: dict[str, Any] | None = None
     agreement_with_reference: float | None = None
-    consensus_accuracy: float | None = None  # Dawid-Skene estimate from the scanned models' labels (3+ models)
-    record: dict[str, Any] = field(default_factory=dict, repr=False)  # the model's whole entry in results.json
+    consensus_accuracy: float | None = None  # Dawid-Skene estimate from the labels (3+ models)
+    record: dict[str, Any] = field(default_factory=dict, repr=False)  # its entry in results.json
+    semantics: Semantics | None = None  # what R says of its adversaries, where R applies
+    natural_out_of_domain: float | None = None  # share of its natural adversaries out of domain
+    pixel: PixelFigures | None = None  # its pixel-space figures, where the scan ran a pixel attack
 
     @classmethod
     def from_record(cls, m: dict[str, Any]) -> ModelSummary:
         def pair(v):
             return None if v is None else tuple(v)
 
+        natural = ((m.get("naturalness") or {}).get("natural") or {}).get("out_of_domain")
         return cls(
             name=m["name"], n_images=m["n_images"], mean_delta_z=m["mean_delta_z"],
             mean_delta_z_ci=pair(m.get("mean_delta_z_ci")), median_delta_z=m["median_delta_z"],
             median_delta_z_ci=pair(m.get("median_delta_z_ci")), n_censored=m["n_censored"],
             n_reconstruction_changed=m["n_reconstruction_changed"],
-            reconstruction_agreement=m.get("reconstruction_agreement"), queries_per_image=m.get("queries_per_image"),
-            rank=m.get("rank"), rank_ci=pair(m.get("rank_ci")), degenerate=bool(m.get("degenerate")),
-            error_distance=m.get("error_distance"), agreement_with_reference=m.get("agreement_with_reference"),
+            reconstruction_agreement=m.get("reconstruction_agreement"),
+            queries_per_image=m.get("queries_per_image"), rank=m.get("rank"),
+            rank_ci=pair(m.get("rank_ci")), degenerate=bool(m.get("degenerate")),
+            error_distance=m.get("error_distance"),
+            agreement_with_reference=m.get("agreement_with_reference"),
             consensus_accuracy=m.get("consensus_accuracy"), record=m,
+            semantics=Semantics.from_record(m.get("semantics")), natural_out_of_domain=natural,
+            pixel=PixelFigures.from_record(m.get("pixel")),
         )
 
 
@@ -78,8 +87,8 @@ class Comparison(Pair):
 
     def __str__(self) -> str:
         p = "–" if self.p_holm is None else f"{self.p_holm:.2g}"
-        return (f"{self.a} vs {self.b}: Δz larger on {self.a_larger} vs {self.b_larger} images, {self.ties} ties, "
-                f"p = {p} (sign test, Holm)")
+        return (f"{self.a} vs {self.b}: Δz larger on {self.a_larger} vs {self.b_larger} images, "
+                f"{self.ties} ties, p = {p} (sign test, Holm)")
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,8 @@ class GateCheck:
 
 @dataclass(frozen=True)
 class Gate:
-    """A release gate: is any candidate significantly less robust than the baseline (or degenerate)?"""
+    """A release gate: is any candidate significantly less robust than the baseline (or
+    degenerate)?"""
 
     baseline: str
     alpha: float
@@ -127,7 +137,8 @@ class Audit:
     def __init__(self, results: dict[str, Any], generator: Any = None) -> None:
         self._results = results
         self.generator = generator
-        self.written: list[Path] = []  # report files written by the scan (with ``out``) or ``write()``
+        # report files written by the scan (with ``out``) or ``write()``
+        self.written: list[Path] = []
         self.pixel_npz: bytes | None = None  # pixel-adversaries.npz of a scan with a pixel attack
 
     # --- figures ------------------------------------------------------------------------
@@ -157,14 +168,63 @@ class Audit:
 
     @property
     def pairwise(self) -> list[Comparison]:
-        return [Comparison(**{k: p[k] for k in Comparison.__dataclass_fields__}) for p in self._results["pairwise"]]
+        return [Comparison(**{k: p[k] for k in Comparison.__dataclass_fields__})
+                for p in self._results["pairwise"]]
 
     @property
     def complete(self) -> bool:
         return bool(self._results.get("complete", True))
 
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(images done, images in all): equal once the scan is complete."""
+        p = self._results.get("progress") or {}
+        return int(p.get("done", self.n_images)), int(p.get("total", self.n_images))
+
+    @property
+    def alpha(self) -> float:  # the significance level of the scan's ranking, tests and gate
+        return float(self._results.get("alpha", 0.05))
+
+    @property
+    def by_rank(self) -> list[str]:
+        """Model names from most to least robust (the ranking's order)."""
+        from .gallery import ranked
+
+        return ranked(self._results)
+
+    @property
+    def generator_name(self) -> str:  # the scan's generator's name
+        return str(self._results["generator"]["name"])
+
+    @property
+    def reference_classifier(self) -> ReferenceClassifier | None:
+        """The generator's reference classifier R, where the scan used it."""
+        record = self._results["generator"].get("reference_classifier")
+        return ReferenceClassifier.from_record(record)
+
+    @property
+    def error_ranking(self) -> list[list[str]]:
+        """Groups by the distance to the nearest natural error (R's figures), largest first."""
+        return [list(g) for g in self._results.get("error_ranking") or []]
+
+    @property
+    def pixel(self) -> PixelView | None:
+        """The pixel attack's view, where the scan ran one (per model: ``models[n].pixel``)."""
+        return PixelView.from_record(self._results.get("pixel"))
+
+    @property
+    def release_gate(self) -> Gate | None:
+        """The gate the scan ran (``baseline=``), as :meth:`gate` returns it; None without one."""
+        g = self._results.get("gate")
+        if not g:
+            return None
+        checks = tuple(GateCheck(c["candidate"], c["failed"], c["reason"], c["baseline_larger"],
+                                 c["candidate_larger"], c["p_holm"]) for c in g["checks"])
+        return Gate(g["baseline"], g["alpha"], g["on"], checks)
+
     def delta_z(self, model: str) -> np.ndarray:
-        """Per image Δz of ``model``: +inf where censored, NaN where the reconstruction changed its label."""
+        """Per image Δz of ``model``: +inf where censored, NaN where the reconstruction changed
+        its label."""
         self._check_name(model)
         out = np.full(len(self._results["instances"]), np.nan)
         for i, inst in enumerate(self._results["instances"]):
@@ -182,8 +242,10 @@ class Audit:
             if (p.a, p.b) == (a, b):
                 return p
             if (p.a, p.b) == (b, a):
-                return Comparison(a, b, p.b_larger, p.a_larger, p.ties, p.excluded, p.p_value, p.p_holm)
-        raise OptionError(f"no sign test of {a} and {b} in these results")  # pragma: no cover - every pair is tested
+                return Comparison(a, b, p.b_larger, p.a_larger, p.ties, p.excluded, p.p_value,
+                                  p.p_holm)
+        # every pair is tested:
+        raise OptionError(f"no sign test of {a} and {b} in these results")  # pragma: no cover
 
     def gate(self, baseline: str, alpha: float | None = None, on: str = "dz") -> Gate:
         """Release gate against ``baseline``: a candidate fails when its Δz (``on="dz"``) or its
@@ -204,8 +266,8 @@ class Audit:
         elif on == "error-distance":
             dz, figure = self._error_distances(), "distance to the nearest natural error"
             if baseline not in dz or len(dz) < len(self.names):
-                raise OptionError("on='error-distance' needs the natural-error figures for every model; this scan "
-                                  f"has them for: {', '.join(dz) or 'none'}")
+                raise OptionError("on='error-distance' needs the natural-error figures for every "
+                                  f"model; this scan has them for: {', '.join(dz) or 'none'}")
         else:
             raise OptionError(f"on must be 'dz' or 'error-distance', got {on!r}")
         result = stats.gate(dz, baseline, degenerate, alpha, figure=figure)
@@ -217,15 +279,19 @@ class Audit:
         from . import stats
 
         out = {}
-        for name in [m["name"] for m in self._results["models"] if m.get("error_distance") is not None]:
-            values = [inst["results"][name].get("error_distance") for inst in self._results["instances"]]
+        names = [m["name"] for m in self._results["models"] if m.get("error_distance") is not None]
+        for name in names:
+            values = [inst["results"][name].get("error_distance")
+                      for inst in self._results["instances"]]
             dz = np.array([np.nan if v is None else v for v in values], dtype=float)
-            out[name] = stats.effective(dz, np.isnan(dz))  # NaN: no natural error within the cap (censored)
+            # NaN: no natural error within the cap (censored)
+            out[name] = stats.effective(dz, np.isnan(dz))
         return out
 
     def _check_name(self, name: str) -> None:
         if name not in self.names:
-            raise OptionError(f"no model named {name!r} in this audit; models: {', '.join(self.names)}")
+            raise OptionError(f"no model named {name!r} in this audit; models: "
+                              f"{', '.join(self.names)}")
 
     # --- documents ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -240,7 +306,7 @@ class Audit:
         the others are written and :class:`~auditor.errors.OutputError` lists them."""
         from . import results as results_mod
         from .files import FolderLock, check_writable, remove_stale_temporaries
-        from .report import parse_formats
+        from .formats import parse_formats
 
         if isinstance(formats, str) or formats:
             wanted = parse_formats(formats if isinstance(formats, str) else ",".join(formats))
@@ -252,7 +318,8 @@ class Audit:
             remove_stale_temporaries(folder)
             written = []
             if "json" in wanted:
-                if self.pixel_npz is not None:  # first: results.json never names a file that is not there
+                # first: results.json never names a file that is not there
+                if self.pixel_npz is not None:
                     from .files import write_bytes
 
                     written.append(write_bytes(folder / "pixel-adversaries.npz", self.pixel_npz))
@@ -267,23 +334,29 @@ class Audit:
         if self.generator is None:
             raise OptionError("this audit has no generator to draw the report with: load it with "
                               "auditor.load(path, generator=...)")
-        return list(report.write_outputs(self._results, self.generator, folder, tuple(f for f in wanted if f != "json")))
+        reports = tuple(f for f in wanted if f != "json")
+        return list(report.write_outputs(self._results, self.generator, folder, reports))
 
     # --- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
         from .report import ranked
 
         r = self._results
-        head = (f"<Audit: {len(self.names)} model(s) on {self.n_images} images, generator {r['generator']['name']}, "
-                f"{r['search']['algorithm']} search, seed {r['search']['seed']}"
-                + ("" if self.complete else f", UNFINISHED ({r['progress']['done']} of {r['progress']['total']})") + ">")
+        unfinished = ("" if self.complete else
+                      f", UNFINISHED ({r['progress']['done']} of {r['progress']['total']})")
+        head = (f"<Audit: {len(self.names)} model(s) on {self.n_images} images, generator "
+                f"{r['generator']['name']}, {r['search']['algorithm']} search, "
+                f"seed {r['search']['seed']}{unfinished}>")
         rows = [("model", "mean Δz [95% CI]", "median Δz", "censored", "rank [95% CI]")]
         models = self.models
         for name in ranked(r):
             m = models[name]
-            ci = f" [{m.mean_delta_z_ci[0]:.2f}, {m.mean_delta_z_ci[1]:.2f}]" if m.mean_delta_z_ci else ""
-            rank = "–" if m.rank is None else f"{m.rank:g}" + (f" [{m.rank_ci[0]}–{m.rank_ci[1]}]" if m.rank_ci else "")
-            rows.append((name + (" (degenerate)" if m.degenerate else ""), _fmt(m.mean_delta_z) + ci,
+            ci = (f" [{m.mean_delta_z_ci[0]:.2f}, {m.mean_delta_z_ci[1]:.2f}]"
+                  if m.mean_delta_z_ci else "")
+            rank_ci = f" [{m.rank_ci[0]}–{m.rank_ci[1]}]" if m.rank_ci else ""
+            rank = "–" if m.rank is None else f"{m.rank:g}" + rank_ci
+            rows.append((name + (" (degenerate)" if m.degenerate else ""),
+                         _fmt(m.mean_delta_z) + ci,
                          _fmt(m.median_delta_z), str(m.n_censored), rank))
         widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
         lines = [head] + ["  " + "  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in
@@ -301,13 +374,15 @@ class Audit:
 
 
 def load(path: str | os.PathLike, generator: str | None = None, device: str = "cpu") -> Audit:
-    """An :class:`Audit` from a results.json written by a scan; ``generator`` where the scan's has moved."""
+    """An :class:`Audit` from a results.json written by a scan; ``generator`` where the scan's
+    has moved."""
     from . import report, results
     from .generators import load_generator
 
     path = Path(path)
     res = results.read(path)
-    gen = load_generator(generator or res["generator"].get("path") or res["generator"]["name"], device=device)
+    bundle = generator or res["generator"].get("path") or res["generator"]["name"]
+    gen = load_generator(bundle, device=device)
     report.check_generator(res, gen)
     audit = Audit(res, gen)
     pixel = res.get("pixel")

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OptionError
-
-ALL_FORMATS = ("html", "pdf", "md", "json")
+from .formats import FORMATS as ALL_FORMATS
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def build_config(named: Mapping[str, Any], *, out=None, formats=ALL_FORMATS, gen
     :class:`OptionError` naming the option for anything invalid."""
     from .models import ModelOptions
     from .pixel import PixelSettings
-    from .report import parse_formats
+    from .formats import parse_formats
     from .search import SearchSettings
     from .search.estimate import parse_error_images
 

@@ -63,7 +63,7 @@ def _pixel_extras(plan, output, pixel, natural) -> dict:
 def finish(plan, res: dict, pixel=None) -> dict:
     """A finished scan's results with what the report needs from the images and the models
     (the gallery's originals, the strips' labels), written to results.json."""
-    from . import illustrations, results
+    from . import report, results
 
     loaded, out, gallery = plan.loaded, plan.out, plan.config.outputs.gallery
     images = loaded.images.images
@@ -73,10 +73,10 @@ def finish(plan, res: dict, pixel=None) -> dict:
         output = results.restore(res, len(images), loaded.gen.latent_dim)
         attach(res, loaded.gen, loaded.images, loaded.classifiers, output, gallery)
     else:
-        illustrations.attach_originals(res, images, gallery)
-        illustrations.attach_strips(res, loaded.gen, loaded.classifiers)
+        report.attach_originals(res, images, gallery)
+        report.attach_strips(res, loaded.gen, loaded.classifiers)
         if pixel is not None:
-            illustrations.attach_pixel(res, pixel, images)
+            report.attach_pixel(res, pixel, images)
     if out is not None:
         results.write(out / "results.json", res)
     return res

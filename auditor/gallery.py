@@ -91,3 +91,23 @@ def _semantics(inst: dict[str, Any], r: dict[str, Any]) -> str | None:
         return "disagrees"
     adv = r.get("reference_adversary_prediction")
     return None if adv is None else "kept" if adv == ref else "changed"
+
+
+def class_names(results: dict[str, Any]) -> dict[str, list[str] | None]:
+    """Per model the names of its classes: its own (read from the model), else those of the
+    generator's reference classifier where R's figures apply to it (same classes); else None."""
+    ref = results["generator"].get("reference_classifier") or {}
+    judged = set(ref.get("models") or [])
+    return {m["name"]: m.get("class_names")
+            or (ref.get("class_names") if m["name"] in judged else None)
+            for m in results["models"]}
+
+
+def label_name(names: list[str] | None, label: int | None) -> str:
+    """A label as the gallery shows it: its class name where known (with the index), else the
+    index."""
+    if label is None:
+        return "–"
+    if names and 0 <= label < len(names) and str(names[label]) != str(label):
+        return f"{names[label]} ({label})"
+    return str(label)

@@ -75,7 +75,7 @@ def _describe(gen, images, source, config) -> None:
     from . import data as data_mod
 
     shape = gen.image_shape
-    if config.search.refine_steps and not getattr(gen, "gradients", True):
+    if config.search.refine_steps and not gen.gradients:
         log.info(f"note: generator {gen.name} is an imported ONNX graph without gradients: z0 = E(x) "
                  "is used as it is (no --refine-steps)")
     log.info(f"{len(images.names)} images from {source_name(source)} → {'x'.join(map(str, shape))} "

@@ -12,170 +12,159 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .assets import asset_dir
-from .gallery import ALL_MODELS_UP_TO, gallery_columns, ranked, select_gallery  # noqa: F401
-from .illustrations import (SCALE, STRIP_FRAMES, STRIP_IMAGES, attach_originals,  # noqa: F401
-                            attach_pixel, attach_strips, candidates, difference_map, gallery_rows,
-                            image_from_uri, png_data_uri, strip_rows)
+from .formats import FORMATS, parse_formats  # noqa: F401  (their home: auditor/formats.py)
+from .gallery import (  # noqa: F401
+    ALL_MODELS_UP_TO, _column_models, _semantics, class_names, gallery_columns, label_name, ranked,
+    select_gallery,
+)
+from .pictures import (  # noqa: F401  (the images' data URIs: auditor/pictures.py)
+    SCALE, difference_map, image_from_uri, png_data_uri, svg_data_uri,
+)
+from .summary_text import (  # noqa: F401  (the summary's sentences: auditor/summary_text.py)
+    COMPACT_LETTERS, FEW_IMAGES, FIGURE_NAMES, consensus_text, format_rho, overlap, pair_matrix,
+    search_error_text, trust, underrated_text,
+)
 
 
-def consensus_text(res: dict[str, Any], order: list[str], note: bool = True) -> str | None:
-    """One paragraph: each model's consensus accuracy estimate and what it assumes; then (``note``),
-    where it rates models above the reference classifier's own accuracy, a sentence naming them."""
-    if not res.get("consensus"):
-        return None
-    by_name = {m["name"]: m for m in res["models"]}
-    est = {n: by_name[n].get("consensus_accuracy") for n in order}
-    figures = ", ".join(f"{n} {100 * v:.0f}%" for n, v in sorted(est.items(), key=lambda kv: -(kv[1] or 0))
-                        if v is not None)
-    text = f"consensus accuracy estimate: {figures} ({res['consensus']['assumption']})"
-    return text + (f". {under}" if note and (under := underrated_text(res)) else "")
+def candidates(generator, inst: dict[str, Any], z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(reconstruction, candidate images of latents ``z``) of one instance, by the generator's
+    decoding rule (the detail-preserving rule needs the original, stored as the instance's PNG)."""
+    z0 = np.asarray(inst["z0"], dtype=np.float32)[None]
+    base = generator.decode(z0)
+    if generator.decoding == "plain":
+        return base[0], generator.decode(z)
+    x = image_from_uri(inst["image_png"])[None]
+    return x[0], generator.render(z, np.repeat(x, len(z), 0), np.repeat(base, len(z), 0))
 
 
-def underrated_text(res: dict[str, Any]) -> str | None:
-    """Which models' consensus estimates exceed R's recorded accuracy: R's figures under-rate them."""
-    ref = res["generator"].get("reference_classifier") or {}
-    r_acc = ref.get("accuracy")
-    above = [m["name"] for m in res["models"] if r_acc is not None and m.get("consensus_accuracy") is not None
-             and m["consensus_accuracy"] > r_acc and m["name"] in (ref.get("models") or [])]
-    if not above:
-        return None
-    return (f"{', '.join(above)}: estimated above the reference classifier's own accuracy ({100 * r_acc:.1f}%), so "
-            f"R's figures (agreement, error distance) under-rate {'it' if len(above) == 1 else 'them'}")
+def attach_originals(results: dict[str, Any], images: np.ndarray, n: int) -> None:
+    """Store the gallery's original images in results.json (PNG data URIs), so that the
+    report can be drawn again from the file alone. ``images`` is (N, C, H, W)."""
+    results["report"] = {"gallery": n}
+    for index, _ in select_gallery(results, n, results["search"].get("seed", 0)):
+        results["instances"][index]["image_png"] = png_data_uri(images[index])
 
 
-FIGURE_NAMES = {
-    "mean_dz": "mean Δz", "median_dz": "median Δz",
-    "mean_error_distance": "mean distance to the nearest natural error",
-    "median_error_distance": "median distance to the nearest natural error",
-    "agreement_with_reference": "agreement with the reference classifier",
-    "confidence": "max-softmax confidence", "majority_agreement": "majority-vote agreement",
-    "nuclear_norm": "softmax nuclear norm",
-    "consensus_accuracy": "consensus accuracy estimate (Dawid-Skene)",
-    "dawid_skene": "Dawid-Skene over the validation zoo", "softmax_corr": "SoftmaxCorr", "cot": "COT",
-}
+def attach_pixel(results: dict[str, Any], pixel, images: np.ndarray) -> None:
+    """Store the gallery images' pixel adversaries (and their differences to the original) in
+    results.json, beside the natural ones, for the models the gallery shows."""
+    n, seed = results.get("report", {}).get("gallery", 0), results["search"].get("seed", 0)
+    for index, _ in select_gallery(results, n, seed):
+        inst = results["instances"][index]
+        for name in set(_column_models(results, inst, gallery_columns(results))):
+            adv = pixel.results[name].adversary[index]
+            if not np.isnan(adv).any():
+                inst["results"][name]["pixel_png"] = png_data_uri(adv)
+                difference = difference_map(adv, images[index])
+                inst["results"][name]["pixel_difference_png"] = png_data_uri(difference)
 
 
-def trust(results: dict[str, Any]) -> dict[str, Any]:
-    """What the generator's validation record says about reading the scan's figures as accuracy:
-    {"validated": bool, "read_as_accuracy": figure or None, "rho": {figure: ρ}, "text": one paragraph}."""
-    gen = results["generator"]
-    v = gen.get("validation")
-    if not v:
-        return {"validated": False, "read_as_accuracy": None, "rho": {}, "text": (
-            f"generator {gen['name']} has no validation record (as generators you train or import have none): Δz is a robustness "
-            "figure, and whether any figure here ranks models by accuracy on this domain is unmeasured; "
-            "measure it on a small labelled set before reading it as accuracy")}
-    from .validation import chosen_figure
-
-    rho = v.get("spearman_test", {})
-    chosen = chosen_figure(v)
-    parts = ", ".join(f"{FIGURE_NAMES.get(k, k)} {_rho(rho[k])}" for k in rho if k in FIGURE_NAMES and rho[k] is not None)
-    n = v.get("n_images", {})
-    text = (f"on generator {gen['name']}'s validation ({v.get('n_models')} models, {n.get('test', '?')} held-out "
-            f"{'texts' if gen.get('modality') == 'text' else 'images'} "
-            f"not used to choose), Spearman ρ with accuracy: {parts}. Read {FIGURE_NAMES.get(chosen, chosen)} as the "
-            f"accuracy proxy (ρ {_rho(rho.get(chosen))})")
-    if chosen not in ("mean_dz", "median_dz") and min(rho.get("mean_dz") or 0, rho.get("median_dz") or 0) < 0.7:
-        text += "; Δz measures robustness, not accuracy, on this domain"
-    return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text, "label": FIGURE_NAMES.get(chosen, chosen)}
-
-
-def search_error_text(results: dict[str, Any], order: list[str] | None = None) -> str:
-    """One line on how far above the best known adversary the search stops, per model."""
-    record = results.get("search_error")
-    n = results["data"]["n_images"]
-    if not record:
-        return (f"search error: not estimated on {n} images (by default from 200 images; --search-error 10 "
-                "estimates it on 10 images, about 3,000 more queries per image and model); on the example models "
-                "the default search stops 10-40% above the best adversary known (docs/benchmarks.md)")
-    by_name = {m["name"]: m.get("search_error") or {} for m in results["models"]}
-    parts = []
-    for name in order or list(by_name):
-        e = by_name.get(name) or {}
-        if e.get("gap") is None:
-            parts.append(f"{name} –")
+def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
+    """Rows for the gallery template: original, reconstruction, and per column (see
+    :func:`gallery_columns`) the model's adversary."""
+    columns = gallery_columns(results)
+    n = results.get("report", {}).get("gallery", 0)
+    picks = select_gallery(results, n, results["search"].get("seed", 0))
+    names = class_names(results)
+    rows = []
+    for index, reason in picks:
+        inst = results["instances"][index]
+        if inst.get("z0") is None:
             continue
-        ci = e.get("gap_ci")
-        parts.append(f"{name} {100 * e['gap']:+.0f}%" + (f" [{100 * ci[0]:+.0f}%, {100 * ci[1]:+.0f}%]" if ci else ""))
-    budget = f", within {100 * record['budget']:.0f}% of the scan's queries" if record.get("budget") else ""
-    return (f"search error (Δz above the best adversary a long search finds, on {record['images']} of the images"
-            f"{budget}): "
-            + ", ".join(parts) + "; a difference between two models smaller than theirs may be the search's")
+        recon = candidates(generator, inst, np.zeros((0, generator.latent_dim), np.float32))[0]
+        cells = []
+        for name in _column_models(results, inst, columns):
+            r = inst["results"][name]
+            cell = {"model": name, "prediction": r["prediction"], "delta_z": r["delta_z"],
+                    "censored": r["censored"], "changed": r["reconstruction_changed_label"],
+                    "adversary_prediction": r["adversary_prediction"],
+                    "semantics": _semantics(inst, r),
+                    "prediction_name": label_name(names[name], r["prediction"]),
+                    "adversary_name": label_name(names[name], r["adversary_prediction"])}
+            if r.get("z_star") is not None:
+                z_star = np.asarray(r["z_star"], dtype=np.float32)[None]
+                adv = candidates(generator, inst, z_star)[1][0]
+                cell["adversary"] = png_data_uri(adv)
+                scaled = generator.decoding != "plain"
+                cell["difference"] = png_data_uri(difference_map(adv, recon, scaled=scaled))
+            if "pixel_eps" in r:
+                cell["pixel"] = {"adversary": r.get("pixel_png"),
+                                 "difference": r.get("pixel_difference_png"), "eps": r["pixel_eps"],
+                                 "prediction": r.get("pixel_adversary_prediction"),
+                                 "prediction_name": label_name(
+                                     names[name], r.get("pixel_adversary_prediction")),
+                                 "out_of_domain": r.get("pixel_out_of_domain")}
+            cells.append(cell)
+        rows.append({
+            "file": inst["file"], "reason": reason,
+            "original": inst.get("image_png"),
+            "reconstruction": png_data_uri(recon), "cells": cells,
+        })
+    return rows
 
 
-def _rho(value: float | None) -> str:
-    """A Spearman rho with two decimals, three where two would round up to 1.00."""
-    if value is None:
-        return "–"
-    return f"{value:.3f}" if 0.995 <= value < 1 else f"{value:.2f}"
+STRIP_FRAMES = 8  # decoded steps from z0 to z* in an interpolation strip
+STRIP_IMAGES = 3  # gallery images that get strips
 
 
-def pair_matrix(results: dict[str, Any]) -> dict[str, Any]:
-    """The pairwise sign tests as a matrix in ranking order, for many models: per cell
-    "+" (row significantly more robust than column), "-" (less), "" (not significant)."""
-    order = ranked(results)
-    alpha = results.get("alpha", 0.05)
-    index = {n: i for i, n in enumerate(order)}
-    cells = [[None] * len(order) for _ in order]
-    for p in results.get("pairwise", []):
-        i, j = index[p["a"]], index[p["b"]]
-        sig = p["p_holm"] is not None and p["p_holm"] < alpha
-        for (r, c, mine, theirs) in ((i, j, p["a_larger"], p["b_larger"]), (j, i, p["b_larger"], p["a_larger"])):
-            cells[r][c] = {"sign": ("+" if mine > theirs else "-") if sig else "",
-                           "title": f"{order[r]} vs {order[c]}: larger Δz on {mine} vs {theirs} images, "
-                                    f"p = {_p(p['p_holm'])} (Holm)"}
-    return {"order": order, "cells": cells}
+def attach_strips(results: dict[str, Any], generator, classifiers) -> None:
+    """Interpolation strips for the first gallery images: per model of the gallery's columns,
+    the labels of G(z0 + t (z* - z0)) at evenly spaced t, stored in results.json (the report
+    decodes the frames again from z0 and z*; the labels need the models, so they are kept)."""
+    n = results.get("report", {}).get("gallery", 0)
+    gallery = select_gallery(results, n, results["search"].get("seed", 0))
+    picks = [i for i, _ in gallery][:STRIP_IMAGES]
+    columns = gallery_columns(results)
+    by_name = {clf.name: clf for clf in classifiers}
+    t = np.linspace(0.0, 1.0, STRIP_FRAMES)
+    strips = []
+    for index in picks:
+        inst = results["instances"][index]
+        for name in dict.fromkeys(_column_models(results, inst, columns)):
+            clf, r = by_name[name], inst["results"][name]
+            if r.get("z_star") is None or inst.get("z0") is None:
+                continue
+            z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
+            path = z0[None] + t[:, None].astype(np.float32) * (z1 - z0)[None]
+            frames = candidates(generator, inst, path)[1]
+            strips.append({"index": index, "model": clf.name, "t": [round(float(v), 4) for v in t],
+                           "labels": [int(v) for v in clf.predict(frames)]})
+    results.setdefault("report", {})["strips"] = strips
 
 
-COMPACT_LETTERS = (4, 10)  # letters per model, letters in all: beyond either, ties are listed by rank
+def strip_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
+    """Frames and labels of the stored interpolation strips, for the template."""
+    rows = []
+    for strip in results.get("report", {}).get("strips", []):
+        inst = results["instances"][strip["index"]]
+        r = inst["results"][strip["model"]]
+        z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
+        t = np.asarray(strip["t"], np.float32)
+        frames = candidates(generator, inst, z0[None] + t[:, None] * (z1 - z0)[None])[1]
+        labels = strip["labels"]
+        rows.append({
+            "file": inst["file"], "model": strip["model"], "delta_z": r["delta_z"],
+            "frames": [{"image": png_data_uri(f, 2), "label": lab, "t": float(tv),
+                        "flipped": lab != r["prediction"]}
+                       for f, lab, tv in zip(frames, labels, t)],
+        })
+    return rows
 
 
-def overlap(results: dict[str, Any]) -> dict[str, Any]:
-    """How to show which models are not significantly different: the compact letter display
-    where it stays compact, else per model the ranking positions (#) it is tied with."""
-    order = ranked(results)
-    letters = {m["name"]: m.get("letters") or "" for m in results["models"]}
-    distinct = set("".join(letters.values()))
-    if all(letters.values()) and max(map(len, letters.values())) <= COMPACT_LETTERS[0] and len(distinct) <= COMPACT_LETTERS[1]:
-        return {"kind": "letters", "values": letters}
-    alpha = results.get("alpha", 0.05)
-    tied: dict[str, list[int]] = {n: [] for n in order}
-    position = {n: i + 1 for i, n in enumerate(order)}
-    for p in results.get("pairwise", []):
-        if p["p_holm"] is None or p["p_holm"] >= alpha:
-            tied[p["a"]].append(position[p["b"]])
-            tied[p["b"]].append(position[p["a"]])
-    return {"kind": "ties", "values": {n: _ranges(sorted(v)) for n, v in tied.items()}}
-
-
-def _ranges(values: list[int]) -> str:
-    """[1, 2, 3, 5] -> "#1–3, 5"; [] -> "none"."""
-    if not values:
-        return "none"
-    spans, start = [], values[0]
-    for prev, cur in zip(values, values[1:] + [None]):
-        if cur != prev + 1:
-            spans.append(f"{start}" if start == prev else f"{start}–{prev}")
-            start = cur
-    return "#" + ", ".join(spans)
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2g}"
-
-
-FEW_IMAGES = 1000  # below this, models of similar quality are rarely separated (docs/paper-reproduction.md)
 def _environment(autoescape: bool = True):
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(asset_dir("templates"))),
-        autoescape=autoescape, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        autoescape=autoescape, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters["fmt"] = _fmt
     env.filters["dz"] = _dz
-    env.filters["rho"] = _rho
+    env.filters["rho"] = format_rho
     return env
 
 
@@ -189,14 +178,17 @@ def render_html(results: dict[str, Any], generator) -> str:
     many = len(results["models"]) > ALL_MODELS_UP_TO
     text = results["generator"].get("modality") == "text"
     return template.render(
-        r=results, css=css, rows=_rows(results, generator), columns=gallery_columns(results), text=text,
+        r=results, css=css, rows=_rows(results, generator), columns=gallery_columns(results),
+        text=text,
         pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
         models={m["name"]: m for m in results["models"]}, order=ranked(results), many=many,
-        matrix=pair_matrix(results) if many else None, all_models_up_to=ALL_MODELS_UP_TO, overlap=overlap(results),
+        matrix=pair_matrix(results) if many else None, all_models_up_to=ALL_MODELS_UP_TO,
+        overlap=overlap(results),
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
         strips=_strips(results, generator), few_images=FEW_IMAGES, trust=trust(results),
-        search_error=search_error_text(results, ranked(results)), consensus=consensus_text(results, ranked(results)),
+        search_error=search_error_text(results, ranked(results)),
+        consensus=consensus_text(results, ranked(results)),
         scatter=svg_data_uri(scatter) if (scatter := plots.dz_eps_scatter_svg(results)) else None,
         pixel_order=[n for g in (results.get("pixel") or {}).get("ranking", []) for n in g],
     )
@@ -228,16 +220,14 @@ def render_notebook(results: dict[str, Any], generator) -> str:
     text = results["generator"].get("modality") == "text"
     rows = _rows(results, generator)[:NOTEBOOK_GALLERY] if generator is not None else []
     return template.render(
-        r=results, rows=rows, columns=gallery_columns(results), models={m["name"]: m for m in results["models"]},
-        order=ranked(results), many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
-        few_images=FEW_IMAGES, trust=trust(results), notebook=True, search_error=search_error_text(results, ranked(results)),
+        r=results, rows=rows, columns=gallery_columns(results),
+        models={m["name"]: m for m in results["models"]}, order=ranked(results),
+        many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
+        few_images=FEW_IMAGES, trust=trust(results), notebook=True,
+        search_error=search_error_text(results, ranked(results)),
         consensus=consensus_text(results, ranked(results)), text=text,
         pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
     )
-
-
-def svg_data_uri(svg: str) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 def write_pdf(path: Path, html: str) -> Path:
@@ -255,15 +245,17 @@ def write_pdf(path: Path, html: str) -> Path:
             weasyprint = import_weasyprint()
             document = weasyprint.HTML(string=html, base_url=None).render()
         except Exception as err:  # the renderer's own errors are many and undocumented
-            raise OutputError(f"report.pdf could not be rendered ({type(err).__name__}: {first_line(err, 160)}); "
-                              "run `auditor doctor` to check the PDF renderer") from err
+            raise OutputError(f"report.pdf could not be rendered ({type(err).__name__}: "
+                              f"{first_line(err, 160)}); run `auditor doctor` to check the PDF "
+                              "renderer") from err
         try:
             return atomic_write(path, document.write_pdf, binary=True)
         except OutputError:
             raise
         except Exception as err:  # the writer's own errors (font subsetting, ...)
-            raise OutputError(f"report.pdf could not be written ({type(err).__name__}: {first_line(err, 160)}); "
-                              "run `auditor doctor` to check the PDF renderer") from err
+            raise OutputError(f"report.pdf could not be written ({type(err).__name__}: "
+                              f"{first_line(err, 160)}); run `auditor doctor` to check the PDF "
+                              "renderer") from err
     except OutputError:
         try:
             path.unlink(missing_ok=True)  # never an older scan's PDF beside a new report
@@ -306,7 +298,8 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
     template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
     return template.render(r=results, rows=rows, columns=gallery_columns(results), text=text,
                            pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
-                           models={m["name"]: m for m in results["models"]}, overlap=overlap(results), trust=trust(results),
+                           models={m["name"]: m for m in results["models"]},
+                           overlap=overlap(results), trust=trust(results),
                            search_error=search_error_text(results, ranked(results)),
                            consensus=consensus_text(results, ranked(results)))
 
@@ -317,20 +310,8 @@ def _write_uri(path: Path, uri: str) -> None:
     write_bytes(path, base64.b64decode(uri.split(",", 1)[1]))
 
 
-FORMATS = ("html", "pdf", "md", "json")
-
-
-def parse_formats(text: str) -> tuple[str, ...]:
-    from .errors import OptionError
-
-    wanted = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
-    unknown = [f for f in wanted if f not in FORMATS]
-    if unknown or not wanted:
-        raise OptionError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; got {text!r}")
-    return wanted
-
-
-def write_outputs(results: dict[str, Any], generator, out: Path, formats: tuple[str, ...]) -> list[Path]:
+def write_outputs(results: dict[str, Any], generator, out: Path,
+                  formats: tuple[str, ...]) -> list[Path]:
     """Write the report files asked for (html -> index.html, md -> model-card.md and its images
     in card/, pdf -> report.pdf, last); results.json is the caller's. Returns the paths; where
     the PDF fails, the others are written and :class:`OutputError` lists them."""
@@ -371,8 +352,8 @@ def check_generator(results: dict[str, Any], generator) -> None:
     expected = results["generator"].get("weights_sha256")
     if expected and weights_id(generator.manifest) != expected:
         raise ResultsError(
-            f"generator {generator.name!r} is not the one these results were scanned with (its weights "
-            "differ); pass --generator with the scan's generator bundle"
+            f"generator {generator.name!r} is not the one these results were scanned with (its "
+            "weights differ); pass --generator with the scan's generator bundle"
         )
 
 

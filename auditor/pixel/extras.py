@@ -48,7 +48,7 @@ def with_pngs(record: dict, images: np.ndarray, labels: np.ndarray,
               adversary_labels: np.ndarray) -> dict:
     """A repair record whose examples (index, x', G(I(x')), label) become what results.json keeps:
     the clean image, the adversary and its round trip as inline PNGs, with the model's labels."""
-    from ..illustrations import png_data_uri
+    from ..pictures import png_data_uri
 
     examples = record.pop("_examples", [])
     record["examples"] = [{"index": i, "label": int(labels[i]), "adversary_label": int(adversary_labels[i]),

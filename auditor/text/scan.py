@@ -38,7 +38,7 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], devic
         log.info(f"generator auto: {gen.name}, the bundled generator for text (images never see it)")
     else:
         gen = load_generator(generator, device=device)
-        if getattr(gen, "modality", "image") != "text":
+        if gen.modality != "text":
             raise OptionError(f"generator {gen.name} makes images, and the data is text: scan text with a text "
                               "generator (--generator snli) or give images")
     log.info(f"{len(texts.names)} {texts.kind} from {source if isinstance(source, (str, bytes)) or hasattr(source, '__fspath__') else 'a list'}"

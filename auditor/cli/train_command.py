@@ -1,0 +1,94 @@
+"""`auditor train-generator`: options -> :mod:`auditor.generator_training` -> a progress bar and
+two lines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import AuditorError
+from .common import console, fail, note_ignored, out_console, warn_skipped
+
+
+def train_generator(
+    data: Annotated[Path, typer.Argument(help="Folder (or .npz/.npy file) of unlabeled images.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle into.")],
+    name: Annotated[
+        Optional[str], typer.Option(help="Generator name; default the folder name.")] = None,
+    size: Annotated[int, typer.Option(help="Image side in pixels (28, 32 or 64).")] = 28,
+    channels: Annotated[int, typer.Option(help="1 (grayscale) or 3 (RGB).")] = 1,
+    latent_dim: Annotated[int, typer.Option("--latent-dim", help="Latent size d.")] = 16,
+    family: Annotated[str, typer.Option(
+        help="conv (convolutional VAE) or mlp (fully connected VAE).")] = "conv",
+    hidden: Annotated[Optional[str], typer.Option(
+        help="conv: channels of the stride-2 layers (default 32,64; 32,64,128 at 64 px); mlp: "
+             "layer widths (default 512,512).", show_default=False)] = None,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 30_000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    beta: Annotated[float, typer.Option(
+        help="Weight of the VAE's KL term (lower: sharper reconstructions, less regular latent "
+             "space).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUT's checkpoint.")] = False,
+    class_names: Annotated[Optional[str], typer.Option(
+        "--class-names", help="Names of labels 0, 1, ..., comma-separated (for the reference "
+        "classifier trained where the data has labels).")] = None,
+    labels: Annotated[str, typer.Option(
+        "--labels", help="Labels for a reference classifier: auto (an .npz's labels array), "
+        "folders (one sub-folder of DATA per class), none.")] = "auto",
+    reference_steps: Annotated[int, typer.Option(
+        "--reference-steps", help="Optimiser steps of the reference classifier.")] = 5000,
+) -> None:
+    """Train a generator + inverter (a convolutional or fully connected VAE) for your own \
+image domain."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..generator_training import plan_training, train_generator as train
+
+    try:
+        plan = plan_training(
+            data, out, name=name, size=size, channels=channels, latent_dim=latent_dim,
+            family=family, hidden=hidden, steps=steps, batch_size=batch_size, lr=lr, beta=beta,
+            seed=seed, threads=threads, device=device, labels=labels,
+            class_names=[v.strip() for v in class_names.split(",")] if class_names else None,
+            reference_steps=reference_steps,
+            command="auditor train-generator " + " ".join(sys.argv[2:]),
+        )
+        conv = plan.family == "conv"
+        console.print(f"{plan.n_images} images; {plan.conversion}")
+        kind = "convolutional" if conv else "fully connected"
+        console.print(f"family {plan.family}: a {kind} VAE, "
+                      f"{'channels' if conv else 'widths'} {plan.hidden}, latent size "
+                      f"{plan.config.latent_dim}", soft_wrap=True)
+        warn_skipped(plan.images.skipped)
+        note_ignored(plan.images.ignored)
+        with Progress(
+            TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=console,
+        ) as progress:
+            task = progress.add_task("train", total=steps, losses="")
+
+            def on_step(step: int, losses: dict[str, float]) -> None:
+                if step % 50 == 0 or step == steps:
+                    text = " ".join(f"{k} {v:.2f}" for k, v in losses.items())
+                    progress.update(task, completed=step, losses=text)
+
+            if plan.n_classes is not None:
+                console.print(f"labels found ({plan.n_classes} classes): a reference classifier is "
+                              f"trained too ({plan.config.reference_steps} steps)", soft_wrap=True)
+            trained = train(plan, resume=resume, on_step=on_step)
+    except AuditorError as err:
+        fail(err)
+    if trained.reference_accuracy is not None:
+        out_console.print("reference classifier: accuracy "
+                          f"{100 * trained.reference_accuracy:.1f}% on "
+                          f"{trained.reference_images} held-out images")
+    out_console.print(f"generator written to {trained.bundle}; use it with --generator "
+                      f"{trained.bundle}")
