@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AuditorError, Interrupted, OptionError, OutputError
-from .files import fault_point, write_bytes
+from .faults import fault_point
+from .files import write_bytes
 
 log = logging.getLogger("auditor")
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import AuditorError, ClusterError, OptionError, first_line
+from .faults import worker_fault
 
 if TYPE_CHECKING:
     from .models import ModelOptions
@@ -39,7 +40,8 @@ def require_ray():
     try:
         import ray
     except ImportError:
-        raise OptionError(f"--workers and --ray need Ray, which is not installed: {INSTALL}") from None
+        raise OptionError("--workers and --ray need Ray, which is not installed: "
+                          f"{INSTALL}") from None
     return ray
 
 
@@ -55,7 +57,8 @@ class Bundle:
         import hashlib
 
         path = Path(path)
-        items = ([(p.relative_to(path).as_posix(), p.read_bytes()) for p in sorted(path.rglob("*")) if p.is_file()]
+        items = ([(p.relative_to(path).as_posix(), p.read_bytes())
+                  for p in sorted(path.rglob("*")) if p.is_file()]
                  if path.is_dir() else [(path.name, path.read_bytes())])
         digest = hashlib.sha256()
         for name, data in items:
@@ -64,7 +67,8 @@ class Bundle:
 
     def materialise(self, root: Path) -> Path:
         """The files under ``root``/<sha>, written once per node; a folder already there is used
-        only if it still holds exactly these files (another scan's, or one tampered with, is replaced)."""
+        only if it still holds exactly these files (another scan's, or one tampered with, is
+        replaced)."""
         folder = root / self.sha[:16]
         if folder.exists() and Bundle.of(folder).sha != self.sha:
             import shutil
@@ -106,7 +110,8 @@ def _loaded(spec: Spec):
         from .models import load_classifier
 
         torch.set_num_threads(spec.threads)
-        root = Path(tempfile.gettempdir()) / f"auditor-ray-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        user = os.getuid() if hasattr(os, "getuid") else "user"
+        root = Path(tempfile.gettempdir()) / f"auditor-ray-{user}"
         root.mkdir(mode=0o700, exist_ok=True)  # per user: another user's files are never loaded
         gen = load_generator(str(spec.generator.materialise(root)), device=spec.options.device)
         classifiers = []
@@ -123,12 +128,7 @@ def _unit(spec: Spec, images: np.ndarray, start: int, stop: int, settings, names
     """Search images[start:stop] with the models ``names``: (start, stop, names, SearchOutput)."""
     from .search import search
 
-    fault = os.environ.get("AUDITOR_FAULT_WORKER")  # tests: the first unit to see this kills its worker
-    if fault and not os.path.exists(fault):
-        Path(fault).write_text(str(os.getpid()))
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+    worker_fault()  # tests only (faults.py)
     gen, classifiers = _loaded(spec)
     chosen = [c for c in classifiers if c.name in names]
     errors = None if spec.error_models is None else [n for n in spec.error_models if n in names]
@@ -141,7 +141,8 @@ def units(n: int, first: int, batch: int, n_units_hint: int) -> list[tuple[int, 
     """Image ranges of whole batches, at least ``n_units_hint`` of them where the images allow."""
     batches = [(a, min(a + batch, n)) for a in range(first, n, batch)]
     per = max(1, len(batches) // max(1, n_units_hint))
-    return [(batches[i][0], batches[min(i + per, len(batches)) - 1][1]) for i in range(0, len(batches), per)]
+    return [(batches[i][0], batches[min(i + per, len(batches)) - 1][1])
+            for i in range(0, len(batches), per)]
 
 
 class Cluster:
@@ -165,12 +166,15 @@ class Cluster:
                 else:
                     ray.init(num_cpus=self.workers, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as err:
-                where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray cluster"
-                raise OptionError(f"could not start or join {where}: {str(err).splitlines()[0][:200]}") from None
+                where = (f"the Ray cluster at {self.address!r}" if self.address
+                         else "a local Ray cluster")
+                raise OptionError(f"could not start or join {where}: "
+                                  f"{str(err).splitlines()[0][:200]}") from None
             self.started = True
         # the workers asked for when we started the cluster; else (an address, or Ray already
         # initialised by the caller) the CPUs the cluster has
-        self.size = self.workers if self.started and self.workers else int(ray.cluster_resources().get("CPU", 1))
+        self.size = (self.workers if self.started and self.workers
+                     else int(ray.cluster_resources().get("CPU", 1)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -178,8 +182,9 @@ class Cluster:
             require_ray().shutdown()
 
 
-def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, split: str = "chunks",
-                       resume=None, on_chunk: Callable | None = None, progress: Callable[[int], None] | None = None):
+def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int,
+                       split: str = "chunks", resume=None, on_chunk: Callable | None = None,
+                       progress: Callable[[int], None] | None = None):
     """The search of ``images`` with the spec's models, as Ray tasks over ``workers`` processes;
     equal to :func:`auditor.search.search` on the same inputs. ``split``: "chunks" (a unit is a
     chunk of images with every model; decodes shared) or "models" (a chunk with one model)."""
@@ -207,7 +212,8 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
     settings = replace(settings, batch_images=batch)
     task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_unit)
     images_ref, spec_ref = ray.put(images), ray.put(spec)
-    pending = {task.remote(spec_ref, images_ref, a, b, settings, g): (a, b, g) for a, b in ranges for g in groups}
+    pending = {task.remote(spec_ref, images_ref, a, b, settings, g): (a, b, g)
+               for a, b in ranges for g in groups}
     todo = {(a, b): len(groups) for a, b in ranges}
     finished_ranges: set[tuple[int, int]] = set()
 
@@ -216,7 +222,8 @@ def distributed_search(spec: Spec, images: np.ndarray, settings, workers: int, s
         _merge(out, unit, start, stop, unit_names)
         todo[(start, stop)] -= 1
         if progress:
-            progress((stop - start) * (len(unit_names) + sum(1 for m in unit_names if out.errors and m in out.errors)))
+            errors = sum(1 for m in unit_names if out.errors and m in out.errors)
+            progress((stop - start) * (len(unit_names) + errors))
         if todo[(start, stop)] == 0:
             finished_ranges.add((start, stop))
             grew = False
@@ -263,10 +270,12 @@ def _collect(ray, pending: dict, absorb: Callable, finish_before: Callable) -> N
                     finish_before(a)
                     raise cause from None
                 raise ClusterError(f"the Ray task searching images {a}-{b - 1} failed: "
-                                   f"{type(cause or err).__name__}: {first_line(cause or err, 200)}") from err
-            except ray.exceptions.RayError as err:  # a worker or node died more often than retried, ...
+                                   f"{type(cause or err).__name__}: "
+                                   f"{first_line(cause or err, 200)}") from err
+            except ray.exceptions.RayError as err:  # a worker or node died more than retried, ...
                 raise ClusterError(f"the Ray cluster lost the task searching images {a}-{b - 1} "
-                                   f"(retried {MAX_RETRIES} times): {first_line(err, 200)}") from err
+                                   f"(retried {MAX_RETRIES} times): "
+                                   f"{first_line(err, 200)}") from err
             absorb(result)
     finally:
         for ref in pending:
@@ -291,7 +300,8 @@ def _merge(out, unit, start: int, stop: int, names: Sequence[str]) -> None:
                 getattr(target[name], f.name)[start:stop] = getattr(source[name], f.name)
         if out.reference_adversary is not None:
             out.reference_adversary[name][start:stop] = unit.reference_adversary[name]
-        out.classifier_seconds[name] = out.classifier_seconds.get(name, 0.0) + unit.classifier_seconds.get(name, 0.0)
+        out.classifier_seconds[name] = (out.classifier_seconds.get(name, 0.0)
+                                        + unit.classifier_seconds.get(name, 0.0))
     if out.reference_prediction is not None:
         out.reference_prediction[start:stop] = unit.reference_prediction
     out.decodes += unit.decodes

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import socket
 import time
 from pathlib import Path
 from typing import IO, Callable
 
 from .errors import AuditorError, OptionError, OutputError
+from .faults import fault_point
 
 LOCK_NAME = ".auditor.lock"
 
@@ -33,13 +33,15 @@ def write_error(path: Path, err: OSError) -> OutputError:
     """A one-line error for a failed write, saying what to do."""
     folder = path.parent
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        what = f"no space left on the device of {folder} (writing {path.name}): free space or choose another --out"
+        what = (f"no space left on the device of {folder} (writing {path.name}): free space or "
+                "choose another --out")
     elif err.errno == errno.EROFS:
         what = f"{folder} is on a read-only file system (writing {path.name}): choose another --out"
     elif err.errno in (errno.EACCES, errno.EPERM):
         what = f"permission denied writing {path}: make {folder} writable or choose another --out"
     else:
-        what = f"cannot write {path} ({os.strerror(err.errno) if err.errno else err}): check the disk or choose another --out"
+        reason = os.strerror(err.errno) if err.errno else err
+        what = f"cannot write {path} ({reason}): check the disk or choose another --out"
     return OutputError(what)
 
 
@@ -123,15 +125,17 @@ class FolderLock:
                 pass
             except OSError as err:  # e.g. ENOLCK on a file system without locks
                 os.close(fd)
-                raise OutputError(f"cannot lock {self.path} ({os.strerror(err.errno) if err.errno else err}): "
-                                  "choose an --out on a local disk") from err
+                reason = os.strerror(err.errno) if err.errno else err
+                raise OutputError(f"cannot lock {self.path} ({reason}): choose an --out on a local "
+                                  "disk") from err
             if time.monotonic() >= deadline:
                 holder = self.holder()
                 os.close(fd)
                 waited = f" after waiting {self.wait:g} s" if self.wait > 0 else ""
                 raise LockedError(
-                    f"{self.folder} is in use by another auditor process ({holder}){waited}; give each job "
-                    "its own folder (e.g. --out audit-$CI_JOB_ID) or wait for it with --wait SECONDS"
+                    f"{self.folder} is in use by another auditor process ({holder}){waited}; give "
+                    "each job its own folder (e.g. --out audit-$CI_JOB_ID) or wait for it with "
+                    "--wait SECONDS"
                 ) from None
             time.sleep(0.1)
         self._fd = fd
@@ -155,26 +159,6 @@ class FolderLock:
             self._fd = None
 
 
-# --- fault injection for the test suite ----------------------------------------------------
-# AUDITOR_FAULT="POINT:SIGNAL[:N]" sends SIGNAL (INT, TERM or KILL) to this process the N-th
-# time (default 1st) execution passes POINT; unset (always, outside tests) it does nothing.
-# Points: before-first-write, between-batches, pixel-between-batches, before-rename, during-render.
-_hits: dict[str, int] = {}
-
-
-def fault_point(name: str, path: Path | None = None) -> None:
-    spec = os.environ.get("AUDITOR_FAULT")
-    if not spec:
-        return
-    point, sig, *count = spec.split(":")
-    if point != name:
-        return
-    _hits[name] = _hits.get(name, 0) + 1
-    if _hits[name] == int(count[0] if count else 1):
-        os.kill(os.getpid(), getattr(signal, f"SIG{sig}"))
-        time.sleep(1)  # a signal handled by Python is raised at the next bytecode: let it arrive
-
-
 def sha256(path: Path) -> str:
     """The SHA-256 of a file, read in 1 MiB blocks."""
     import hashlib
@@ -192,7 +176,8 @@ def check_writable(out: Path) -> None:
     while not probe.exists():
         probe = probe.parent
     if probe.is_dir() and os.statvfs(probe).f_flag & os.ST_RDONLY:
-        raise OptionError(f"cannot write the report into {str(out)!r}: {probe} is on a read-only file system; "
-                          "pick a writable --out folder")
+        raise OptionError(f"cannot write the report into {str(out)!r}: {probe} is on a read-only "
+                          "file system; pick a writable --out folder")
     if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise OptionError(f"cannot write the report into {str(out)!r}: pick a writable --out folder")
+        raise OptionError(f"cannot write the report into {str(out)!r}: pick a writable --out "
+                          "folder")

@@ -317,7 +317,7 @@ def write_outputs(results: dict[str, Any], generator, out: Path,
     the PDF fails, the others are written and :class:`OutputError` lists them."""
     from .errors import OutputError
 
-    from .files import fault_point
+    from .faults import fault_point
 
     written: list[Path] = []
     html = render_html(results, generator) if "html" in formats or "pdf" in formats else None

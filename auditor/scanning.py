@@ -252,7 +252,7 @@ def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source)
 def _search(plan: Plan, checkpoint: Checkpoint, progress: Callable):
     """The latent search, then the search-error estimate and the pixel attack; a stop writes
     what finished (checkpoint.py). Returns the search's output and the pixel attack's."""
-    from .files import fault_point
+    from .faults import fault_point
     from .search import search
 
     loaded, attack, k_error = plan.loaded, plan.attack, plan.k_error

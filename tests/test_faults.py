@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from auditor import files
+from auditor import faults, files
 from auditor.cli import app
 
 EXE = str(Path(sys.executable).with_name("auditor"))
@@ -54,7 +54,7 @@ def comparable(res: dict) -> dict:
 
 
 def invoke(args: list[str], env: dict[str, str] | None = None):
-    files._hits.clear()
+    faults._hits.clear()
     return runner.invoke(app, args, env=env)
 
 

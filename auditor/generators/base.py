@@ -3,7 +3,12 @@ candidate image (plain, detail-preserving) and the protocol's defaults for image
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+
+from ..errors import GeneratorError
 
 DECODINGS = {
     "plain": "a candidate image is the generator's decode G(z)",
@@ -46,3 +51,12 @@ class ImageGenerator:
     def prior(self, z: np.ndarray, like: np.ndarray) -> np.ndarray:
         """Candidates of prior samples ``z`` (decoded plainly), as inputs shaped like ``like``."""
         return self.decode(z)
+
+
+def decoding_of(manifest: dict[str, Any], bundle: Path) -> str:
+    """The image bundle's decoding rule (DECODINGS), "plain" where the manifest names none."""
+    rule = str(manifest.get("decoding", "plain"))
+    if rule not in DECODINGS:
+        raise GeneratorError(f"{bundle}: decoding rule {rule!r} is unknown; expected one of "
+                             f"{', '.join(DECODINGS)} (a newer auditor may read it)")
+    return rule

@@ -20,7 +20,7 @@ import numpy as np
 from ..assets import asset_dir
 from ..errors import GeneratorError
 from ..files import sha256
-from .base import DECODINGS
+from .base import DECODINGS, decoding_of  # noqa: F401  (decoding_of: its old home)
 from .fit import generator_fit
 from .protocol import Generator
 
@@ -118,60 +118,35 @@ def resolve(name_or_path: str) -> Path:
     )
 
 
-def decoding_of(manifest: dict[str, Any], bundle: Path) -> str:
-    """The image bundle's decoding rule (DECODINGS), "plain" where the manifest names none."""
-    rule = str(manifest.get("decoding", "plain"))
-    if rule not in DECODINGS:
-        raise GeneratorError(f"{bundle}: decoding rule {rule!r} is unknown; expected one of "
-                             f"{', '.join(DECODINGS)} (a newer auditor may read it)")
-    return rule
-
-
 def _intact(path: Path, manifest: dict[str, Any]) -> bool:
     """The file is there and its SHA-256 is the one the manifest records for it."""
     expected = manifest.get("files", {}).get(path.name)
     return path.is_file() and expected is not None and sha256(path) == expected
 
 
+# The generator backends (docs/architecture.md), one line each: a module with FAMILIES (the
+# manifest families it loads) and load_bundle(bundle, manifest, device, load_reference).
+BACKENDS = ("auditor.generators.torch_vae", "auditor.generators.onnx_generator",
+            "auditor.text.bundle")
+
+
 def load_generator(name_or_path: str, device: str | None = None) -> Generator:
     """Load a bundle by name or folder, checking its files against the manifest, into the
-    backend of its modality and family; its reference classifier R, where it ships one, as
-    ``reference``."""
-    from . import onnx_generator, torch_vae
+    backend of its family; its reference classifier R, where it ships one, as ``reference``."""
+    import importlib
 
     bundle = resolve(name_or_path)
     manifest = read_manifest(bundle)
-    if modality_of(manifest) == "text":
-        from ..text.bundle import FILES, load_text_bundle
-
-        _check_text_files(bundle, manifest, FILES)
-        return load_text_bundle(bundle, manifest)
     family = manifest["family"]
-    if family == onnx_generator.FAMILY:
-        for file in (onnx_generator.DECODER, onnx_generator.ENCODER):
-            if not _intact(bundle / file, manifest):
-                raise GeneratorError(f"{bundle / file}: missing, or its checksum does not match "
-                                     "the manifest; re-import the bundle with "
-                                     "`auditor import-generator`")
-        gen: Any = onnx_generator.load_onnx(bundle, manifest, device)
-        gen.reference = load_reference(bundle, manifest, device or "cpu")
-        return gen
-    if family not in torch_vae.FAMILIES:
-        raise GeneratorError(
-            f"{bundle}: generator family {family!r} is unknown; expected one of "
-            f"{', '.join(torch_vae.FAMILIES)}, onnx (a newer auditor may read it)"
-        )
-    weights = bundle / WEIGHTS
-    if not weights.is_file():
-        raise GeneratorError(f"{bundle}: {WEIGHTS} is missing; re-create the bundle")
-    if sha256(weights) != manifest["files"].get(WEIGHTS):
-        raise GeneratorError(
-            f"{weights}: checksum does not match the manifest; the weights were changed or "
-            "corrupted, re-create the bundle with `auditor train-generator`"
-        )
-    gen = torch_vae.load_vae(bundle, manifest, weights, decoding_of(manifest, bundle), device)
-    gen.reference = load_reference(bundle, manifest, gen.device)
-    return gen
+    backends = [importlib.import_module(name) for name in BACKENDS]
+    for backend in backends:
+        if family in backend.FAMILIES:
+            return backend.load_bundle(bundle, manifest, device, load_reference)
+    images = [f for b in backends for f in b.FAMILIES if b.MODALITY == "image"]
+    raise GeneratorError(
+        f"{bundle}: generator family {family!r} is unknown; expected one of "
+        f"{', '.join(images)} (a newer auditor may read it)"
+    )
 
 
 def load_reference(bundle: Path, manifest: dict[str, Any], device: str = "cpu") -> Any:
@@ -201,20 +176,6 @@ def load_reference(bundle: Path, manifest: dict[str, Any], device: str = "cpu") 
                              "not match the manifest; re-create the bundle (or remove its "
                              "reference_classifier entry)")
     return load_torch_reference(path, manifest, device)
-
-
-def _check_text_files(bundle: Path, manifest: dict[str, Any], files: tuple[str, ...]) -> None:
-    """A text bundle's files against the manifest (R's file only where the manifest lists it)."""
-    for name in files:
-        expected = manifest["files"].get(name)
-        if expected is None and name == "reference.npz":
-            continue
-        path = bundle / name
-        if not path.is_file():
-            raise GeneratorError(f"{bundle}: {name} is missing; re-create the bundle")
-        if sha256(path) != expected:
-            raise GeneratorError(f"{path}: checksum does not match the manifest; the file was "
-                                 "changed or corrupted")
 
 
 def choose_generator(

@@ -19,10 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import GeneratorError, first_line
+from ..files import sha256
 from ..onnx_session import open_session
 from .base import ImageGenerator
 
 FAMILY = "onnx"
+FAMILIES = (FAMILY,)  # bundle.py's BACKENDS: the families this backend loads
+MODALITY = "image"
 DECODER, ENCODER = "decoder.onnx", "encoder.onnx"
 
 
@@ -96,3 +99,19 @@ def load_onnx(bundle: Path, manifest: dict[str, Any], device: str | None = None)
         decoder=generator_session(bundle / DECODER, device),
         encoder=generator_session(bundle / ENCODER, device), device=device or "cpu",
     )
+
+
+def load_bundle(bundle: Path, manifest: dict[str, Any], device: str | None,
+                load_reference) -> OnnxGenerator:
+    """An imported bundle, its decoder and encoder checked against the manifest; R through
+    ``load_reference`` (bundle.py's)."""
+    for file in (DECODER, ENCODER):
+        path = bundle / file
+        expected = manifest.get("files", {}).get(file)
+        if not (path.is_file() and expected is not None and sha256(path) == expected):
+            raise GeneratorError(f"{bundle / file}: missing, or its checksum does not match "
+                                 "the manifest; re-import the bundle with "
+                                 "`auditor import-generator`")
+    gen = load_onnx(bundle, manifest, device)
+    gen.reference = load_reference(bundle, manifest, device or "cpu")
+    return gen

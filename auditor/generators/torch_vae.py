@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import GeneratorError
-from .base import ImageGenerator
+from ..files import sha256
+from .base import ImageGenerator, decoding_of
 
-FAMILIES = ("vae-mlp", "vae-conv")
+FAMILIES = ("vae-mlp", "vae-conv")  # bundle.py's BACKENDS: the families this backend loads
+MODALITY = "image"
+WEIGHTS = "weights.npz"
 CONV_FC = 128  # the conv family's fully connected width between the feature map and z
 
 
@@ -164,3 +167,20 @@ def load_vae(bundle: Path, manifest: dict[str, Any], weights: Path, decoding: st
         encoder=encoder.to(device).eval(), decoder=decoder.to(device).eval(), device=device,
         decoding=decoding,
     )
+
+
+def load_bundle(bundle: Path, manifest: dict[str, Any], device: str | None,
+                load_reference) -> VaeGenerator:
+    """A bundled VAE, its weights checked against the manifest; R through ``load_reference``
+    (bundle.py's)."""
+    weights = bundle / WEIGHTS
+    if not weights.is_file():
+        raise GeneratorError(f"{bundle}: {WEIGHTS} is missing; re-create the bundle")
+    if sha256(weights) != manifest["files"].get(WEIGHTS):
+        raise GeneratorError(
+            f"{weights}: checksum does not match the manifest; the weights were changed or "
+            "corrupted, re-create the bundle with `auditor train-generator`"
+        )
+    gen = load_vae(bundle, manifest, weights, decoding_of(manifest, bundle), device)
+    gen.reference = load_reference(bundle, manifest, gen.device)
+    return gen

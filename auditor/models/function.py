@@ -20,6 +20,11 @@ class CallableClassifier(ImageClassifier):
     format = "callable"
     provider = "python"
 
+    @staticmethod
+    def accepts(model) -> bool:
+        """An object models/loading.py gives this backend: anything callable (tried last)."""
+        return callable(model)
+
     def __init__(self, fn, name: str, image_shape: tuple[int, int, int], options: ModelOptions):
         self.name, self.path, self.fn = name, None, fn
         c = image_shape[0]

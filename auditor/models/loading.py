@@ -18,8 +18,12 @@ from .session import OnnxSessionClassifier
 from .torch_module import TorchModuleClassifier
 from .torchscript import TorchScriptClassifier
 
-ONNX_SUFFIXES = {".onnx"}
-TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".pth", ".jit"}
+# The backends (docs/architecture.md): a model file goes to the backend whose ``suffixes`` hold
+# its extension (``from_file``); an object in memory to the first whose ``accepts`` it.
+FILE_BACKENDS = (OnnxClassifier, TorchScriptClassifier)
+MEMORY_BACKENDS = (TorchModuleClassifier, OnnxSessionClassifier, CallableClassifier)
+ONNX_SUFFIXES = set(OnnxClassifier.suffixes)
+TORCHSCRIPT_SUFFIXES = set(TorchScriptClassifier.suffixes)
 
 
 def load_classifier(path: Path, name: str, image_shape: tuple[int, int, int],
@@ -35,10 +39,9 @@ def load_classifier(path: Path, name: str, image_shape: tuple[int, int, int],
         raise ModelError(f"model path {str(path)!r} is a folder; pass a .onnx or TorchScript .pt "
                          "file")
     suffix = path.suffix.lower()
-    if suffix in ONNX_SUFFIXES:
-        return OnnxClassifier(path, name, image_shape, options, threads=threads)
-    if suffix in TORCHSCRIPT_SUFFIXES:
-        return TorchScriptClassifier(path, name, image_shape, options)
+    for backend in FILE_BACKENDS:
+        if suffix in backend.suffixes:
+            return backend.from_file(path, name, image_shape, options, threads)
     raise ModelError(
         f"{path.name}: unknown model format {suffix or '(no extension)'!r}; expected .onnx "
         "(ONNX) or .pt/.ts (TorchScript, saved with torch.jit.save)"
@@ -53,13 +56,9 @@ def as_classifier(model: Any, name: str, image_shape: tuple[int, int, int],
     if isinstance(model, (str, os.PathLike)):
         return load_classifier(Path(model), name, image_shape, options, threads)
     kind = type(model)
-    if _is_torch_module(model):
-        return TorchModuleClassifier(model, name, image_shape, options)
-    if (kind.__module__.split(".")[0] == "onnxruntime" and hasattr(model, "get_inputs")
-            and hasattr(model, "run")):
-        return OnnxSessionClassifier(model, name, image_shape, options)
-    if callable(model):
-        return CallableClassifier(model, name, image_shape, options)
+    for backend in MEMORY_BACKENDS:
+        if backend.accepts(model):
+            return backend(model, name, image_shape, options)
     hint = (" (a scikit-learn estimator: pass `lambda x: est.predict(x.reshape(len(x), -1))`)"
             if hasattr(model, "predict") else "")
     raise ModelError(f"model {name!r} is a {kind.__name__}, not a model: pass a .onnx or "

@@ -30,6 +30,12 @@ def open_model_session(path: Path, device: str | None = None, threads: int = 0) 
 
 class OnnxClassifier(ImageClassifier):
     format = "onnx"
+    suffixes = (".onnx",)  # the files models/loading.py gives this backend
+
+    @classmethod
+    def from_file(cls, path: Path, name: str, image_shape: tuple[int, int, int],
+                  options: ModelOptions, threads: int = 0) -> OnnxClassifier:
+        return cls(path, name, image_shape, options, threads=threads)
 
     def __init__(self, path: Path | None, name: str, image_shape: tuple[int, int, int],
                  options: ModelOptions, session: Any = None, threads: int = 0):

@@ -12,6 +12,12 @@ class OnnxSessionClassifier(OnnxClassifier):
 
     format = "onnx (session)"
 
+    @staticmethod
+    def accepts(model) -> bool:
+        """An object models/loading.py gives this backend."""
+        return (type(model).__module__.split(".")[0] == "onnxruntime"
+                and hasattr(model, "get_inputs") and hasattr(model, "run"))
+
     def __init__(self, session, name: str, image_shape: tuple[int, int, int],
                  options: ModelOptions):
         super().__init__(None, name, image_shape, options, session=session)

@@ -3,6 +3,8 @@ run as a TorchScript file is, on the device its parameters are on and never move
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .contract import ModelOptions
@@ -15,6 +17,12 @@ class TorchModuleClassifier(TorchScriptClassifier):
     never moved; its train/eval mode is put back after every call."""
 
     format = "torch.nn.Module"
+
+    @staticmethod
+    def accepts(model) -> bool:
+        """An object models/loading.py gives this backend."""
+        torch = sys.modules.get("torch")  # never imported for a model that cannot be one
+        return torch is not None and isinstance(model, torch.nn.Module)
 
     def __init__(self, module, name: str, image_shape: tuple[int, int, int],
                  options: ModelOptions):

@@ -21,6 +21,12 @@ from .outputs import labels_from_output
 
 class TorchScriptClassifier(ImageClassifier):
     format = "torchscript"
+    suffixes = (".pt", ".ts", ".pth", ".jit")  # the files models/loading.py gives this backend
+
+    @classmethod
+    def from_file(cls, path: Path, name: str, image_shape: tuple[int, int, int],
+                  options: ModelOptions, threads: int = 0) -> TorchScriptClassifier:
+        return cls(path, name, image_shape, options)  # torch's threads are the process's
 
     def __init__(self, path: Path, name: str, image_shape: tuple[int, int, int],
                  options: ModelOptions):

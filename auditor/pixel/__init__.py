@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -36,21 +37,32 @@ from .hsj import HopSkipJump
 from .nattack import NAttack
 
 
+class PixelAttack(Protocol):
+    """One pixel attack (a module each, a line in REGISTRY): ``run`` searches every pair of the
+    oracle's batch, recording each adversary through the oracle (which counts the queries, or
+    the forward and backward passes, against the budget and keeps the closest flip)."""
+
+    needs_scores: bool  # the oracle must read class scores, not only labels
+
+    def run(self, oracle, rngs: list[np.random.Generator], norm: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class AttackInfo:
     title: str  # how the terminal and the report name it
     paper: str
     box: str  # "white": gradients; "black": scores or labels only
     needs: str  # "gradients", "scores" or "labels"
-    make: Callable[[float], object]  # the cap (max eps) -> the attack
+    make: Callable[[float], PixelAttack]  # the cap (max eps) -> the attack
 
 
 REGISTRY = {
     "fmn": AttackInfo("FMN", "Pintor, Roli, Brendel & Biggio, NeurIPS 2021", "white", "gradients",
                       lambda cap: FastMinimumNorm()),
-    "deepfool": AttackInfo("DeepFool", "Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016", "white", "gradients",
-                           lambda cap: DeepFool()),
-    "nattack": AttackInfo("NATTACK", "Li, Li, Wang, Zhang & Gong, ICML 2019", "black", "scores", NAttack),
+    "deepfool": AttackInfo("DeepFool", "Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016", "white",
+                           "gradients", lambda cap: DeepFool()),
+    "nattack": AttackInfo("NATTACK", "Li, Li, Wang, Zhang & Gong, ICML 2019", "black", "scores",
+                          NAttack),
     "hsj": AttackInfo("HopSkipJump", "Chen, Jordan & Wainwright, IEEE S&P 2020", "black", "labels",
                       lambda cap: HopSkipJump()),
 }
@@ -58,7 +70,8 @@ ATTACKS = ("auto", *REGISTRY, "none")
 NORMS = ("l2", "linf")
 DEFAULT_MAX = {"l2": 10.0, "linf": 0.5}
 DEFAULT_QUERIES = 2000
-LEVELS = {"l2": (0.5, 1.0, 2.0, 3.0), "linf": (0.05, 0.1, 0.2, 0.3)}  # stable shares reported at these eps
+# stable shares reported at these eps
+LEVELS = {"l2": (0.5, 1.0, 2.0, 3.0), "linf": (0.05, 0.1, 0.2, 0.3)}
 BATCH = 64  # images attacked together
 STREAM = 2**61  # offset of the pixel attacks' random streams (the latent search uses 0, 1, 2, ...)
 
@@ -68,28 +81,32 @@ class PixelSettings:
     attack: str = "none"  # auto, fmn, deepfool, nattack, hsj, none
     norm: str = "l2"
     max_eps: float | None = None  # censoring cap; None: DEFAULT_MAX[norm]
-    queries: int = DEFAULT_QUERIES  # budget per image and model: queries (black box) or passes (white box)
+    # budget per image and model: queries (black box) or passes (white box)
+    queries: int = DEFAULT_QUERIES
     seed: int = 0
 
     def validate(self) -> None:
         if self.attack not in ATTACKS:
-            raise OptionError(f"--pixel-attack must be one of {', '.join(ATTACKS)}, got {self.attack!r}")
+            raise OptionError(f"--pixel-attack must be one of {', '.join(ATTACKS)}, "
+                              f"got {self.attack!r}")
         if self.norm not in NORMS:
             raise OptionError(f"--pixel-norm must be l2 or linf, got {self.norm!r}")
         if self.max_eps is not None and not (np.isfinite(self.max_eps) and self.max_eps > 0):
             raise OptionError(f"--pixel-max must be a positive number, got {self.max_eps}")
         if self.norm == "linf" and self.max_eps is not None and self.max_eps > 1:
-            raise OptionError(f"--pixel-max {self.max_eps} is above 1, the largest Linf distance between two "
-                              "images in [0, 1]; pass a value in (0, 1]")
+            raise OptionError(f"--pixel-max {self.max_eps} is above 1, the largest Linf distance "
+                              "between two images in [0, 1]; pass a value in (0, 1]")
         if self.queries < 50:
-            raise OptionError(f"--pixel-queries must be 50 or more (a binary search alone takes ~15), got {self.queries}")
+            raise OptionError("--pixel-queries must be 50 or more (a binary search alone takes "
+                              f"~15), got {self.queries}")
 
     @property
     def cap(self) -> float:
         return self.max_eps if self.max_eps is not None else DEFAULT_MAX[self.norm]
 
 
-def choose_attack(requested: str, classifiers: Sequence, shape: tuple[int, ...] | None = None) -> str:
+def choose_attack(requested: str, classifiers: Sequence,
+                  shape: tuple[int, ...] | None = None) -> str:
     """``auto`` -> fmn when every model gives gradients, else nattack when every model gives
     scores, else hsj; an attack a model cannot take (fmn or deepfool without gradients, nattack
     without scores) is an :class:`OptionError` naming the ones it can. With ``shape`` (C, H, W),
@@ -100,20 +117,22 @@ def choose_attack(requested: str, classifiers: Sequence, shape: tuple[int, ...] 
             return "fmn"
         if requested != "auto" and blind:
             name, reason = next(iter(blind.items()))
-            raise OptionError(f"--pixel-attack {requested} needs gradients, and {name} {reason}; use --pixel-attack "
-                              "nattack (class scores) or hsj (labels only), or auto")
+            raise OptionError(f"--pixel-attack {requested} needs gradients, and {name} {reason}; "
+                              "use --pixel-attack nattack (class scores) or hsj (labels only), or "
+                              "auto")
         if requested != "auto":
             return requested
     labels_only = [c.name for c in classifiers if not c.has_scores]
     if requested == "auto":
         return "hsj" if labels_only else "nattack"
     if requested == "nattack" and labels_only:
-        raise OptionError(f"--pixel-attack nattack needs class scores; {', '.join(labels_only)} give(s) labels "
-                          "only: use --pixel-attack hsj (labels only) or auto")
+        raise OptionError(f"--pixel-attack nattack needs class scores; {', '.join(labels_only)} "
+                          "give(s) labels only: use --pixel-attack hsj (labels only) or auto")
     return requested
 
 
-def without_gradients(classifiers: Sequence, shape: tuple[int, ...] | None = None) -> dict[str, str]:
+def without_gradients(classifiers: Sequence,
+                      shape: tuple[int, ...] | None = None) -> dict[str, str]:
     """The models that give no gradients, each with why not (with ``shape``, after trying a
     backward pass through the others)."""
     blind = {}
@@ -128,8 +147,8 @@ def describe(attack: str, settings: PixelSettings) -> str:
     """One line for the scan's log: the attack, its paper, white or black box, norm, cap, budget."""
     info = REGISTRY[attack]
     unit = "forward/backward passes" if info.box == "white" else "queries"
-    return (f"{attack} ({info.title}, {info.paper}; {info.box} box; {settings.norm}, eps up to {settings.cap:g}, "
-            f"{settings.queries} {unit} per image and model)")
+    return (f"{attack} ({info.title}, {info.paper}; {info.box} box; {settings.norm}, eps up to "
+            f"{settings.cap:g}, {settings.queries} {unit} per image and model)")
 
 
 @dataclass
@@ -158,10 +177,12 @@ class PixelOutput:
     extra: dict = field(default_factory=dict)
 
 
-def empty_output(n: int, shape: tuple[int, ...], names: Sequence[str], attack: str, settings: PixelSettings) -> PixelOutput:
+def empty_output(n: int, shape: tuple[int, ...], names: Sequence[str], attack: str,
+                 settings: PixelSettings) -> PixelOutput:
     return PixelOutput(attack, settings.norm, settings.cap, settings.queries, {
         name: PixelResult(np.full(n, np.nan), np.full((n, *shape), np.nan, dtype=np.float32),
-                          np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)) for name in names})
+                          np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64))
+        for name in names})
 
 
 def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[str, np.ndarray],
@@ -171,7 +192,8 @@ def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[st
     """Attack every image under every model. ``predictions``: each model's label of each clean
     image (the label to flip). ``attack`` is one of :data:`REGISTRY` (see :func:`choose_attack`)."""
     n, shape = len(images), images.shape[1:]
-    out = resume if resume is not None else empty_output(n, shape, [c.name for c in classifiers], attack, settings)
+    names = [c.name for c in classifiers]
+    out = resume if resume is not None else empty_output(n, shape, names, attack, settings)
     if progress and out.n_done:
         progress(out.n_done * len(classifiers))
     started = time.perf_counter() - out.seconds
@@ -182,16 +204,19 @@ def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[st
         x = images[start:stop].reshape(stop - start, -1).astype(np.float32)
         for clf in classifiers:
             rngs = [np.random.default_rng([settings.seed, STREAM + i]) for i in range(start, stop)]
-            oracle = oracle_type(clf, x, predictions[clf.name][start:stop], shape, settings.queries, settings.norm,
-                                 scores=method.needs_scores)
+            oracle = oracle_type(clf, x, predictions[clf.name][start:stop], shape,
+                                 settings.queries, settings.norm, scores=method.needs_scores)
             method.run(oracle, rngs, settings.norm)
             oracle.finish()  # white box: every adversary kept flips the model's own label
             res = out.results[clf.name]
             within = oracle.best <= settings.cap
-            # to 6 decimals as results.json keeps it (so a resumed scan's figures equal an uninterrupted
-            # one's), rounded up: eps stays an upper bound on the saved adversary's measured distance
-            res.eps[start:stop] = np.where(within, np.ceil(np.asarray(oracle.best, dtype=np.float64) * 1e6) / 1e6, np.nan)
-            res.adversary[start:stop] = np.where(within[:, None], oracle.best_x, np.nan).reshape(stop - start, *shape)
+            # to 6 decimals as results.json keeps it (so a resumed scan's figures equal an
+            # uninterrupted one's), rounded up: eps stays an upper bound on the saved adversary's
+            # measured distance
+            best = np.asarray(oracle.best, dtype=np.float64)
+            res.eps[start:stop] = np.where(within, np.ceil(best * 1e6) / 1e6, np.nan)
+            res.adversary[start:stop] = np.where(within[:, None], oracle.best_x,
+                                                 np.nan).reshape(stop - start, *shape)
             res.adversary_prediction[start:stop] = np.where(within, oracle.best_label, -1)
             res.queries[start:stop] = oracle.queries
             if progress:
@@ -203,5 +228,5 @@ def pixel_attack(classifiers: Sequence, images: np.ndarray, predictions: dict[st
     return out
 
 
-__all__ = ["ATTACKS", "LEVELS", "NORMS", "REGISTRY", "PixelOutput", "PixelResult", "PixelSettings",
-           "choose_attack", "describe", "distance", "pixel_attack"]
+__all__ = ["ATTACKS", "LEVELS", "NORMS", "REGISTRY", "PixelAttack", "PixelOutput", "PixelResult",
+           "PixelSettings", "choose_attack", "describe", "distance", "pixel_attack"]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GeneratorError
+from ..files import sha256
 from .reference import TextReferenceClassifier
 
 DECODINGS = {
@@ -26,6 +27,8 @@ DECODINGS = {
     "plain": "a candidate sentence is the greedy decode G(z)",
 }
 FILES = ("weights.npz", "vocab.txt", "reference.npz")
+FAMILIES = ("sentence-vae-gru",)  # generators/bundle.py's BACKENDS: the families it loads
+MODALITY = "text"
 
 
 def is_text_bundle(manifest: dict[str, Any]) -> bool:
@@ -130,3 +133,24 @@ def load_text_bundle(bundle: Path, manifest: dict[str, Any]) -> TextBundle:
     reference = TextReferenceClassifier(ref, record) if ref is not None else None
     return TextBundle(name=str(manifest["name"]), path=bundle, manifest=manifest, model=model,
                       reference=reference, decoding=decoding)
+
+
+def load_bundle(bundle: Path, manifest: dict[str, Any], device: str | None,
+                load_reference=None) -> TextBundle:
+    """A text bundle, its files checked against the manifest (its R is its own)."""
+    _check_files(bundle, manifest, FILES)
+    return load_text_bundle(bundle, manifest)
+
+
+def _check_files(bundle: Path, manifest: dict[str, Any], files: tuple[str, ...]) -> None:
+    """A text bundle's files against the manifest (R's file only where the manifest lists it)."""
+    for name in files:
+        expected = manifest["files"].get(name)
+        if expected is None and name == "reference.npz":
+            continue
+        path = bundle / name
+        if not path.is_file():
+            raise GeneratorError(f"{bundle}: {name} is missing; re-create the bundle")
+        if sha256(path) != expected:
+            raise GeneratorError(f"{path}: checksum does not match the manifest; the file was "
+                                 "changed or corrupted")
