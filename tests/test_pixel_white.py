@@ -250,3 +250,23 @@ def test_a_white_box_scan_saves_only_adversaries_that_flip(tmp_path):
     assert "FMN, Pintor, Roli, Brendel &amp; Biggio, NeurIPS 2021, white box" in card or \
         "FMN, Pintor, Roli, Brendel & Biggio, NeurIPS 2021, white box" in card
     json.dumps(res)
+
+
+@pytest.mark.parametrize("attack", sorted(REGISTRY))
+def test_every_registered_attack_keeps_the_contract(attack):
+    """The PixelAttack contract over the whole registry: what it reads (scores or labels) is what
+    its entry says, and every adversary it saves flips the model within its reported eps."""
+    from auditor.pixel import PixelAttack
+
+    info = REGISTRY[attack]
+    method = info.make(1.0)
+    assert isinstance(method, PixelAttack)
+    assert method.needs_scores == (info.needs != "labels")
+    clf = as_classifier(linear(), "linear", SHAPE)
+    x = images(6)
+    res, labels = run(clf, x, attack, queries=600)
+    found = ~np.isnan(res.eps)
+    assert found.any()
+    assert (clf.predict(res.adversary[found]) != labels[found]).all()
+    assert (distance(res.adversary[found] - x[found], "l2") <= res.eps[found]).all()
+    assert (res.queries <= 600).all()

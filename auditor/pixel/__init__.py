@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from .hsj import HopSkipJump
 from .nattack import NAttack
 
 
+@runtime_checkable
 class PixelAttack(Protocol):
     """One pixel attack (a module each, a line in REGISTRY): ``run`` searches every pair of the
     oracle's batch, recording each adversary through the oracle (which counts the queries, or
