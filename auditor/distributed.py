@@ -96,13 +96,15 @@ class Spec:
     reference: bool
     error_models: tuple[str, ...] | None
     threads: int  # torch's and ONNX Runtime's threads in a worker: its share of the cores
+    pairs: bool | None = None  # a text scan: of pairs (True) or sentences (False); None: images
 
 
 _cache: dict = {}  # per worker process: loaded generator and classifiers by spec
 
 
 def _loaded(spec: Spec):
-    key = (spec.generator.sha, tuple((n, b.sha) for n, b in spec.models), repr(spec.options))
+    key = (spec.generator.sha, tuple((n, b.sha) for n, b in spec.models), repr(spec.options),
+           spec.pairs)
     if key not in _cache:
         import torch
 
@@ -117,8 +119,15 @@ def _loaded(spec: Spec):
         classifiers = []
         for name, bundle in spec.models:
             (file_name, _), = bundle.files
-            classifiers.append(load_classifier(bundle.materialise(root) / file_name, name,
-                                               gen.image_shape, spec.options, threads=spec.threads))
+            path = bundle.materialise(root) / file_name
+            if spec.pairs is None:
+                classifiers.append(load_classifier(path, name, gen.image_shape, spec.options,
+                                                   threads=spec.threads))
+            else:
+                from .text.scan import text_classifier
+
+                classifiers.append(text_classifier(gen, path, name, spec.pairs,
+                                                   spec.options.device, spec.threads))
         _cache.clear()
         _cache[key] = (gen, classifiers)
     return _cache[key]

@@ -307,7 +307,8 @@ def _distributed(plan: Plan, checkpoint: Checkpoint, progress):
                     tuple((c.name, Bundle.of(c.path)) for c in classifiers), plan.config.models,
                     plan.reference is not None,
                     tuple(error_models) if error_models is not None else None,
-                    threads=max(1, (os.cpu_count() or 1) // cluster.size) if workers else 1)
+                    threads=max(1, (os.cpu_count() or 1) // cluster.size) if workers else 1,
+                    pairs=plan.loaded.images.pairs if plan.loaded.text else None)
         return distributed_search(spec, plan.loaded.images.images, plan.settings, cluster.size,
                                   resume=checkpoint.output, on_chunk=checkpoint.on_search,
                                   progress=progress)
@@ -320,9 +321,6 @@ def _modality(config: ScanConfig, source) -> bool:
     text = check_modalities(source, config.generator)  # text inputs: auditor/text
     if text and config.pixel.attack != "none":
         raise OptionError("--pixel-attack acts on pixels: it does not apply to text; drop it")
-    if text and config.cluster is not None:
-        raise OptionError("--workers/--ray do not search text yet: drop them (a text scan runs in "
-                          "one process)")
     return text
 
 

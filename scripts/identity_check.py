@@ -43,7 +43,8 @@ def scan(tree: Path, args: list[str], out: Path, env: dict | None = None) -> sub
     cmd = [sys.executable, "-c", RUN, str(tree), "scan", *args, "--out", str(out), "--format", "json",
            "--force"]
     environment = os.environ | {"PYTHONPATH": str(tree), "COLUMNS": "200"} | (env or {})
-    return subprocess.run(cmd, cwd=ROOT, env=environment, capture_output=True, text=True)
+    # run in the checkout itself: Ray workers import auditor from the driver's working folder
+    return subprocess.run(cmd, cwd=tree, env=environment, capture_output=True, text=True)
 
 
 def comparable(value, tree: Path):

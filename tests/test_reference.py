@@ -99,7 +99,7 @@ def test_a_bundle_may_skip_the_error_search_but_keeps_agreement_and_semantics(la
     """A bundle whose manifest says ``error_distance_default: skip`` (cifar10: the search would about
     double a photo scan) gives R's agreement and the semantics check without the error search;
     ``--error-distance on`` searches it; a cut scan resumes to the same results."""
-    from auditor import files
+    from auditor import faults
     from conftest import png_folder
 
     skip = shutil.copytree(labelled_bundle, tmp_path / "skip")
@@ -111,7 +111,7 @@ def test_a_bundle_may_skip_the_error_search_but_keeps_agreement_and_semantics(la
             "--batch", "2", "--format", "json,html,md"]
 
     def run(out, *extra, env=None):
-        files._hits.clear()
+        faults._hits.clear()
         return CliRunner().invoke(app, [*args, "--out", str(out), *extra], env={"COLUMNS": "250", **(env or {})})
 
     result = run(tmp_path / "skipped")
@@ -146,7 +146,7 @@ def test_error_distance_on_needs_a_reference(tiny_bundle, onnx_factory, digits_d
 
 
 def test_an_interrupted_scan_with_error_distances_resumes_to_the_same_results(labelled_bundle, onnx_factory, tmp_path):
-    from auditor import files
+    from auditor import faults
     from conftest import png_folder
 
     images = png_folder(tmp_path / "imgs", blob_images(8, seed=9), "img")
@@ -155,7 +155,7 @@ def test_an_interrupted_scan_with_error_distances_resumes_to_the_same_results(la
             "--batch", "2", "--format", "json"]
 
     def run(out, *extra, env=None):
-        files._hits.clear()
+        faults._hits.clear()
         return CliRunner().invoke(app, [*args, "--out", str(out), *extra], env=env)
 
     assert run(tmp_path / "straight").exit_code == 0

@@ -61,10 +61,10 @@ def test_a_text_scan_stores_adversaries_as_text_that_their_models_label_as_repor
 
 
 def test_a_text_scan_resumes_to_the_same_results(text_setup, tmp_path):
-    from auditor import files
+    from auditor import faults
 
     def run(out, *extra, env=None):
-        files._hits.clear()
+        faults._hits.clear()
         return CliRunner().invoke(app, scan_args(text_setup, out, "--batch", "2", "--format", "json", *extra), env=env)
 
     assert run(tmp_path / "straight").exit_code == 0
@@ -121,3 +121,26 @@ def test_edit_preserving_keeps_the_input_where_the_decode_does_not_change():
     assert apply_edit("a man plays guitar .", "a man plays guitar .", "a woman sings .") == "a woman sings ."
     assert changed_words("a man sleeps .", "a woman sleeps .") == [
         ("a", "same"), ("man", "removed"), ("woman", "new"), ("sleeps .", "same")]
+
+
+@pytest.mark.slow
+def test_a_text_scan_on_two_ray_workers_equals_one_process(text_setup, tmp_path):
+    """Same labels, adversaries and ranking; dz equal up to the GRU kernels' float rounding, which
+    differs with the thread count (a worker has one thread, this process two)."""
+    pytest.importorskip("ray")
+
+    def run(out, *extra):
+        result = CliRunner().invoke(app, scan_args(text_setup, out, "--batch", "2", "--format", "json", *extra))
+        assert result.exit_code == 0, result.output
+        return json.loads((out / "results.json").read_text())
+
+    ray, one = run(tmp_path / "ray", "--workers", "2"), run(tmp_path / "one")
+    assert ray["complete"] and ray["ranking"] == one["ranking"]
+    for a, b in zip(ray["instances"], one["instances"]):
+        for name, r in a["results"].items():
+            s = b["results"][name]
+            assert {k: v for k, v in r.items() if k not in ("delta_z", "z_star", "error_distance", "z_error")} == {
+                k: v for k, v in s.items() if k not in ("delta_z", "z_star", "error_distance", "z_error")}
+            for key in ("delta_z", "error_distance"):
+                assert (r.get(key) is None) == (s.get(key) is None)
+                assert r.get(key) is None or abs(r[key] - s[key]) < 1e-4

@@ -56,7 +56,8 @@ def _print_dz_table(audit: Audit, order: list[str], ties: dict[str, Any] | None)
     several = len(audit.names) > 1
     table = Table(title="Natural-adversary distance Δz (larger = more robust)",
                   title_justify="left")
-    columns = ["model", "images", "mean Δz", "median Δz", "censored", "recon. agrees",
+    unit = _unit(audit).split()[-1]
+    columns = ["model", unit, "mean Δz", "median Δz", "censored", "recon. agrees",
                "queries/img"]
     if several:
         columns += ["rank [95% CI]"] + (["group"] if ties else [])
@@ -80,10 +81,10 @@ def _print_pairs(audit: Audit, letters: bool) -> None:
     def pfmt(v):
         return "–" if v is None else f"{v:.2g}"
 
-    alpha, pairs = audit.alpha, audit.pairwise
+    alpha, pairs, unit = audit.alpha, audit.pairwise, _unit(audit)
     if len(audit.names) <= PAIRS_LISTED:
         for p in pairs:
-            out_console.print(f"sign test {p.a} vs {p.b}: {p.a_larger} vs {p.b_larger} images "
+            out_console.print(f"sign test {p.a} vs {p.b}: {p.a_larger} vs {p.b_larger} {unit} "
                               f"larger, {p.ties} ties, p = {pfmt(p.p_value)} (Holm-corrected "
                               f"{pfmt(p.p_holm)})")
     else:
@@ -97,11 +98,11 @@ def _print_pairs(audit: Audit, letters: bool) -> None:
               if letters else "which models are not significantly different across groups: the "
               "report's summary and matrix")
     out_console.print(f"  '=': not significantly different; {across}; rank intervals: paired "
-                      "bootstrap over images")
+                      f"bootstrap over {unit}")
     if any(len(g) > 1 for g in audit.ranking) and audit.n_images < FEW_IMAGES:
-        out_console.print(f"note: tied models may still differ: {audit.n_images} images separate "
-                          f"only large differences; scan {FEW_IMAGES:,} or more to compare close "
-                          "versions")
+        out_console.print(f"note: tied models may still differ: {audit.n_images} {unit} "
+                          f"separate only large differences; scan {FEW_IMAGES:,} or more to "
+                          "compare close versions")
 
 
 def _print_naturalness(audit: Audit, order: list[str]) -> None:
@@ -192,3 +193,9 @@ def _print_pixel(audit: Audit) -> None:
     if px.spearman_dz_models is not None:
         out_console.print("the two views over models: Spearman ρ(mean Δz, mean ε) = "
                           f"{px.spearman_dz_models:.2f}")
+
+
+def _unit(audit: Audit) -> str:
+    """What the scan's inputs are: images, or the texts' kind (sentences, premise-hypothesis
+    pairs)."""
+    return audit.to_dict()["data"].get("kind", "images")

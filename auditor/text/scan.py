@@ -27,7 +27,6 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], devic
     """(generator, candidates, texts, fit, None, classifiers) of a text scan."""
     from ..generators import bundled_names, load_generator
     from .data import RULE, load_text
-    from .models import as_text_classifier
 
     texts = load_text(source, limit)
     if generator == "auto":
@@ -45,9 +44,7 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], devic
              f" for generator {gen.name}: {RULE}" + (f" ({texts.n_normalised} normalised)" if texts.n_normalised else ""))
     log.info(f"decoding rule {gen.decoding}: {gen.describe_decoding()}")
     log.info(f"note: {LEFT_OUT}")
-    class_names = (list((gen.reference.class_names if gen.reference is not None else None)
-                        or gen.manifest.get("class_names") or []) if texts.pairs else [])  # SNLI's order
-    classifiers = [as_text_classifier(m, name, texts.pairs, class_names, device) for name, m in named.items()]
+    classifiers = [text_classifier(gen, m, name, texts.pairs, device) for name, m in named.items()]
     for clf in classifiers:
         clf.predict(texts.items[:2])  # a model that fails on the data fails now, in one line
         log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input {clf.describe()}")
@@ -55,6 +52,15 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], devic
     if fit["verdict"] in ("poor", "partial"):
         log.warning(fit["message"])
     return gen, None, texts, fit, None, classifiers
+
+
+def text_classifier(gen, model, name: str, pairs: bool, device: str | None, threads: int = 0):
+    """A text model as a classifier of the generator's classes (SNLI's order, for pairs)."""
+    from .models import as_text_classifier
+
+    class_names = (list((gen.reference.class_names if gen.reference is not None else None)
+                        or gen.manifest.get("class_names") or []) if pairs else [])
+    return as_text_classifier(model, name, pairs, class_names, device, threads)
 
 
 def text_fit(gen, items: np.ndarray, sample: int = 256) -> dict[str, Any]:
