@@ -76,7 +76,7 @@ def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.clamp_(0.0, 1.0).numpy()
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelOptions:
     """The user's say on how a model is fed and where it runs (``auditor scan``'s options).
 

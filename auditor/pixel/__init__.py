@@ -77,7 +77,7 @@ BATCH = 64  # images attacked together
 STREAM = 2**61  # offset of the pixel attacks' random streams (the latent search uses 0, 1, 2, ...)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PixelSettings:
     attack: str = "none"  # auto, fmn, deepfool, nattack, hsj, none
     norm: str = "l2"

@@ -12,7 +12,7 @@ from ..errors import OptionError
 from .registry import ALGORITHMS
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchSettings:
     """Search settings; ``None`` means the chosen algorithm's default (``resolved()`` fills them in)."""
 
