@@ -96,8 +96,8 @@ def _pdf():
     from weasyprint.text import ffi
 
     if ffi.harfbuzz_subset is None:
-        detail += ("; HarfBuzz-Subset missing: fonts are subset with fontTools (same PDF, a few KB "
-                   "larger)")
+        detail += ("; HarfBuzz-Subset missing: fonts are subset with fontTools "
+                   "(same PDF, a few KB larger)")
         return ok, detail, f"optional: {SUBSET_PACKAGES[manager]}" if ok else PDF_PACKAGES[manager]
     return ok, detail + "; fonts subset with HarfBuzz", None if ok else PDF_PACKAGES[manager]
 

@@ -133,8 +133,8 @@ def train_vae(
     if len(train_idx) < 2:
         raise OptionError(f"need at least 2 training images, got {len(train_idx)}")
     torch.manual_seed(config.seed)
-    encoder, decoder = build_vae(shape, config.latent_dim, config.hidden,
-                                 config.family)  # type: ignore[arg-type]
+    encoder, decoder = build_vae(shape, config.latent_dim, config.hidden,  # type: ignore[arg-type]
+                                 config.family)
     encoder.to(config.device)
     decoder.to(config.device)
     params = list(encoder.parameters()) + list(decoder.parameters())

@@ -228,8 +228,8 @@ def _label_ids(labels: list, where: str) -> np.ndarray:
         elif v.isdigit() and int(v) < len(SNLI_LABELS):
             out[i] = int(v)
         else:
-            raise DataError(f"{where}: label {value!r} is not one of {', '.join(SNLI_LABELS)} (or "
-                            "0, 1, 2)")
+            raise DataError(f"{where}: label {value!r} is not one of {', '.join(SNLI_LABELS)} "
+                            "(or 0, 1, 2)")
     return out
 
 

@@ -36,8 +36,8 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], devic
             raise GeneratorError("no bundled text generator found: reinstall auditor, or pass "
                                  "--generator DIR")
         gen = load_generator(names[0], device=device)
-        log.info(f"generator auto: {gen.name}, the bundled generator for text (images never see "
-                 "it)")
+        log.info(f"generator auto: {gen.name}, the bundled generator for text "
+                 "(images never see it)")
     else:
         gen = load_generator(generator, device=device)
         if gen.modality != "text":
