@@ -27,26 +27,29 @@ _os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 from ._version import __version__
 
 __all__ = [
-    "Audit", "AuditorError", "ClusterError", "Comparison", "DataError", "Gate", "GateCheck", "GeneratorError", "Interrupted",
-    "ModelError", "ModelSummary", "OptionError", "OutputError", "ResultsError", "load", "scan", "__version__",
+    "Audit", "AuditorError", "ClusterError", "Comparison", "DataError", "Gate", "GateCheck",
+    "GeneratorError", "Interrupted", "ModelError", "ModelSummary", "OptionError", "OutputError",
+    "ResultsError", "load", "scan", "__version__",
 ]
 
 if TYPE_CHECKING:
     from .audit import Audit, Comparison, Gate, GateCheck, ModelSummary, load
-    from .errors import (AuditorError, ClusterError, DataError, GeneratorError, Interrupted, ModelError, OptionError,
-                         OutputError, ResultsError)
+    from .errors import (AuditorError, ClusterError, DataError, GeneratorError, Interrupted,
+                         ModelError, OptionError, OutputError, ResultsError)
     from .scanning import scan
 
 _HOMES = {
-    "Audit": "audit", "Comparison": "audit", "Gate": "audit", "GateCheck": "audit", "ModelSummary": "audit",
-    "load": "audit", "scan": "scanning",
-    **{name: "errors" for name in ("AuditorError", "ClusterError", "DataError", "GeneratorError", "Interrupted", "ModelError",
-                                   "OptionError", "OutputError", "ResultsError")},
+    "Audit": "audit", "Comparison": "audit", "Gate": "audit", "GateCheck": "audit",
+    "ModelSummary": "audit", "load": "audit", "scan": "scanning",
+    **{name: "errors" for name in ("AuditorError", "ClusterError", "DataError", "GeneratorError",
+                                   "Interrupted", "ModelError", "OptionError", "OutputError",
+                                   "ResultsError")},
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Public names are imported on first use: ``import auditor`` stays fast (the CLI's start-up)."""
+    """Public names are imported on first use: ``import auditor`` stays fast (the CLI's
+    start-up)."""
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'auditor' has no attribute {name!r}")

@@ -125,7 +125,8 @@ def named_models(models: Any, unique_names: Callable) -> dict[str, Any]:
     return named
 
 
-def _cluster(named: Mapping[str, Any], workers: int | None, ray: str | None) -> ClusterSettings | None:
+def _cluster(named: Mapping[str, Any], workers: int | None,
+             ray: str | None) -> ClusterSettings | None:
     if workers is not None and workers < 1:
         raise OptionError(f"--workers must be 1 or more, got {workers}")
     if workers is None and ray is None:
@@ -175,4 +176,5 @@ def _check_options(named, *, limit, layout, input_scale, device, gallery, baseli
     if gate_on not in ("dz", "error-distance"):
         raise OptionError(f"--gate-on must be dz or error-distance, got {gate_on!r}")
     if gate_on == "error-distance" and error_distance == "off":
-        raise OptionError("--gate-on error-distance needs the error distance: drop --error-distance off")
+        raise OptionError("--gate-on error-distance needs the error distance: drop "
+                          "--error-distance off")

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-ASSUMPTION = ("estimated from the scanned models' predictions alone (Dawid-Skene); it assumes their errors are "
-              "independent, so models that share mistakes (checkpoints of one run, near-copies) are over-rated")
+ASSUMPTION = ("estimated from the scanned models' predictions alone (Dawid-Skene); it assumes "
+              "their errors are independent, so models that share mistakes (checkpoints of one "
+              "run, near-copies) are over-rated")
 MIN_MODELS = 3
 
 
-def dawid_skene(votes: np.ndarray, iterations: int = 100, tol: float = 1e-7) -> dict[str, np.ndarray]:
+def dawid_skene(votes: np.ndarray, iterations: int = 100,
+                tol: float = 1e-7) -> dict[str, np.ndarray]:
     """``votes`` (M models, N images) int labels >= 0. Returns ``accuracy`` (M,), ``posterior``
     (N, K) and ``prior`` (K,)."""
     votes = np.asarray(votes, dtype=np.int64)
@@ -34,7 +36,8 @@ def dawid_skene(votes: np.ndarray, iterations: int = 100, tol: float = 1e-7) -> 
     previous = None
     for _ in range(iterations):
         prior = posterior.mean(axis=0) + 1e-9
-        # confusion[j, true, given]: smoothed so that an unseen (true, given) pair is unlikely, not impossible
+        # confusion[j, true, given]: smoothed so that an unseen (true, given) pair is unlikely, not
+        # impossible
         confusion = np.einsum("nt,jng->jtg", posterior, onehot) + 0.01
         confusion /= confusion.sum(axis=2, keepdims=True)
         log_post = np.log(prior)[None] + np.einsum("jng,jtg->nt", onehot, np.log(confusion))
@@ -45,7 +48,8 @@ def dawid_skene(votes: np.ndarray, iterations: int = 100, tol: float = 1e-7) -> 
             break
         previous = posterior
     accuracy = posterior[np.arange(n)[None], votes].mean(axis=1) if n else np.full(m, np.nan)
-    return {"accuracy": accuracy, "posterior": posterior, "prior": posterior.mean(axis=0) if n else np.zeros(k)}
+    return {"accuracy": accuracy, "posterior": posterior,
+            "prior": posterior.mean(axis=0) if n else np.zeros(k)}
 
 
 def consensus_accuracy(predictions: dict[str, np.ndarray]) -> dict[str, float] | None:

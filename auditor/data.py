@@ -34,9 +34,12 @@ class ImageSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     n_resized: int = 0
     n_converted: int = 0
-    ignored: list[tuple[str, str]] = field(default_factory=list)  # arrays that are not images, e.g. labels
-    labels: np.ndarray | None = None  # integer class labels, where the data carries them (see load_images)
-    class_names: list[str] | None = None  # an .npz's ``class_names`` (strings), naming labels 0, 1, ...
+    # arrays that are not images, e.g. labels
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    # integer class labels, where the data carries them (see load_images)
+    labels: np.ndarray | None = None
+    # an .npz's ``class_names`` (strings), naming labels 0, 1, ...
+    class_names: list[str] | None = None
 
 
 CLASS_NAME_KEYS = ("class_names", "label_names")
@@ -120,7 +123,8 @@ def load_images(
                 n_converted += converted
         except DataError as err:
             skipped.append((rel, str(err)))
-    labels = label_sets[0] if len(files) == 1 and len(label_sets) == 1 and len(label_sets[0]) == len(arrays) else None
+    labels = (label_sets[0] if len(files) == 1 and len(label_sets) == 1
+              and len(label_sets[0]) == len(arrays) else None)
     if limit is not None:
         arrays, names = arrays[:limit], names[:limit]
         labels = labels[:limit] if labels is not None else None
@@ -128,7 +132,8 @@ def load_images(
         if files:
             reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
             more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-            where = f"{len(files)} candidate file{'s' if len(files) > 1 else ''}, all unreadable: {reasons}{more}"
+            where = (f"{len(files)} candidate file{'s' if len(files) > 1 else ''}, all unreadable: "
+                     f"{reasons}{more}")
         else:
             where = "no image files"
         raise DataError(
@@ -147,8 +152,8 @@ def folder_labels(names: list[str]) -> tuple[np.ndarray, list[str]]:
     names). ``names`` are the images' paths relative to the data folder, as loaded."""
     tops = [n.split("/")[0] if "/" in n else None for n in names]
     if None in tops:
-        raise DataError(f"labels from folders need every image in a sub-folder named after its class; "
-                        f"{names[tops.index(None)]!r} is not in one")
+        raise DataError("labels from folders need every image in a sub-folder named after its "
+                        f"class; {names[tops.index(None)]!r} is not in one")
     classes = sorted(set(tops))
     return np.array([classes.index(t) for t in tops], dtype=np.int64), classes
 
@@ -209,7 +214,8 @@ def image_set(source, shape: tuple[int, int, int], limit: int | None = None) -> 
         for i, img in enumerate(images):
             batch[i], resized, converted = _from_pil(img, shape)
             n_resized, n_converted = n_resized + resized, n_converted + converted
-        return ImageSet(batch, [f"image[{i}]" for i in range(len(batch))], n_resized=n_resized, n_converted=n_converted)
+        return ImageSet(batch, [f"image[{i}]" for i in range(len(batch))], n_resized=n_resized,
+                        n_converted=n_converted)
     if hasattr(source, "detach"):  # a torch tensor
         source = source.detach().cpu().numpy()
     try:
@@ -217,8 +223,8 @@ def image_set(source, shape: tuple[int, int, int], limit: int | None = None) -> 
     except Exception:
         array = np.asarray(None)
     if array.dtype == object or array.ndim < 2:
-        raise DataError(f"images must be a folder or file path, an array of images or a list of PIL images; got "
-                        f"{type(source).__name__}")
+        raise DataError("images must be a folder or file path, an array of images or a list of PIL "
+                        f"images; got {type(source).__name__}")
     if array.ndim == 2 and array.shape[1] != int(np.prod(shape)):
         array = array[None]  # one (H, W) image
     if len(array) == 0:
@@ -230,7 +236,8 @@ def image_set(source, shape: tuple[int, int, int], limit: int | None = None) -> 
 def skipped_message(skipped: list[tuple[str, str]]) -> str:
     """One line on the files a load skipped (the first 20 reasons)."""
     shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:20])
-    more = f" and {len(skipped) - 20} more (every reason is in results.json)" if len(skipped) > 20 else ""
+    more = (f" and {len(skipped) - 20} more (every reason is in results.json)" if len(skipped) > 20
+            else "")
     return f"skipped {len(skipped)} unreadable files: {shown}{more}"
 
 
@@ -292,7 +299,8 @@ def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
                     entries = [(key, npz[key]) for key in npz.files]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
         raise DataError(f"unreadable array file: {first_line(err)}") from err
-    if path.suffix.lower() == ".npy" and len(entries) != 1 or entries and not entries[0][0] and path.suffix.lower() == ".npz":
+    if (path.suffix.lower() == ".npy" and len(entries) != 1 or entries and not entries[0][0]
+        and path.suffix.lower() == ".npz"):
         raise DataError("the file's content does not match its .npy/.npz extension")
     out, ignored, label_arrays, errors = [], [], [], []
     class_names = None
@@ -303,7 +311,8 @@ def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
             continue
         if key and array.ndim <= 1:  # never images: labels, ids, metadata
             kind = "labels" if key.lower() in LABEL_KEYS else "a 1-D array"
-            ignored.append((prefix, f"{kind}, not images ({array.shape[0] if array.ndim else 1} values)"))
+            ignored.append((prefix,
+                            f"{kind}, not images ({array.shape[0] if array.ndim else 1} values)"))
             if np.issubdtype(array.dtype, np.integer) and array.ndim == 1:
                 label_arrays.append(array.astype(np.int64))
             continue
@@ -320,7 +329,8 @@ def _read_arrays(path: Path, rel: str, shape: tuple[int, int, int]):
         detail = "; ".join(f"{name}: {why}" for name, why in ignored) or "no arrays"
         raise DataError(f"array file holds no images ({detail})")
     n_image_arrays = len(entries) - len(ignored) - (class_names is not None)
-    labels = label_arrays[0] if n_image_arrays == 1 and len(label_arrays) == 1 and len(label_arrays[0]) == len(out) else None
+    labels = (label_arrays[0] if n_image_arrays == 1 and len(label_arrays) == 1
+              and len(label_arrays[0]) == len(out) else None)
     return out, ignored, labels, class_names
 
 

@@ -34,7 +34,8 @@ def _package_manager() -> str:
     return "apt"
 
 
-def _check(name: str, required: bool, probe: Callable[[], tuple[bool, str, str | None]]) -> dict[str, Any]:
+def _check(name: str, required: bool,
+           probe: Callable[[], tuple[bool, str, str | None]]) -> dict[str, Any]:
     try:
         ok, detail, fix = probe()
     except Exception as err:  # a probe that breaks is a finding, not a crash
@@ -46,7 +47,8 @@ def _check(name: str, required: bool, probe: Callable[[], tuple[bool, str, str |
 
 def _python():
     ok = sys.version_info >= (3, 10)
-    return ok, f"{platform.python_version()} ({sys.executable})", None if ok else "install Python 3.10 or newer"
+    return (ok, f"{platform.python_version()} ({sys.executable})",
+            None if ok else "install Python 3.10 or newer")
 
 
 def _torch():
@@ -66,7 +68,8 @@ def _onnxruntime():
     from .models import cuda_present
 
     available = ort.get_available_providers()
-    chosen = "CUDAExecutionProvider" if cuda_present() and "CUDAExecutionProvider" in available else "CPUExecutionProvider"
+    chosen = ("CUDAExecutionProvider" if cuda_present() and "CUDAExecutionProvider" in available
+              else "CPUExecutionProvider")
     fix = None
     if cuda_present() and chosen != "CUDAExecutionProvider":
         fix = "a GPU is present but ONNX Runtime has no CUDA provider: pip install onnxruntime-gpu"
@@ -81,17 +84,20 @@ def _pdf():
     try:
         weasyprint = import_weasyprint()
     except OSError as err:  # a system library (Pango) is missing
-        return False, f"WeasyPrint cannot load its system libraries ({str(err).splitlines()[0][:160]})", (
-            f"{PDF_PACKAGES[manager]}; or scan with --format html,md,json")
+        return (False,
+                f"WeasyPrint cannot load its system libraries ({str(err).splitlines()[0][:160]})",
+                f"{PDF_PACKAGES[manager]}; or scan with --format html,md,json")
     start = time.perf_counter()
     pdf = weasyprint.HTML(string="<h1>auditor doctor</h1><p>Δz ‖z* − z₀‖</p>").write_pdf()
     seconds = time.perf_counter() - start
     ok = pdf[:5] == b"%PDF-"
-    detail = f"WeasyPrint {weasyprint.__version__} renders a one-page PDF ({len(pdf) / 1024:.0f} KB, {seconds:.1f} s)"
+    detail = (f"WeasyPrint {weasyprint.__version__} renders a one-page PDF "
+              f"({len(pdf) / 1024:.0f} KB, {seconds:.1f} s)")
     from weasyprint.text import ffi
 
     if ffi.harfbuzz_subset is None:
-        detail += "; HarfBuzz-Subset missing: fonts are subset with fontTools (same PDF, a few KB larger)"
+        detail += ("; HarfBuzz-Subset missing: fonts are subset with fontTools "
+                   "(same PDF, a few KB larger)")
         return ok, detail, f"optional: {SUBSET_PACKAGES[manager]}" if ok else PDF_PACKAGES[manager]
     return ok, detail + "; fonts subset with HarfBuzz", None if ok else PDF_PACKAGES[manager]
 
@@ -100,11 +106,14 @@ def _fonts():
     fc = shutil.which("fc-list")
     if not fc:
         return True, "fc-list not found: fonts not listed (the PDF check above renders text)", None
-    families = subprocess.run([fc, ":", "family"], capture_output=True, text=True, timeout=30).stdout.splitlines()
+    families = subprocess.run([fc, ":", "family"], capture_output=True, text=True,
+                              timeout=30).stdout.splitlines()
     families = sorted({f.split(",")[0].strip() for f in families if f.strip()})
     if not families:
-        return False, "no fonts installed: the PDF's text would be missing", FONT_PACKAGES[_package_manager()]
-    shown = ", ".join(families[:4]) + (f" and {len(families) - 4} more" if len(families) > 4 else "")
+        return (False, "no fonts installed: the PDF's text would be missing",
+                FONT_PACKAGES[_package_manager()])
+    shown = (", ".join(families[:4])
+             + (f" and {len(families) - 4} more" if len(families) > 4 else ""))
     return True, f"{len(families)} font families ({shown})", None
 
 
@@ -119,11 +128,13 @@ def _generators():
         actual = sha256(bundle / "weights.npz") if (bundle / "weights.npz").is_file() else None
         if actual != expected:
             broken.append(name)
-        domain = "text" if "image_shape" not in manifest else "×".join(map(str, manifest["image_shape"]))
+        domain = ("text" if "image_shape" not in manifest
+                  else "×".join(map(str, manifest["image_shape"])))
         lines.append(f"{name} {domain} sha256 {(actual or 'missing')[:12]}"
                      f"{' ok' if actual == expected else ' MISMATCH'}")
     if not lines:
-        return False, "no bundled generator found", "reinstall auditor: pip install --force-reinstall auditor"
+        return (False, "no bundled generator found",
+                "reinstall auditor: pip install --force-reinstall auditor")
     fix = f"the weights of {', '.join(broken)} are damaged: reinstall auditor" if broken else None
     return not broken, "; ".join(lines), fix
 
@@ -139,4 +150,5 @@ def run() -> dict[str, Any]:
         _check("fonts", False, _fonts),
         _check("generators", True, _generators),
     ]
-    return {"ok": all(c["ok"] for c in checks if c["required"]), "platform": platform.platform(), "checks": checks}
+    return {"ok": all(c["ok"] for c in checks if c["required"]), "platform": platform.platform(),
+            "checks": checks}

@@ -7,7 +7,8 @@
      ├── ResultsError     a results.json that is missing, malformed or from another version
      ├── OptionError      an option value outside its domain
      ├── OutputError      some outputs could not be written; the others were (``written``)
-     ├── ClusterError     the Ray cluster a distributed scan runs on failed (a worker died too often)
+     ├── ClusterError     the Ray cluster a distributed scan runs on failed (a worker died too
+     │                    often)
      └── Interrupted      Ctrl-C or a kill stopped a scan; the message says what was saved
 
 Every message says what was expected, what was found, and what to do.
@@ -23,7 +24,8 @@ class DataError(AuditorError):
 
 
 class ModelError(AuditorError):
-    """A model that cannot be loaded or fed, or that fails or returns something other than labels or scores."""
+    """A model that cannot be loaded or fed, or that fails or returns something other than labels
+    or scores."""
 
 
 class GeneratorError(AuditorError):
@@ -44,7 +46,8 @@ class OutputError(AuditorError):
     def __init__(self, message: str, written: list | None = None) -> None:
         super().__init__(message)
         self.written = list(written or [])
-        self.audit = None  # a scan whose report outputs failed: its finished Audit (nothing is lost)
+        # a scan whose report outputs failed: its finished Audit (nothing is lost)
+        self.audit = None
 
 
 class ClusterError(AuditorError):
@@ -57,8 +60,11 @@ class Interrupted(AuditorError):
 
 
 def first_line(err: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message (a library's can run to pages), for one-line errors."""
+    """The first line of an exception's message (a library's can run to pages), for one-line
+    errors."""
     lines = [line for line in str(err).strip().splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].startswith("The following operation failed in the TorchScript interpreter"):
-        return lines[-1].strip()[:limit]  # TorchScript: a stack of frames, the error itself comes last
+    if (len(lines) > 1
+        and lines[0].startswith("The following operation failed in the TorchScript interpreter")):
+        # TorchScript: a stack of frames, the error itself comes last
+        return lines[-1].strip()[:limit]
     return lines[0][:limit] if lines else err.__class__.__name__

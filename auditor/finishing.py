@@ -38,15 +38,16 @@ def figures(plan, checkpoint, output, pixel) -> Audit:
         raise checkpoint.stopped(err) from err
     except KeyboardInterrupt:  # the search was done: keep it, the report can be drawn on --resume
         if out is None:
-            raise Interrupted("while drawing the gallery; nothing is saved without out=FOLDER") from None
+            raise Interrupted("while drawing the gallery; nothing is saved without "
+                              "out=FOLDER") from None
         checkpoint.write(output, pixel)
         raise Interrupted(f"all {loaded.n} images were searched and saved{checkpoint.where}; run "
                           "the same command plus --resume to draw the report") from None
     for m in res["models"]:
         if m["degenerate"]:
-            log.warning(f"model {m['name']} is degenerate: it predicts {m['classes_used']} class(es), "
-                        f"one of them for {100 * m['top_class_share']:.0f}% of the images; its large "
-                        "Δz says nothing about robustness and it is ranked last")
+            log.warning(f"model {m['name']} is degenerate: it predicts {m['classes_used']} "
+                        f"class(es), one of them for {100 * m['top_class_share']:.0f}% of the "
+                        "images; its large Δz says nothing about robustness and it is ranked last")
     audit = Audit(res, loaded.gen)
     audit.pixel_npz = npz
     return outputs(audit, out, plan.config.outputs.formats)
@@ -56,8 +57,8 @@ def _pixel_extras(plan, output, pixel, natural) -> dict:
     from .pixel.extras import pixel_extras
 
     loaded = plan.loaded
-    return pixel_extras(loaded.gen, loaded.classifiers, loaded.images.images, output, pixel, natural,
-                        plan.settings.refine_steps)
+    return pixel_extras(loaded.gen, loaded.classifiers, loaded.images.images, output, pixel,
+                        natural, plan.settings.refine_steps)
 
 
 def finish(plan, res: dict, pixel=None) -> dict:

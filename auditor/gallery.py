@@ -25,7 +25,8 @@ def select_gallery(results: dict[str, Any], n: int, seed: int = 0) -> list[tuple
             score[i] = min(observed)
         elif censored:
             score[i] = np.inf
-    ranked = [int(i) for i in np.argsort(np.where(np.isnan(score), np.inf, score), kind="stable") if not np.isnan(score[i])]
+    ranked = [int(i) for i in np.argsort(np.where(np.isnan(score), np.inf, score), kind="stable")
+              if not np.isnan(score[i])]
     k = max(1, n // 3)
     chosen: list[tuple[int, str]] = [(i, "most fragile") for i in ranked[:k]]
     taken = {i for i, _ in chosen}
@@ -69,13 +70,15 @@ def gallery_columns(results: dict[str, Any]) -> list[dict[str, Any]]:
     return columns
 
 
-def _column_models(results: dict[str, Any], inst: dict[str, Any], columns: list[dict[str, Any]]) -> list[str]:
+def _column_models(results: dict[str, Any], inst: dict[str, Any],
+                   columns: list[dict[str, Any]]) -> list[str]:
     """The model of each gallery column for one image (the per-image column resolved)."""
     out = []
     for col in columns:
         name = col["model"]
         if name is None:
-            observed = [(r["delta_z"], n) for n, r in inst["results"].items() if r["delta_z"] is not None]
+            observed = [(r["delta_z"], n) for n, r in inst["results"].items()
+                        if r["delta_z"] is not None]
             name = min(observed)[1] if observed else ranked(results)[-1]
         out.append(name)
     return out

@@ -37,7 +37,8 @@ def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
     if text:
         from .text.scan import load as load_text
 
-        return Loaded(*load_text(source, config.generator, config.limit, named, config.device), text=True)
+        return Loaded(*load_text(source, config.generator, config.limit, named, config.device),
+                      text=True)
     from . import data as data_mod
     from .generators import choose_generator, generator_fit, load_generator
     from .models import as_classifier
@@ -66,7 +67,8 @@ def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
     shape = gen.image_shape
     classifiers = [as_classifier(m, name, shape, config.models) for name, m in named.items()]
     for clf in classifiers:
-        log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input {clf.contract.describe()}")
+        log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input "
+                 f"{clf.contract.describe()}")
     return Loaded(gen, candidates, images, fit, recon_mse, classifiers, text=False)
 
 
@@ -76,8 +78,8 @@ def _describe(gen, images, source, config) -> None:
 
     shape = gen.image_shape
     if config.search.refine_steps and not gen.gradients:
-        log.info(f"note: generator {gen.name} is an imported ONNX graph without gradients: z0 = E(x) "
-                 "is used as it is (no --refine-steps)")
+        log.info(f"note: generator {gen.name} is an imported ONNX graph without gradients: z0 = "
+                 "E(x) is used as it is (no --refine-steps)")
     log.info(f"{len(images.names)} images from {source_name(source)} → {'x'.join(map(str, shape))} "
              f"for generator {gen.name}: {data_mod.conversion_rule(shape)}")
     if gen.decoding != "plain":
@@ -167,7 +169,8 @@ def reference_for(gen, classifiers, images, mode: str):
 
 def _describe_reference(gen, applies: list[str], skip: bool) -> None:
     accuracy = gen.reference.record.get("accuracy")
-    head = (f"reference classifier of {gen.name}: {len(gen.reference.class_names)} classes, accuracy "
+    head = (f"reference classifier of {gen.name}: {len(gen.reference.class_names)} classes, "
+            "accuracy "
             + ("unknown (no labelled images measured it)" if accuracy is None
                else f"{100 * accuracy:.1f}%"))
     if applies and skip:

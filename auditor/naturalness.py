@@ -29,7 +29,8 @@ def features(images: np.ndarray, seed: int = 0) -> np.ndarray:
     weight = torch.randn(16, c, 3, 3, generator=g) / (3 * np.sqrt(c))
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
-        out = torch.nn.functional.avg_pool2d(torch.relu(torch.nn.functional.conv2d(x, weight, padding=1)), 2)
+        out = torch.nn.functional.avg_pool2d(
+            torch.relu(torch.nn.functional.conv2d(x, weight, padding=1)), 2)
     return out.reshape(len(images), -1).numpy()
 
 
@@ -64,7 +65,8 @@ class Naturalness:
         own, its source image (``sources``, -1: none) left out of its neighbours."""
         out: dict[str, np.ndarray] = {}
         if len(images) == 0:
-            return {"pixels": np.zeros(0), "features": np.zeros(0), "out_of_domain": np.zeros(0, dtype=bool)}
+            return {"pixels": np.zeros(0), "features": np.zeros(0),
+                    "out_of_domain": np.zeros(0, dtype=bool)}
         for name, ref in self.spaces.items():
             q = images.reshape(len(images), -1) if name == "pixels" else features(images)
             d = _knn(ref, q, np.asarray(sources), self.k)
@@ -111,7 +113,9 @@ def natural_view(generator, images: np.ndarray, output, names) -> dict:
         scores = nat.score(adversaries[has], np.flatnonzero(has))
         flag = np.zeros(n, dtype=bool)
         flag[has] = scores["out_of_domain"]
-        view["adversaries"][name], view["has"][name], view["scores"][name] = adversaries, has, scores
+        (view["adversaries"][name], view["has"][name],
+         view["scores"][name]) = adversaries, has, scores
         view["models"][name], view["flags"][name] = summary(scores), flag
-    view["record"] = {"k": nat.k, "threshold": OUT_OF_DOMAIN, "clean": summary(nat.clean_scores()), "spaces": SPACES}
+    view["record"] = {"k": nat.k, "threshold": OUT_OF_DOMAIN, "clean": summary(nat.clean_scores()),
+                      "spaces": SPACES}
     return view

@@ -54,7 +54,8 @@ def dz_ecdf_svg(results: dict[str, Any]) -> str | None:
             ax.step(x, y, where="post", color=colour, linewidth=1.8, label=name, zorder=3)
         else:
             label = None if grey_labelled else f"the other {len(data) - len(highlight)} models"
-            ax.step(x, y, where="post", color="#9aa3af", linewidth=0.8, alpha=0.7, label=label, zorder=2)
+            ax.step(x, y, where="post", color="#9aa3af", linewidth=0.8, alpha=0.7, label=label,
+                    zorder=2)
             grey_labelled = True
     ax.set_xlabel("Δz (latent distance to the nearest adversary found)")
     ax.set_ylabel("share of images flipped")
@@ -136,7 +137,8 @@ def dz_eps_scatter_svg(results: dict[str, Any]) -> str | None:
         x, y = np.asarray(points).T
         drawn = True
         if name in highlight:
-            ax.scatter(x, y, s=10, color=COLORS[highlight.index(name) % len(COLORS)], label=name, alpha=0.8, zorder=3)
+            ax.scatter(x, y, s=10, color=COLORS[highlight.index(name) % len(COLORS)], label=name,
+                       alpha=0.8, zorder=3)
         else:
             ax.scatter(x, y, s=6, color="#9aa3af", alpha=0.5, zorder=2)
     if not drawn:
@@ -144,7 +146,8 @@ def dz_eps_scatter_svg(results: dict[str, Any]) -> str | None:
     ax.set_yscale("log")
     from matplotlib.ticker import LogFormatter
 
-    class Plain(LogFormatter):  # 0.4, 1, 10 rather than 4×10⁻¹, 10⁰, 10¹; matplotlib still picks which ticks to label
+    # 0.4, 1, 10 rather than 4×10⁻¹, 10⁰, 10¹; matplotlib still picks which ticks to label
+    class Plain(LogFormatter):
         def _num_to_string(self, x, vmin, vmax):
             return f"{x:g}"
 

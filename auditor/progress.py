@@ -33,14 +33,15 @@ class ProgressBar:
 
     def __enter__(self) -> Callable[[int], None]:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
 
         console = Console(stderr=True, highlight=False)
         if console.is_jupyter and not has_ipywidgets():
             self.text = TextProgress(self.title, self.total)
             return self.text.advance
-        self.bar = Progress(TextColumn(self.title), BarColumn(), MofNCompleteColumn(), TextColumn("image×model pairs"),
+        self.bar = Progress(TextColumn(self.title), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("image×model pairs"),
                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                             console=console, transient=False)
         self.bar.__enter__()
@@ -85,8 +86,8 @@ class TextProgress:
         eta = elapsed / self.done * (self.total - self.done) if self.done else None
         clock = time.strftime("%H:%M:%S", time.gmtime(elapsed))[1:]
         left = "-:--:--" if eta is None else time.strftime("%H:%M:%S", time.gmtime(eta))[1:]
-        sys.stderr.write(f"\r{self.title} {'━' * filled}{'─' * (self.WIDTH - filled)} {self.done}/{self.total} "
-                         f"image×model pairs {clock} ETA {left}")
+        sys.stderr.write(f"\r{self.title} {'━' * filled}{'─' * (self.WIDTH - filled)} "
+                         f"{self.done}/{self.total} image×model pairs {clock} ETA {left}")
         sys.stderr.flush()
 
     def close(self) -> None:

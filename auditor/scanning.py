@@ -107,7 +107,8 @@ def scan(
     return run(config, named, images, progress)
 
 
-def run(config: ScanConfig, named: dict[str, Any], source: Any, progress: bool | Callable = True) -> Audit:
+def run(config: ScanConfig, named: dict[str, Any], source: Any,
+        progress: bool | Callable = True) -> Audit:
     """The scan of ``config`` on models ``named`` and inputs ``source``: in its output folder,
     locked, or in memory. ``progress``: True draws a bar (progress.ProgressBar), False nothing,
     or a progress factory."""
@@ -120,7 +121,8 @@ def run(config: ScanConfig, named: dict[str, Any], source: Any, progress: bool |
             raise OptionError("resume needs the folder of the interrupted scan: pass out=FOLDER")
         return _pipeline(config, named, source, _progress(progress), text)
     check_writable(out)
-    with FolderLock(out, config.outputs.wait):  # one writer, from the same-scan check to the last output
+    # one writer, from the same-scan check to the last output
+    with FolderLock(out, config.outputs.wait):
         remove_stale_temporaries(out)
         return _pipeline(config, named, source, _progress(progress), text)
 
@@ -180,7 +182,8 @@ class Plan:
                         seconds=round(output.seconds_total, 2),
                         seconds_generator=round(output.seconds_generator, 2),
                         seconds_classifier=round(output.seconds_classifier, 2),
-                        seconds_classifiers={k: round(v, 2) for k, v in output.classifier_seconds.items()}),
+                        seconds_classifiers={k: round(v, 2)
+                                             for k, v in output.classifier_seconds.items()}),
             models=self.model_meta, names=self.loaded.images.names, output=output,
             fit=self.loaded.fit, recon_mse=self.loaded.recon_mse, scan_key=self.key,
             baseline=gate.baseline, alpha=gate.alpha,
@@ -221,7 +224,8 @@ def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source)
     if gate.on == "error-distance" and gate.baseline and (
             reference is None or set(named) - set(error_models)):
         raise OptionError("--gate-on error-distance needs the generator's reference classifier to "
-                          f"apply to every model; it applies to: {', '.join(applies or []) or 'none'}")
+                          "apply to every model; it applies to: "
+                          f"{', '.join(applies or []) or 'none'}")
     model_meta = [model_record(c, m) for c, m in zip(classifiers, named.values())]
     chosen = config.errors.search_error_images
     k_error = min(n, chosen) if chosen is not None else auto_error_images(n)

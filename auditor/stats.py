@@ -61,7 +61,8 @@ def bootstrap_ci(
     for start in range(0, n_boot, block):
         k = min(block, n_boot - start)
         samples = dz[rng.integers(0, len(dz), size=(k, len(dz)))]
-        values[start : start + k] = samples.mean(axis=1) if stat == "mean" else median(samples, axis=1)
+        values[start : start + k] = (samples.mean(axis=1) if stat == "mean"
+                                     else median(samples, axis=1))
     lo, hi = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return None
@@ -175,9 +176,12 @@ def friedman(dz: dict[str, np.ndarray]) -> dict[str, float | int] | None:
     columns = matrix[:, valid]
     if np.all(columns == columns[:1]):  # every model equal on every image
         return {"statistic": 0.0, "p_value": 1.0, "n_images": int(valid.sum())}
-    finite = np.where(np.isinf(columns), np.nanmax(np.where(np.isinf(columns), np.nan, columns), initial=0) + 1, columns)
+    finite = np.where(np.isinf(columns),
+                      np.nanmax(np.where(np.isinf(columns), np.nan, columns), initial=0) + 1,
+                      columns)
     result = friedmanchisquare(*finite)
-    return {"statistic": float(result.statistic), "p_value": float(result.pvalue), "n_images": int(valid.sum())}
+    return {"statistic": float(result.statistic), "p_value": float(result.pvalue),
+            "n_images": int(valid.sum())}
 
 
 def ranking(
@@ -249,7 +253,8 @@ def letters(order: list[str], pairs: list[Pair], alpha: float = 0.05) -> dict[st
         return {}
     position = {n: i for i, n in enumerate(order)}
     columns: list[frozenset[str]] = [frozenset(order)]
-    for pair in sorted(significant_pairs(pairs, alpha), key=lambda p: sorted(position[n] for n in p)):
+    for pair in sorted(significant_pairs(pairs, alpha),
+                       key=lambda p: sorted(position[n] for n in p)):
         a, b = sorted(pair, key=position.__getitem__)
         split: list[frozenset[str]] = []
         for col in columns:
@@ -276,7 +281,8 @@ def rank_intervals(
     names = list(dz)
     if not names:
         return {}
-    matrix = np.stack([np.asarray(dz[n], dtype=float) for n in names])  # (M, N): +inf censored, NaN excluded
+    # (M, N): +inf censored, NaN excluded
+    matrix = np.stack([np.asarray(dz[n], dtype=float) for n in names])
     if np.isfinite(cap):
         matrix = np.where(np.isinf(matrix), cap, matrix)
     observed = np.isfinite(matrix)
@@ -311,7 +317,8 @@ def rank_intervals(
 
 
 def gate(
-    dz: dict[str, np.ndarray], baseline: str, degenerate: set[str], alpha: float = 0.05, figure: str = "dz",
+    dz: dict[str, np.ndarray], baseline: str, degenerate: set[str], alpha: float = 0.05,
+    figure: str = "dz",
 ) -> dict[str, object]:
     """Release gate: is any candidate significantly less robust than ``baseline``?
 
@@ -324,18 +331,23 @@ def gate(
     tests = [sign_test(dz[baseline], dz[c]) for c in candidates]
     adjusted = holm([t[4] for t in tests])
     checks = []
-    for name, (base_larger, cand_larger, ties, _excluded, p), p_adj in zip(candidates, tests, adjusted):
+    for name, (base_larger, cand_larger, ties, _excluded, p), p_adj in zip(candidates, tests,
+                                                                           adjusted):
         worse = p_adj is not None and p_adj < alpha and base_larger > cand_larger
         if name in degenerate:
             reason = f"{name} is degenerate: it predicts (nearly) one class for every image"
         elif worse:
-            reason = (f"{name} is less robust than {baseline}: the baseline's {figure} is larger on {base_larger} "
-                      f"images, the candidate's on {cand_larger} (sign test p = {p_adj:.2g} < {alpha:g})")
+            reason = (f"{name} is less robust than {baseline}: the baseline's {figure} is larger "
+                      f"on {base_larger} images, the candidate's on {cand_larger} (sign test p = "
+                      f"{p_adj:.2g} < {alpha:g})")
         else:
-            reason = (f"{name} is not significantly less robust than {baseline} ({base_larger} vs {cand_larger} "
-                      f"images, p = {'–' if p_adj is None else f'{p_adj:.2g}'})")
-        checks.append({"candidate": name, "baseline_larger": base_larger, "candidate_larger": cand_larger,
-                       "ties": ties, "p_value": p, "p_holm": p_adj, "failed": bool(worse or name in degenerate),
+            reason = (f"{name} is not significantly less robust than {baseline} ({base_larger} vs "
+                      f"{cand_larger} images, p = {'–' if p_adj is None else f'{p_adj:.2g}'})")
+        checks.append({"candidate": name, "baseline_larger": base_larger,
+                       "candidate_larger": cand_larger,
+                       "ties": ties, "p_value": p, "p_holm": p_adj,
+                       "failed": bool(worse or name in degenerate),
                        "reason": reason})
-    return {"baseline": baseline, "alpha": alpha, "on": figure, "failed": any(c["failed"] for c in checks),
+    return {"baseline": baseline, "alpha": alpha, "on": figure,
+            "failed": any(c["failed"] for c in checks),
             "checks": checks}

@@ -29,7 +29,8 @@ CHECKPOINT = "checkpoint.pt"
 @dataclass
 class TrainConfig:
     latent_dim: int = 16  # size of z; 8 collapsed classes on MNIST, 16 did not
-    hidden: list[int] = field(default_factory=lambda: [512, 512])  # MLP widths / conv channels, encoder order
+    # MLP widths / conv channels, encoder order
+    hidden: list[int] = field(default_factory=lambda: [512, 512])
     family: str = "vae-mlp"  # or "vae-conv" (see generators.build_vae)
     steps: int = 30_000  # optimiser steps
     batch_size: int = 128
@@ -75,7 +76,8 @@ def _resume(ckpt_path: Path, encoder, decoder, opt, gen, config: TrainConfig, sh
         return 0
     state = torch.load(ckpt_path, weights_only=True, map_location=config.device)
     if state["config"] != _config_key(config, shape):
-        raise OptionError(f"{ckpt_path} was made with other settings; start afresh without --resume")
+        raise OptionError(f"{ckpt_path} was made with other settings; start afresh without "
+                          "--resume")
     encoder.load_state_dict(state["encoder"])
     decoder.load_state_dict(state["decoder"])
     opt.load_state_dict(state["opt"])
@@ -131,7 +133,8 @@ def train_vae(
     if len(train_idx) < 2:
         raise OptionError(f"need at least 2 training images, got {len(train_idx)}")
     torch.manual_seed(config.seed)
-    encoder, decoder = build_vae(shape, config.latent_dim, config.hidden, config.family)  # type: ignore[arg-type]
+    encoder, decoder = build_vae(shape, config.latent_dim, config.hidden,  # type: ignore[arg-type]
+                                 config.family)
     encoder.to(config.device)
     decoder.to(config.device)
     params = list(encoder.parameters()) + list(decoder.parameters())
@@ -148,7 +151,8 @@ def train_vae(
         lr = config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
         for group in opt.param_groups:
             group["lr"] = lr
-        losses = _step(encoder, decoder, opt, data, gen, config, config.beta * min(1.0, (step + 1) / warmup))
+        losses = _step(encoder, decoder, opt, data, gen, config,
+                       config.beta * min(1.0, (step + 1) / warmup))
         step += 1
         if on_step:
             on_step(step, losses)
@@ -187,7 +191,8 @@ def train_vae(
             raise OptionError(f"{len(labels)} labels for {len(images)} images")
         from .reference import save_reference, train_reference
 
-        net, record = train_reference(images, labels, train_idx, hold_idx, class_names, steps=config.reference_steps,
+        net, record = train_reference(images, labels, train_idx, hold_idx, class_names,
+                                      steps=config.reference_steps,
                                       seed=config.seed, device=config.device)
         save_bundle(out, encoder, decoder, manifest)
         save_reference(out, net, record)
@@ -196,12 +201,14 @@ def train_vae(
 
 
 def _config_key(config: TrainConfig, shape: tuple[int, ...]) -> dict[str, Any]:
-    key = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "checkpoint_every")}
+    key = {k: v for k, v in asdict(config).items()
+           if k not in ("threads", "device", "checkpoint_every")}
     key["shape"] = list(shape)
     return key
 
 
-def reconstruction_quality(encoder, decoder, images: np.ndarray, config: TrainConfig) -> dict[str, Any]:
+def reconstruction_quality(encoder, decoder, images: np.ndarray,
+                           config: TrainConfig) -> dict[str, Any]:
     """Per-image reconstruction MSE of held-out images: the domain reference for scans."""
     import torch
 

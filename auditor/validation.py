@@ -18,13 +18,17 @@ import numpy as np
 from auditor import stats
 
 # the product's own figures, one of which a bundle's validation names as "read as accuracy"
-FIGURES = ("mean_dz", "median_dz", "mean_error_distance", "median_error_distance", "agreement_with_reference",
+FIGURES = ("mean_dz", "median_dz", "mean_error_distance", "median_error_distance",
+           "agreement_with_reference",
            "consensus_accuracy")
 # label-free peers
 PEERS = ("confidence", "majority_agreement", "nuclear_norm", "dawid_skene", "softmax_corr", "cot")
-# the results.json field of each product figure (in every models[] entry; an object's "mean"/"median" is the figure)
-RESULTS_FIELDS = {"mean_dz": "mean_delta_z", "median_dz": "median_delta_z", "mean_error_distance": "error_distance",
-                  "median_error_distance": "error_distance", "agreement_with_reference": "agreement_with_reference",
+# the results.json field of each product figure (in every models[] entry; an object's
+# "mean"/"median" is the figure)
+RESULTS_FIELDS = {"mean_dz": "mean_delta_z", "median_dz": "median_delta_z",
+                  "mean_error_distance": "error_distance",
+                  "median_error_distance": "error_distance",
+                  "agreement_with_reference": "agreement_with_reference",
                   "consensus_accuracy": "consensus_accuracy"}
 LABELS = {
     "mean_dz": "mean Δz",
@@ -64,7 +68,8 @@ def nuclear_norm(p: np.ndarray) -> float:
     return float(np.linalg.svd(p, compute_uv=False).sum() / np.sqrt(n * min(n, k)))
 
 
-def model_figures(zoo, out, images: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> dict[str, dict[str, float]]:
+def model_figures(zoo, out, images: np.ndarray, labels: np.ndarray,
+                  rows: np.ndarray) -> dict[str, dict[str, float]]:
     """Every figure of every model over the images ``rows`` (a boolean mask). ``out`` is the
     SearchOutput of a scan of ``images``; the natural-error figures need it to hold error
     distances (a reference classifier), the confidence peers a ``proba`` method on the model."""
@@ -89,24 +94,28 @@ def model_figures(zoo, out, images: np.ndarray, labels: np.ndarray, rows: np.nda
             has_adv = ~np.isnan(res.delta_z[rows]) & agrees
             kept = has_adv & (out.reference_adversary[m.name][rows] == r_x)
             f |= {"mean_error_distance": ed["mean_delta_z"] or 0.0,
-                  "median_error_distance": ed["median_delta_z"] if ed["median_delta_z"] is not None else np.inf,
+                  "median_error_distance": (ed["median_delta_z"]
+                                            if ed["median_delta_z"] is not None else np.inf),
                   "agreement_with_reference": float(agrees.mean()),
                   "kept_class": float(kept.sum() / max(1, has_adv.sum() + (~agrees).sum())),
                   "censored_errors": int(np.isnan(err.delta_z[rows]).sum())}
         if hasattr(m, "proba"):
             probs = m.proba(images[rows])
-            f |= {"confidence": float(probs.max(axis=1).mean()), "nuclear_norm": nuclear_norm(probs),
+            f |= {"confidence": float(probs.max(axis=1).mean()),
+                  "nuclear_norm": nuclear_norm(probs),
                   "softmax_corr": softmax_corr(probs), "cot": cot(probs)}
         figures[m.name] = f
     return figures
 
 
-def correlations(zoo, figures: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+def correlations(zoo,
+                 figures: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Per split, Spearman rho of every figure that all models have, with accuracy."""
     out = {}
     for split, f in figures.items():
         keys = [k for k in (*FIGURES, *PEERS) if all(k in f[m.name] for m in zoo)]
-        out[split] = {k: rank_corr([f[m.name][k] for m in zoo], [f[m.name]["accuracy"] for m in zoo]) for k in keys}
+        out[split] = {k: rank_corr([f[m.name][k] for m in zoo],
+                                   [f[m.name]["accuracy"] for m in zoo]) for k in keys}
     return out
 
 
@@ -117,13 +126,16 @@ def validate(zoo, out, images: np.ndarray, labels: np.ndarray, zoo_name: str) ->
     figures = {name: model_figures(zoo, out, images, labels, rows) for name, rows in splits.items()}
     corr = correlations(zoo, figures)
     candidates = [k for k in FIGURES if k in corr["validation"]]
-    chosen = max(candidates, key=lambda k: -np.inf if np.isnan(corr["validation"][k]) else corr["validation"][k])
-    record = validation_record(zoo_name, zoo, corr, chosen, {k: int(v.sum()) for k, v in splits.items()})
+    chosen = max(candidates, key=lambda k: (-np.inf if np.isnan(corr["validation"][k])
+                                            else corr["validation"][k]))
+    record = validation_record(zoo_name, zoo, corr, chosen,
+                               {k: int(v.sum()) for k, v in splits.items()})
     return record, figures
 
 
 def figures_table(corr: dict[str, dict[str, float]]) -> list[str]:
-    lines = ["| label-free figure | Spearman ρ, validation part | Spearman ρ, test part (report this) |",
+    lines = ["| label-free figure | Spearman ρ, validation part "
+             "| Spearman ρ, test part (report this) |",
              "|---|---:|---:|"]
     for key in (k for k in (*FIGURES, *PEERS) if k in corr["test"]):
         lines.append(f"| {LABELS[key]} | {corr['validation'][key]:.3f} | {corr['test'][key]:.3f} |")
@@ -133,10 +145,12 @@ def figures_table(corr: dict[str, dict[str, float]]) -> list[str]:
 def validation_record(zoo_name: str, zoo, corr, chosen: str, n_images: dict[str, int]) -> dict:
     """What a bundle's manifest records under ``validation``."""
     return {
-        "zoo": zoo_name, "n_models": len(zoo), "families": sorted({getattr(m, "family", "given") for m in zoo}), "n_images": n_images,
+        "zoo": zoo_name, "n_models": len(zoo),
+        "families": sorted({getattr(m, "family", "given") for m in zoo}), "n_images": n_images,
         "read_as_accuracy": RESULTS_FIELDS[chosen], "figure": chosen,
         "spearman_test": {k: None if np.isnan(v) else round(v, 3) for k, v in corr["test"].items()},
-        "spearman_validation": {k: None if np.isnan(v) else round(v, 3) for k, v in corr["validation"].items()},
+        "spearman_validation": {k: None if np.isnan(v) else round(v, 3)
+                                for k, v in corr["validation"].items()},
         "labels": {k: LABELS[k] for k in corr["test"]},
         "date": dt.date.today().isoformat(),
     }

@@ -1,5 +1,6 @@
 """The code's shape (docs/architecture.md): no import cycle among auditor's modules, no module
-over 400 lines, no function body over 80, and the terminal libraries only where they belong.
+over 400 lines, no function body over 80, no line over 100 characters, and the terminal
+libraries only where they belong.
 
 Every import counts: at module level, inside functions and under TYPE_CHECKING; ``from pkg
 import name`` is an edge to the submodule ``name`` where one exists, else to the package.
@@ -14,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "auditor"
 MAX_MODULE_LINES = 400
 MAX_BODY_LINES = 80
 TERMINAL = {"typer": ("auditor.cli",), "rich": ("auditor.cli", "auditor.progress")}
+MAX_LINE_LENGTH = 100  # pyproject.toml's [tool.ruff] line-length
 
 
 def modules() -> dict[str, Path]:
@@ -98,6 +100,16 @@ def test_no_long_module_or_function():
                 if lines > MAX_BODY_LINES:
                     long_bodies.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}: {lines}")
     assert long_modules == [] and long_bodies == []
+
+
+def test_no_line_over_the_line_length():
+    long_lines = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = path.relative_to(PACKAGE.parent).as_posix()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if len(line) > MAX_LINE_LENGTH:
+                long_lines.append(f"{where}:{number}: {len(line)} characters")
+    assert long_lines == []
 
 
 def test_only_the_cli_and_the_progress_bar_use_the_terminal_libraries():

@@ -26,7 +26,8 @@ def clip_ball(x: np.ndarray, candidate: np.ndarray, eps: np.ndarray, norm: str) 
     delta = candidate - x
     eps = np.asarray(eps, dtype=np.float32)
     if norm == "l2":
-        length = np.sqrt((delta.astype(np.float64) ** 2).sum(axis=-1, keepdims=True)).astype(np.float32)
+        length = np.sqrt((delta.astype(np.float64) ** 2)
+                         .sum(axis=-1, keepdims=True)).astype(np.float32)
         delta = delta * np.minimum(1.0, eps[..., None] / np.maximum(length, 1e-12))
     else:
         delta = np.clip(delta, -eps[..., None], eps[..., None])
@@ -42,8 +43,8 @@ class Oracle:
     result is the closest adversary it ever saw, so eps is the measured norm of a verified flip.
     """
 
-    def __init__(self, classifier, x: np.ndarray, labels: np.ndarray, shape: tuple[int, ...], budget: int,
-                 norm: str, scores: bool = False) -> None:
+    def __init__(self, classifier, x: np.ndarray, labels: np.ndarray, shape: tuple[int, ...],
+                 budget: int, norm: str, scores: bool = False) -> None:
         self.clf, self.x, self.labels, self.shape = classifier, x, labels, shape
         self.budget, self.norm, self.scores = budget, norm, scores
         n = len(x)
@@ -86,7 +87,8 @@ class Oracle:
                 for row, dd in zip(hit, dist):  # few per call
                     pair = owners[row]
                     if dd < self.best[pair]:
-                        self.best[pair], self.best_x[pair], self.best_label[pair] = dd, images[row], labels[row]
+                        (self.best[pair], self.best_x[pair],
+                         self.best_label[pair]) = dd, images[row], labels[row]
         return labels, logp
 
     def adversarial(self, owners: np.ndarray, images: np.ndarray) -> np.ndarray:

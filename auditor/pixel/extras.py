@@ -18,7 +18,8 @@ def pixel_extras(gen, classifiers, images, output, pixel, natural, refine_steps:
     from ..naturalness import summary
     from .repair import repair
 
-    log.info("measuring how natural the pixel adversaries are and whether the generator repairs them")
+    log.info("measuring how natural the pixel adversaries are and whether the generator repairs "
+             "them")
     nat = natural["nat"]
     models = {}
     flags = {"natural_out_of_domain": natural["flags"], "pixel_out_of_domain": {}}
@@ -36,7 +37,8 @@ def pixel_extras(gen, classifiers, images, output, pixel, natural, refine_steps:
                               refine_steps, examples=REPAIR_EXAMPLES)
         models[clf.name] = {
             "naturalness": {"natural": natural["models"][clf.name], "pixel": summary(px_scores)},
-            "repair": {"pixel": with_pngs(pixel_repair, images, res.prediction, px.adversary_prediction),
+            "repair": {"pixel": with_pngs(pixel_repair, images, res.prediction,
+                                          px.adversary_prediction),
                        "natural": repair(gen, clf, adversaries, res.prediction, has_z & keeps,
                                          refine_steps),
                        "n_reconstruction_changed": int((~keeps).sum())},
@@ -51,7 +53,8 @@ def with_pngs(record: dict, images: np.ndarray, labels: np.ndarray,
     from ..pictures import png_data_uri
 
     examples = record.pop("_examples", [])
-    record["examples"] = [{"index": i, "label": int(labels[i]), "adversary_label": int(adversary_labels[i]),
+    record["examples"] = [{"index": i, "label": int(labels[i]),
+                           "adversary_label": int(adversary_labels[i]),
                            "round_trip_label": back, "repaired": back == int(labels[i]),
                            "image_png": png_data_uri(images[i]), "adversary_png": png_data_uri(adv),
                            "round_trip_png": png_data_uri(trip)}

@@ -40,23 +40,29 @@ def figures(out: PixelOutput, dz: dict[str, np.ndarray], n: int, alpha: float, d
         rho = None
         d = dz[name][: out.n_done]
         both = ~np.isnan(d)
-        if complete and both.sum() >= 5 and len(np.unique(d[both])) > 1 and len(np.unique(eff[both])) > 1:
+        if (complete and both.sum() >= 5 and len(np.unique(d[both])) > 1
+            and len(np.unique(eff[both])) > 1):
             rho = _num(spearmanr(d[both], eff[both]).statistic, 4)
         models[name] = {
-            "median_eps": _num(med), "median_eps_ci": stats.bootstrap_ci(eps, censored, "median") if complete else None,
+            "median_eps": _num(med),
+            "median_eps_ci": stats.bootstrap_ci(eps, censored, "median") if complete else None,
             "mean_eps": _num(np.nanmean(eps)) if (~censored).any() else None,
             "n_censored": int(censored.sum()), "n_images": int(len(eff)),
-            "stable": {f"{level:g}": _num((eff > level).mean(), 4) if len(eff) else None for level in LEVELS[out.norm]},
-            "queries_per_image": _num(out.results[name].queries[: out.n_done].mean(), 1) if out.n_done else None,
+            "stable": {f"{level:g}": _num((eff > level).mean(), 4) if len(eff) else None
+                       for level in LEVELS[out.norm]},
+            "queries_per_image": (_num(out.results[name].queries[: out.n_done].mean(), 1)
+                                  if out.n_done else None),
             "spearman_dz_images": rho,
         }
     pairs = stats.pairwise(effective)
-    ranking = stats.ranking(names, stats.restricted_means(effective, out.cap), pairs, alpha=alpha, degenerate=degenerate)
+    ranking = stats.ranking(names, stats.restricted_means(effective, out.cap), pairs, alpha=alpha,
+                            degenerate=degenerate)
     over_models = None
     if complete and len(names) >= 5:
         cap_dz = stats.restricted_means(dz, dz_cap)
         means_eps = stats.restricted_means(effective, out.cap)
-        pairs_xy = [(cap_dz[k], means_eps[k]) for k in names if cap_dz[k] is not None and means_eps[k] is not None]
+        pairs_xy = [(cap_dz[k], means_eps[k]) for k in names if cap_dz[k] is not None
+                    and means_eps[k] is not None]
         if len(pairs_xy) >= 5:
             over_models = _num(spearmanr(*zip(*pairs_xy)).statistic, 4)
     info = REGISTRY[out.attack]
@@ -65,7 +71,8 @@ def figures(out: PixelOutput, dz: dict[str, np.ndarray], n: int, alpha: float, d
         # white box: forward and backward passes (one per image each), counted like queries
         "budget_unit": "passes" if info.box == "white" else "queries",
         "norm": out.norm, "max_eps": out.cap, "queries_budget": out.budget,
-        "levels": list(LEVELS[out.norm]), "progress": {"done": out.n_done, "total": n}, "complete": complete,
+        "levels": list(LEVELS[out.norm]), "progress": {"done": out.n_done, "total": n},
+        "complete": complete,
         "seconds": round(out.seconds, 2), "models": models, "pairwise": [p.__dict__ for p in pairs],
         "ranking": ranking, "spearman_dz_models": over_models,
     }

@@ -38,11 +38,13 @@ from .deepfool import DeepFool
 from .gradients import REFINE_STEPS, dual, size
 
 MAX_STEPS = 300
-ALPHA = {("l2", "start"): (1.0, 0.01), ("l2", "near"): (0.1, 0.001),  # (alpha_0, alpha_K) per norm and start
+# (alpha_0, alpha_K) per norm and start
+ALPHA = {("l2", "start"): (1.0, 0.01), ("l2", "near"): (0.1, 0.001),
          ("linf", "start"): (0.1, 0.001), ("linf", "near"): (0.01, 0.0001)}
 GAMMA = (0.05, 0.001)  # (gamma_0, gamma_K)
 GUESS = 1.2
-DEEPFOOL_ITER = 10  # the first adversary's DeepFool steps, at most (and a quarter of the budget at most)
+# the first adversary's DeepFool steps, at most (and a quarter of the budget at most)
+DEEPFOOL_ITER = 10
 
 
 def cosine(start: float, end: float, k: int, steps: int) -> float:
@@ -61,12 +63,16 @@ class FastMinimumNorm:
         rows = np.arange(len(oracle.x))
         k = int(oracle.clf.n_outputs or 10)
         start = int(oracle.left(rows).min())
-        DeepFool(max_iter=max(1, min(DEEPFOOL_ITER, start // (4 * (1 + k))))).run(oracle, rngs, norm)
-        steps = self.steps or int(min(MAX_STEPS, max(1, (oracle.left(rows).min() - REFINE_STEPS) // 2)))
+        DeepFool(max_iter=max(1, min(DEEPFOOL_ITER, start // (4 * (1 + k))))).run(
+            oracle, rngs, norm)
+        steps = (self.steps
+                 or int(min(MAX_STEPS, max(1, (oracle.left(rows).min() - REFINE_STEPS) // 2))))
         descend(oracle, rows, norm, max(1, round(steps * 2 / 3)), ALPHA[norm, "start"])
         adversary = np.isfinite(oracle.best)
-        init = torch.from_numpy(np.where(adversary[:, None], np.nan_to_num(oracle.best_x - oracle.x), 0))
-        descend(oracle, rows, norm, max(1, steps // 3), ALPHA[norm, "near"], init.to(oracle.xt.device))
+        init = torch.from_numpy(np.where(adversary[:, None],
+                                         np.nan_to_num(oracle.best_x - oracle.x), 0))
+        descend(oracle, rows, norm, max(1, steps // 3), ALPHA[norm, "near"],
+                init.to(oracle.xt.device))
         oracle.refine(rows)
 
 

@@ -40,7 +40,8 @@ def why_not(clf) -> str | None:
             return "takes a fixed batch or a non-float32 input"
         return None
     if fmt.startswith("onnx"):
-        return "is an ONNX model: auditor takes gradients only from TorchScript files and torch.nn.Modules"
+        return ("is an ONNX model: auditor takes gradients only from TorchScript files and "
+                "torch.nn.Modules")
     return f"is a {fmt or type(clf).__name__} model, a black box without gradients"
 
 
@@ -62,8 +63,8 @@ def prepare(contract, x: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) in [0, 1] -> the model's input, as InputContract.prepare but in torch."""
     if contract.size is not None and tuple(x.shape[2:]) != tuple(contract.size):
         shrink = contract.size[0] < x.shape[2] or contract.size[1] < x.shape[3]
-        x = torch.nn.functional.interpolate(x, size=contract.size, mode="bilinear", align_corners=False,
-                                            antialias=shrink).clamp(0.0, 1.0)
+        x = torch.nn.functional.interpolate(x, size=contract.size, mode="bilinear",
+                                            align_corners=False, antialias=shrink).clamp(0.0, 1.0)
     if x.shape[1] != contract.channels:
         x = x.repeat(1, contract.channels, 1, 1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
     if contract.input_scale != 1.0:
@@ -91,14 +92,18 @@ def scores(clf, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
         out = module(prepare(clf.contract, x.reshape(len(x), *shape)))
     finally:
         module.train(training)
-    items = out if isinstance(out, (tuple, list)) else list(out.values()) if isinstance(out, dict) else [out]
-    found = [t for t in items if isinstance(t, torch.Tensor) and t.ndim == 2 and t.is_floating_point()
+    items = (out if isinstance(out, (tuple, list)) else list(out.values()) if isinstance(out, dict)
+             else [out])
+    found = [t for t in items if isinstance(t, torch.Tensor) and t.ndim == 2
+             and t.is_floating_point()
              and t.shape[1] > 1]
     if not found:
-        raise ModelError(f"{clf.label}: no class scores (N, K) among its outputs to take gradients of")
+        raise ModelError(f"{clf.label}: no class scores (N, K) among its outputs to take gradients "
+                         "of")
     s = found[0].float()
     with torch.no_grad():
-        probabilities = bool(s.min() >= 0) and bool(torch.allclose(s.sum(1), torch.ones_like(s[:, 0]), atol=1e-3))
+        probabilities = (bool(s.min() >= 0)
+                         and bool(torch.allclose(s.sum(1), torch.ones_like(s[:, 0]), atol=1e-3)))
     return torch.log(s.clamp_min(1e-12)) if probabilities else s
 
 
@@ -107,8 +112,8 @@ class GradientOracle:
     counterpart of :class:`~.common.Oracle`. ``rows`` name pairs; within one call each pair
     appears at most once."""
 
-    def __init__(self, classifier, x: np.ndarray, labels: np.ndarray, shape: tuple[int, ...], budget: int,
-                 norm: str, scores: bool = True) -> None:
+    def __init__(self, classifier, x: np.ndarray, labels: np.ndarray, shape: tuple[int, ...],
+                 budget: int, norm: str, scores: bool = True) -> None:
         self.clf, self.x, self.labels, self.shape = classifier, x, labels, shape
         self.budget, self.norm = budget, norm
         n = len(x)
@@ -121,10 +126,12 @@ class GradientOracle:
         self.yt = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
 
     def left(self, rows: np.ndarray) -> np.ndarray:
-        """Passes each pair of ``rows`` may still spend on the attack (the final check's are kept back)."""
+        """Passes each pair of ``rows`` may still spend on the attack (the final check's are kept
+        back)."""
         return self.budget - RESERVE - self.queries[rows]
 
-    def margin_grad(self, rows: np.ndarray, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def margin_grad(self, rows: np.ndarray,
+                    images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The margin s_y - max_{j != y} s_j at ``images`` (r, d) (below 0: adversarial) and its
         gradient (r, d); 2 passes per image."""
         images = images.detach().requires_grad_(True)
@@ -137,12 +144,14 @@ class GradientOracle:
         return margin.detach(), grad
 
     def jacobian(self, rows: np.ndarray, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-scores (r, K) at ``images`` (r, d) and their gradients (r, K, d); 1 + K passes per image."""
+        """Log-scores (r, K) at ``images`` (r, d) and their gradients (r, K, d); 1 + K passes per
+        image."""
         images = images.detach().requires_grad_(True)
         with torch.enable_grad():
             s = scores(self.clf, images, self.shape)
             k = s.shape[1]
-            grads = [torch.autograd.grad(s[:, j].sum(), images, retain_graph=j < k - 1)[0] for j in range(k)]
+            grads = [torch.autograd.grad(s[:, j].sum(), images, retain_graph=j < k - 1)[0]
+                     for j in range(k)]
         self.queries[rows] += 1 + k
         self._record(rows, images.detach(), s.detach().argmax(1))
         return s.detach(), torch.stack(grads, dim=1)
@@ -173,13 +182,15 @@ class GradientOracle:
         rows = rows[np.isfinite(self.best[rows])]
         x, adv = self.x[rows], self.best_x[rows].copy()
         lo = np.zeros(len(rows))
-        hi = np.ones(len(rows)) if self.norm == "l2" else np.abs(adv - x).max(axis=1).astype(np.float64)
+        hi = (np.ones(len(rows)) if self.norm == "l2"
+              else np.abs(adv - x).max(axis=1).astype(np.float64))
         for _ in range(steps):
             k = np.flatnonzero(self.left(rows) >= 1)
             if not len(k):
                 return
             mid = (lo[k] + hi[k]) / 2
-            hit = self.adversarial(rows[k], torch.from_numpy(project(x[k], adv[k], mid, self.norm)).to(self.device))
+            hit = self.adversarial(
+                rows[k], torch.from_numpy(project(x[k], adv[k], mid, self.norm)).to(self.device))
             hi[k[hit]], lo[k[~hit]] = mid[hit], mid[~hit]
 
     def finish(self) -> None:
@@ -196,7 +207,8 @@ class GradientOracle:
             if not len(todo):
                 break
             candidate = (self.best_x[rows[todo]] if factor == 1.0 else
-                         np.clip(x[todo] + np.float32(factor) * delta[todo], 0.0, 1.0).astype(np.float32))
+                         np.clip(x[todo] + np.float32(factor) * delta[todo], 0.0, 1.0)
+                         .astype(np.float32))
             labels = self.clf.predict(candidate.reshape(len(todo), *self.shape))
             self.queries[rows[todo]] += 1
             flip = labels != self.labels[rows[todo]]

@@ -61,12 +61,14 @@ class HopSkipJump:
                 us.append(u / np.linalg.norm(u, axis=1, keepdims=True))
             u = np.stack(us)  # (r, count, d)
             probes = np.clip(boundary[rows][:, None] + delta[:, None, None] * u, 0, 1)
-            hits = oracle.adversarial(np.repeat(rows, count), probes.reshape(-1, d)).reshape(len(rows), count)
+            hits = oracle.adversarial(np.repeat(rows, count),
+                                      probes.reshape(-1, d)).reshape(len(rows), count)
             phi = np.where(hits, 1.0, -1.0).astype(np.float32)
             uniform = np.all(phi == phi[:, :1], axis=1)
             weights = np.where(uniform[:, None], phi, phi - phi.mean(axis=1, keepdims=True))
             g = (weights[:, :, None] * u).mean(axis=1)
-            direction = (g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12) if norm == "l2"
+            direction = (g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+                         if norm == "l2"
                          else np.sign(g)).astype(np.float32)
             step = (dist / np.sqrt(t)).astype(np.float32)
             candidate = boundary[rows].copy()
@@ -83,7 +85,8 @@ class HopSkipJump:
             boundary[rows] = _binary_search(oracle, rows, candidate, theta, norm)
 
 
-def _binary_search(oracle: Oracle, rows: np.ndarray, adv: np.ndarray, theta: float, norm: str) -> np.ndarray:
+def _binary_search(oracle: Oracle, rows: np.ndarray, adv: np.ndarray, theta: float,
+                   norm: str) -> np.ndarray:
     """Boundary points between the clean images of ``rows`` and their adversaries ``adv``."""
     x = oracle.x[rows]
     lo = np.zeros(len(rows))

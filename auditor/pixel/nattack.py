@@ -27,7 +27,8 @@ from .common import Oracle, clip_ball
 
 POPULATION = 20  # N: the paper's 300 is far more than a 784-pixel image needs at our budgets
 SIGMA = 0.1  # the paper's sigma^2 = 0.01
-LEARNING_RATE = 0.2  # eta; the paper's 0.008 is for CIFAR at eps 0.031 and moves far too slowly here
+# eta; the paper's 0.008 is for CIFAR at eps 0.031 and moves far too slowly here
+LEARNING_RATE = 0.2
 CLIP = 3.0  # |arctanh(2x - 1)| at most this: tanh(3) = 0.995
 SHRINK = 0.9
 MAX_SIGMA = 1.6  # where every sample scores alike, sigma doubles up to this to find a slope
@@ -43,7 +44,8 @@ class NAttack:
     def run(self, oracle: Oracle, rngs: list[np.random.Generator], norm: str) -> None:
         x = oracle.x
         b, d = x.shape
-        theta = np.arctanh(np.clip(2 * x.astype(np.float64) - 1, -np.tanh(CLIP), np.tanh(CLIP))).astype(np.float32)
+        theta = np.arctanh(np.clip(2 * x.astype(np.float64) - 1, -np.tanh(CLIP),
+                                   np.tanh(CLIP))).astype(np.float32)
         eps = np.full(b, self.cap, dtype=np.float32)
         sigma = np.full(b, SIGMA, dtype=np.float32)
         n = POPULATION
@@ -55,7 +57,8 @@ class NAttack:
             rows = rows[oracle.queries[rows] + n <= oracle.budget]
             if not len(rows):
                 return
-            noise = torch.stack([torch.randn((n, d), generator=streams[i]) for i in rows]).numpy()  # (r, n, d)
+            # (r, n, d)
+            noise = torch.stack([torch.randn((n, d), generator=streams[i]) for i in rows]).numpy()
             z = theta[rows][:, None] + sigma[rows][:, None, None] * noise
             g = (np.tanh(z) + 1) / 2
             samples = clip_ball(x[rows][:, None], g, eps[rows][:, None], norm)
@@ -69,8 +72,12 @@ class NAttack:
             flipped = np.isfinite(oracle.best[rows])
             eps[rows[flipped]] = np.minimum(eps[rows[flipped]], SHRINK * oracle.best[rows[flipped]])
             spread = loss.std(axis=1, keepdims=True)
-            flat = spread[:, 0] <= 1e-12  # every sample scored alike (a forest's piecewise-constant scores)
+            # every sample scored alike (a forest's piecewise-constant scores)
+            flat = spread[:, 0] <= 1e-12
             sigma[rows] = np.where(flat, np.minimum(sigma[rows] * 2, MAX_SIGMA), SIGMA)
-            score = np.where(spread > 1e-12, (loss - loss.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-12), 0.0)
-            step = (LEARNING_RATE / (n * SIGMA)) * np.einsum("rn,rnd->rd", score.astype(np.float32), noise)
+            score = np.where(spread > 1e-12,
+                             (loss - loss.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-12),
+                             0.0)
+            step = (LEARNING_RATE / (n * SIGMA)) * np.einsum("rn,rnd->rd",
+                                                             score.astype(np.float32), noise)
             theta[rows] -= step

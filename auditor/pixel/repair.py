@@ -6,7 +6,8 @@ Pixel adversaries are mostly off the generator's manifold, so the round trip ten
 natural adversaries G(z*) lie on it and reconstruct to themselves, so their rate would be 0 but for
 one thing: each sits just past the decision boundary (the search stops at the first flip), where the
 round trip's small error can cross back. Their rate is the control the pixel rate is read against.
-Images whose own reconstruction G(I(x)) already changes the model's label are left out (and counted).
+Images whose own reconstruction G(I(x)) already changes the model's label are left out (and
+counted).
 """
 
 from __future__ import annotations
@@ -44,5 +45,6 @@ def repair(generator, classifier, adversaries: np.ndarray, labels: np.ndarray, u
         fixed, kept = np.flatnonzero(back == labels[rows]), np.flatnonzero(back != labels[rows])
         chosen = list(fixed[: max(1, examples - 1) if len(kept) else examples])
         chosen += list(kept[: examples - len(chosen)])
-        out["_examples"] = [(int(rows[k]), adversaries[rows[k]], trips[k], int(back[k])) for k in sorted(chosen)]
+        out["_examples"] = [(int(rows[k]), adversaries[rows[k]], trips[k], int(back[k]))
+                            for k in sorted(chosen)]
     return out

@@ -25,8 +25,8 @@ from ..errors import ResultsError
 from .build import SCHEMA_VERSION, _error_figures, build
 from .restore import pixel_npz, read_pixel_npz, restore, restore_pixel
 
-__all__ = ["SCHEMA_VERSION", "build", "pixel_npz", "read", "read_pixel_npz", "restore", "restore_pixel",
-           "write", "_error_figures"]
+__all__ = ["SCHEMA_VERSION", "build", "pixel_npz", "read", "read_pixel_npz", "restore",
+           "restore_pixel", "write", "_error_figures"]
 
 _PNG_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
 
@@ -37,7 +37,8 @@ def write(path: Path, results: dict[str, Any]) -> Path:
     from ..files import atomic_write
 
     def dump(fh) -> None:  # streamed: no whole-document string in memory
-        json.dump({k: v for k, v in results.items() if not k.startswith("_")}, fh, indent=1, allow_nan=False)
+        json.dump({k: v for k, v in results.items() if not k.startswith("_")}, fh, indent=1,
+                  allow_nan=False)
         fh.write("\n")
 
     return atomic_write(Path(path), dump)
@@ -56,7 +57,8 @@ def read(path: Path) -> dict[str, Any]:
     """Read and check a results.json; raises :class:`ResultsError` with what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise ResultsError(f"{str(path)!r} is not a file; pass the results.json written by `auditor scan`")
+        raise ResultsError(f"{str(path)!r} is not a file; pass the results.json written by "
+                           "`auditor scan`")
     try:
         results = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -65,17 +67,20 @@ def read(path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: expected a JSON object, got {type(results).__name__}")
     version = results.get("schema_version", SCHEMA_VERSION)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ResultsError(f"{path}: results schema {version!r} is newer than this auditor reads; upgrade auditor")
+        raise ResultsError(f"{path}: results schema {version!r} is newer than this auditor reads; "
+                           "upgrade auditor")
     for key, kind in REQUIRED.items():
         if not isinstance(results.get(key), kind):
-            raise ResultsError(f"{path}: field {key!r} should be a {kind.__name__}, got {type(results.get(key)).__name__}")
+            raise ResultsError(f"{path}: field {key!r} should be a {kind.__name__}, got "
+                               f"{type(results.get(key)).__name__}")
     names = []
     for model in results["models"]:
         if not isinstance(model, dict) or not isinstance(model.get("name"), str):
             raise ResultsError(f"{path}: every entry of 'models' needs a string 'name'")
         names.append(model["name"])
     for k, inst in enumerate(results["instances"]):
-        if not isinstance(inst, dict) or not isinstance(inst.get("file"), str) or not isinstance(inst.get("results"), dict):
+        if (not isinstance(inst, dict) or not isinstance(inst.get("file"), str)
+            or not isinstance(inst.get("results"), dict)):
             raise ResultsError(f"{path}: instance {k} needs 'file' (string) and 'results' (object)")
         for name in names:
             entry = inst["results"].get(name)
@@ -85,13 +90,17 @@ def read(path: Path) -> dict[str, Any]:
                 if key not in entry and optional:
                     continue
                 value = entry.get(key)
-                if not (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
-                    raise ResultsError(f"{path}: instance {k}, model {name!r}: {key} has the wrong type ({value!r})")
+                if not (isinstance(value, kinds)
+                        and not (isinstance(value, bool) and bool not in kinds)):
+                    raise ResultsError(f"{path}: instance {k}, model {name!r}: {key} has the wrong "
+                                       f"type ({value!r})")
             if entry.get("z_star") is not None and not _numbers(entry["z_star"]):
-                raise ResultsError(f"{path}: instance {k}, model {name!r}: z_star should be a list of numbers")
+                raise ResultsError(f"{path}: instance {k}, model {name!r}: z_star should be a list "
+                                   "of numbers")
         png = inst.get("image_png")
         if png is not None and not (isinstance(png, str) and _PNG_URI.fullmatch(png)):
-            raise ResultsError(f"{path}: instance {k}: image_png should be an inline PNG (data:image/png;base64,...)")
+            raise ResultsError(f"{path}: instance {k}: image_png should be an inline PNG "
+                               "(data:image/png;base64,...)")
         if inst.get("z0") is not None and not _numbers(inst["z0"]):
             raise ResultsError(f"{path}: instance {k}: z0 should be a list of numbers")
     return results
@@ -111,4 +120,5 @@ FIELDS = [
 
 
 def _numbers(values: Any) -> bool:
-    return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return (isinstance(values, list)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))

@@ -12,7 +12,8 @@ from .. import stats
 from .._version import __version__
 from ..consensus import ASSUMPTION, consensus_accuracy
 
-SCHEMA_VERSION = 2  # 2: ranking groups without significant pairs, letters, ranks, natural-error figures (all additive)
+# 2: ranking groups without significant pairs, letters, ranks, natural-error figures (all additive)
+SCHEMA_VERSION = 2
 
 
 def _num(value: float, digits: int = 6) -> float | None:
@@ -80,13 +81,15 @@ def build(
     errors = _error_figures(output, models, n_done, intervals, applies)
     consensus = consensus_accuracy({m["name"]: rounded[m["name"]].prediction for m in models})
     for entry in model_entries:
-        entry["consensus_accuracy"] = None if consensus is None else _num(consensus[entry["name"]], 4)
+        entry["consensus_accuracy"] = (None if consensus is None
+                                       else _num(consensus[entry["name"]], 4))
     pairs = stats.pairwise(effective)
     largest = stats.p_largest(effective)
     for entry in model_entries:
         entry["p_largest"] = _num(largest.get(entry["name"]))  # type: ignore[arg-type]
     cap = float(search.get("max_radius") or np.inf)
-    mean = stats.restricted_means(effective, cap)  # censored images count at the cap: they are robust
+    # censored images count at the cap: they are robust
+    mean = stats.restricted_means(effective, cap)
     degenerate = {e["name"] for e in model_entries if e["degenerate"]}
     groups = stats.ranking([e["name"] for e in model_entries], mean, pairs, alpha=alpha,
                            degenerate=degenerate)
@@ -100,8 +103,8 @@ def build(
                         | (pixel_extra or {}))
     for entry in model_entries:
         _attach_figures(entry, errors, letters, ranks, search_error, naturalness, pixel_record)
-    instances = [_instance(i, name, models, rounded, output, errors, naturalness, pixel, pixel_extra,
-                           recon_mse) for i, name in enumerate(names[:n_done])]
+    instances = [_instance(i, name, models, rounded, output, errors, naturalness, pixel,
+                           pixel_extra, recon_mse) for i, name in enumerate(names[:n_done])]
     return {
         "schema_version": SCHEMA_VERSION,
         "auditor_version": __version__,
@@ -115,21 +118,27 @@ def build(
         "search": search,
         "models": model_entries,
         **({"naturalness": naturalness["record"]} if naturalness is not None else {}),
-        "consensus": None if consensus is None else {"method": "Dawid-Skene", "assumption": ASSUMPTION,
-                                                     "n_models": len(models)},
+        "consensus": (None if consensus is None
+                      else {"method": "Dawid-Skene", "assumption": ASSUMPTION,
+                            "n_models": len(models)}),
         "pairwise": [p.__dict__ for p in pairs],
         "friedman": stats.friedman(effective),
         "alpha": alpha,
         "ranking": groups,
-        "gate": (None if not baseline else stats.gate(effective, baseline, degenerate, alpha) if gate_on == "dz"
-                 else stats.gate(errors["effective"], baseline, degenerate, alpha, figure="distance to the nearest natural error")),
+        "gate": (None if not baseline else stats.gate(effective, baseline, degenerate, alpha)
+                 if gate_on == "dz"
+                 else stats.gate(errors["effective"], baseline, degenerate, alpha,
+                                 figure="distance to the nearest natural error")),
         **({"error_pairwise": [p.__dict__ for p in errors["pairs"]],
-            "error_ranking": stats.ranking(list(errors["effective"]), stats.restricted_means(errors["effective"], cap),
+            "error_ranking": stats.ranking(list(errors["effective"]),
+                                           stats.restricted_means(errors["effective"], cap),
                                            errors["pairs"], alpha=alpha,
                                            degenerate=degenerate & set(errors["effective"]))}
            if output.errors is not None else {}),
-        **({"search_error": {k: v for k, v in search_error.items() if k != "models"}} if search_error else {}),
-        **({"pixel": {k: v for k, v in pixel_record.items() if k not in ("models", "_flags", "_models")}}
+        **({"search_error": {k: v for k, v in search_error.items() if k != "models"}}
+           if search_error else {}),
+        **({"pixel": {k: v for k, v in pixel_record.items()
+                      if k not in ("models", "_flags", "_models")}}
            if pixel_record is not None else {}),
         "instances": instances,
     }
@@ -148,7 +157,8 @@ def _model_entries(models: list[dict[str, Any]], rounded: dict, n: int, interval
             n_images=n,
             mean_delta_z=_num(summary["mean_delta_z"]),
             median_delta_z=_num(summary["median_delta_z"]),
-            mean_delta_z_ci=stats.bootstrap_ci(res.delta_z, censored, "mean") if intervals else None,
+            mean_delta_z_ci=(stats.bootstrap_ci(res.delta_z, censored, "mean") if intervals
+                             else None),
             median_delta_z_ci=(stats.bootstrap_ci(res.delta_z, censored, "median") if intervals
                                else None),
             n_observed=summary["n_observed"],
@@ -252,10 +262,13 @@ def _error_figures(output, models: list[dict[str, Any]], n: int, complete: bool,
         entry: dict[str, Any] = {"semantics": {
             "kept_class": _share(kept, considered), "changed_class": _share(changed, considered),
             "disagrees_with_reference": _share(int(disagrees.sum()), considered),
-            "n_kept_class": kept, "n_changed_class": changed, "n_disagrees": int(disagrees.sum()), "n_images": considered,
+            "n_kept_class": kept, "n_changed_class": changed, "n_disagrees": int(disagrees.sum()),
+            "n_images": considered,
         }, "agreement_with_reference": _num(1.0 - disagrees.mean(), 4) if n else None}
-        if name not in (output.errors if applies is None else applies):  # R's classes are not the model's
-            out["models"][name] = {"error_distance": None, "semantics": None, "agreement_with_reference": None}
+        # R's classes are not the model's
+        if name not in (output.errors if applies is None else applies):
+            out["models"][name] = {"error_distance": None, "semantics": None,
+                                   "agreement_with_reference": None}
             continue
         if name not in output.errors:  # R applies, but the error distance was not searched
             out["models"][name] = entry | {"error_distance": None}
@@ -268,7 +281,8 @@ def _error_figures(output, models: list[dict[str, Any]], n: int, complete: bool,
             "mean_ci": stats.bootstrap_ci(err.delta_z, censored, "mean") if complete else None,
             "median_ci": stats.bootstrap_ci(err.delta_z, censored, "median") if complete else None,
             "n_zero": int((err.delta_z == 0).sum()), "n_censored": int(censored.sum()),
-            "queries": int(err.queries.sum()), "queries_per_image": _num(err.queries.mean(), 1) if n else None,
+            "queries": int(err.queries.sum()),
+            "queries_per_image": _num(err.queries.mean(), 1) if n else None,
         }
         out["models"][name] = entry
         out["rounded"][name] = err

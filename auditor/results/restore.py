@@ -17,7 +17,8 @@ def restore(results: dict[str, Any], n: int, latent_dim: int):
 
     names = [m["name"] for m in results["models"]]
     with_errors = "error_pairwise" in results
-    error_names = [m["name"] for m in results["models"] if m.get("error_distance") is not None] if with_errors else None
+    error_names = ([m["name"] for m in results["models"] if m.get("error_distance") is not None]
+                   if with_errors else None)
     out = empty_output(n, latent_dim, names, errors=error_names)
     for i, inst in enumerate(results["instances"]):
         if inst.get("z0") is not None:
@@ -31,15 +32,18 @@ def restore(results: dict[str, Any], n: int, latent_dim: int):
                 out.reference_adversary[name][i] = -1 if adv is None else adv
                 if name in out.errors:
                     err = out.errors[name]
-                    err.prediction[i], err.reconstruction_prediction[i] = r["prediction"], r.get("reconstruction_prediction", r["prediction"])
-                    err.delta_z[i] = np.nan if r.get("error_distance") is None else r["error_distance"]
+                    err.prediction[i], err.reconstruction_prediction[i] = (
+                        r["prediction"], r.get("reconstruction_prediction", r["prediction"]))
+                    err.delta_z[i] = (np.nan if r.get("error_distance") is None
+                                      else r["error_distance"])
                     err.queries[i] = r.get("error_queries", 0)
                     if r.get("z_error") is not None:
                         err.z_star[i] = r["z_error"]
             res = out.results[name]
             res.prediction[i] = r["prediction"]
             res.reconstruction_prediction[i] = r.get("reconstruction_prediction", r["prediction"])
-            res.adversary_prediction[i] = -1 if r["adversary_prediction"] is None else r["adversary_prediction"]
+            res.adversary_prediction[i] = (-1 if r["adversary_prediction"] is None
+                                           else r["adversary_prediction"])
             res.delta_z[i] = np.nan if r["delta_z"] is None else r["delta_z"]
             if r.get("z_star") is not None:
                 res.z_star[i] = r["z_star"]
@@ -54,7 +58,8 @@ def restore(results: dict[str, Any], n: int, latent_dim: int):
     return out
 
 
-def restore_pixel(results: dict[str, Any], n: int, shape: tuple[int, ...], adversaries: dict[str, np.ndarray]):
+def restore_pixel(results: dict[str, Any], n: int, shape: tuple[int, ...],
+                  adversaries: dict[str, np.ndarray]):
     """The pixel attack's finished images of a partial results.json and its adversaries' npz
     (see :func:`pixel_npz`), or None where the scan has no pixel results yet."""
     from ..pixel import PixelSettings, empty_output
@@ -63,7 +68,8 @@ def restore_pixel(results: dict[str, Any], n: int, shape: tuple[int, ...], adver
     if not record:
         return None
     names = [m["name"] for m in results["models"]]
-    settings = PixelSettings(attack=record["attack"], norm=record["norm"], max_eps=record["max_eps"],
+    settings = PixelSettings(attack=record["attack"], norm=record["norm"],
+                             max_eps=record["max_eps"],
                              queries=record["queries_budget"])
     out = empty_output(n, shape, names, record["attack"], settings)
     done = record["progress"]["done"]
@@ -83,12 +89,14 @@ def restore_pixel(results: dict[str, Any], n: int, shape: tuple[int, ...], adver
 
 
 def pixel_npz(pixel, n_done: int | None = None) -> bytes:
-    """pixel-adversaries.npz: every adversary found (image index, model, x', eps, queries, attack)."""
+    """pixel-adversaries.npz: every adversary found (image index, model, x', eps, queries,
+    attack)."""
     import io
 
     names = list(pixel.results)
     n_done = pixel.n_done if n_done is None else n_done
-    rows = [(i, k) for k, name in enumerate(names) for i in np.flatnonzero(~np.isnan(pixel.results[name].eps[:n_done]))]
+    rows = [(i, k) for k, name in enumerate(names)
+            for i in np.flatnonzero(~np.isnan(pixel.results[name].eps[:n_done]))]
     index = np.array([i for i, _ in rows], dtype=np.int64)
     model = np.array([k for _, k in rows], dtype=np.int64)
     first = pixel.results[names[0]].adversary
@@ -97,7 +105,8 @@ def pixel_npz(pixel, n_done: int | None = None) -> bytes:
     eps = np.array([pixel.results[names[k]].eps[i] for i, k in rows], dtype=np.float64)
     queries = np.array([pixel.results[names[k]].queries[i] for i, k in rows], dtype=np.int64)
     buf = io.BytesIO()
-    np.savez_compressed(buf, index=index, model=model, models=np.array(names), x=x.astype(np.float32), eps=eps,
+    np.savez_compressed(buf, index=index, model=model, models=np.array(names),
+                        x=x.astype(np.float32), eps=eps,
                         queries=queries, attack=np.array(pixel.attack), norm=np.array(pixel.norm))
     return buf.getvalue()
 
@@ -108,11 +117,12 @@ def read_pixel_npz(path: Path, sha256: str | None) -> dict[str, np.ndarray]:
 
     path = Path(path)
     if not path.is_file():
-        raise ResultsError(f"{path} is missing: the pixel adversaries of this results.json are kept there")
+        raise ResultsError(f"{path} is missing: the pixel adversaries of this results.json are "
+                           "kept there")
     data = path.read_bytes()
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ResultsError(f"{path} does not match the SHA-256 in results.json: it belongs to another scan "
-                           "or was changed")
+        raise ResultsError(f"{path} does not match the SHA-256 in results.json: it belongs to "
+                           "another scan or was changed")
     import io
 
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:

@@ -1,4 +1,5 @@
-"""The driver of every latent search: black-box search for the nearest natural adversary of every image, for every model.
+"""The driver of every latent search: black-box search for the nearest natural adversary of every
+image, for every model.
 
 For image x with z0 = I(x) (refined on ||G(z) - x||) and classifier f, an adversary is a
 z with f(G(z)) != f(x); its cost is dz = ||z - z0||. Each algorithm (one module each)
@@ -70,18 +71,22 @@ def search(
     if reference is not None and error_models is None:
         error_models = names
     out = resume if resume is not None else empty_output(
-        n, generator.latent_dim, names, errors=list(error_models) if reference is not None else None)
+        n, generator.latent_dim, names,
+        errors=list(error_models) if reference is not None else None)
     if (out.errors is not None) != (reference is not None):
-        raise ValueError("resumed results and this search differ in whether error distances are searched")
+        raise ValueError("resumed results and this search differ in whether error distances are "
+                         "searched")
     n_error = len(out.errors) if out.errors is not None else 0
     chunk = batch_size(settings, len(classifiers))
     if out.n_done % chunk and out.n_done != n:
-        raise ValueError(f"resumed results end at image {out.n_done}, not at a batch boundary of {chunk}")
+        raise ValueError(f"resumed results end at image {out.n_done}, not at a batch boundary of "
+                         f"{chunk}")
     if progress and out.n_done:
         progress(out.n_done * (len(classifiers) + n_error))
     for start in range(out.n_done, n, chunk):
         stop = min(n, start + chunk)
-        _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress, reference)
+        _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index,
+                      progress, reference)
         out.n_done = stop
         if on_chunk:
             on_chunk(out)
@@ -107,7 +112,8 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         """Candidate inputs of latents ``z``; ``rows``: the batch input each belongs to (None:
         prior samples, decoded plainly)."""
         t = time.perf_counter()
-        images_ = generator.prior(z, x) if rows is None else generator.render(z, x[rows], base[rows])
+        images_ = (generator.prior(z, x) if rows is None
+                   else generator.render(z, x[rows], base[rows]))
         out.seconds_generator += time.perf_counter() - t
         decoded[0] += len(z)
         return images_
@@ -130,22 +136,24 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         r_x, r_recon = reference.predict(x), reference.predict(recon)
         out.reference_prediction[start:stop] = r_x
     del recon
-    _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index, progress)
+    _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index,
+                  progress)
     if reference is not None:
-        _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress, reference,
-                       (r_x, r_recon))
+        _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress,
+                       reference, (r_x, r_recon))
     out.decodes += decoded[0]
 
 
-def _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress, reference,
-                   reference_labels) -> None:
+def _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress,
+                   reference, reference_labels) -> None:
     """The semantics check (R's label of every natural adversary) and the error-distance search."""
     stop = start + len(x)
     for clf in models:  # the semantics check: R's label of each natural adversary
         res = out.results[clf.name]
         rows = start + np.flatnonzero(~np.isnan(res.delta_z[start:stop]))
         if len(rows):
-            out.reference_adversary[clf.name][rows] = reference.predict(decode(res.z_star[rows], rows - start))
+            out.reference_adversary[clf.name][rows] = reference.predict(
+                decode(res.z_star[rows], rows - start))
     # The nearest natural error: the same search, "f disagrees with R" as the flip.
     checked = [clf for clf in models if clf.name in out.errors]
     for clf in checked:
@@ -153,8 +161,8 @@ def _search_errors(decode, classify, models, x, z0, settings, out, start, first_
         err.prediction[start:stop] = res.prediction[start:stop]
         err.reconstruction_prediction[start:stop] = res.reconstruction_prediction[start:stop]
     if checked:
-        _search_pairs(decode, classify, checked, x, z0, settings, out.errors, start, first_index, progress,
-                      reference=reference, reference_labels=reference_labels)
+        _search_pairs(decode, classify, checked, x, z0, settings, out.errors, start, first_index,
+                      progress, reference=reference, reference_labels=reference_labels)
 
 
 def _search_pairs(decode, classify, models, x, z0, settings, results, start, first_index, progress,
@@ -172,8 +180,8 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     algorithm = ALGORITHMS[settings.algorithm]
     context = SearchContext(z0=z0, target=target, n_models=len(models))
     if algorithm.anchors:
-        _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings, start,
-                       m, reference)
+        _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings,
+                       start, m, reference)
     state = algorithm(n_pairs, settings, d, context)
     state.done[~np.concatenate(active)] = True
     reported = int(state.done.sum())
@@ -235,7 +243,8 @@ def _label_anchors(context, n_anchors, decode, classify, models, results, settin
     """Anchors: latent points drawn from the generator's prior with the scan's seed, the same for
     every batch; each model labels them here (queries charged to the batch)."""
     d = context.z0.shape[1]
-    anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((n_anchors, d), dtype=np.float32)
+    anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((n_anchors, d),
+                                                                    dtype=np.float32)
     decoded = decode(anchors)
     context.anchors = anchors
     context.anchor_labels = np.stack([classify(clf, decoded) for clf in models])
@@ -254,10 +263,12 @@ class _Step:
 
     def __init__(self, decode, classify, models, z0, shape, settings, results, start, target,
                  reference) -> None:
-        self.decode, self.classify, self.models, self.z0, self.shape = decode, classify, models, z0, shape
+        self.decode, self.classify, self.models, self.z0, self.shape = (
+            decode, classify, models, z0, shape)
         self.k, self.results, self.start, self.target = settings.proposals, results, start, target
         self.reference = reference
-        self.per_call = max(1, settings.chunk_samples // self.k)  # distinct states per generator call
+        # distinct states per generator call
+        self.per_call = max(1, settings.chunk_samples // self.k)
 
     def __call__(self, live, img, deltas, keys):
         k, m = self.k, len(self.z0)
@@ -293,7 +304,8 @@ class _Step:
         """Decode the distinct proposals ``block`` (from index b) and label them for every model."""
         k, shape, d = self.k, self.shape, self.z0.shape[1]
         z = self.z0[img[block]][:, None, :] + deltas[block]
-        decoded = self.decode(z.reshape(-1, d), np.repeat(img[block], k)).reshape(len(block), k, *shape)
+        decoded = self.decode(z.reshape(-1, d),
+                              np.repeat(img[block], k)).reshape(len(block), k, *shape)
         r_labels = (None if self.reference is None
                     else self.reference.predict(decoded.reshape(-1, *shape)).reshape(len(block), k))
         in_block = (inverse >= b) & (inverse < b + len(block))

@@ -35,7 +35,8 @@ def parse_error_images(value, error) -> int | None:
     try:
         k = int(value)
     except (TypeError, ValueError):
-        raise error(f"--search-error takes auto, off or a number of images, got {value!r}") from None
+        raise error("--search-error takes auto, off or a number of images, got "
+                    f"{value!r}") from None
     if k < 0:
         raise error(f"--search-error must be 0 or more images, got {k}")
     return k
@@ -58,7 +59,8 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
     n = len(images)
     order = np.random.default_rng([settings.seed, SEED]).choice(n, size=k, replace=False)
     names = [c.name for c in classifiers]
-    allowed = None if budget is None else budget * sum(float(output.results[m].queries.sum()) for m in names)
+    allowed = (None if budget is None
+               else budget * sum(float(output.results[m].queries.sum()) for m in names))
     long_settings = replace(settings, **LONG_SEARCH, batch_images=None)
     dz = {m: [] for m in names}
     queries = {m: [] for m in names}
@@ -66,7 +68,8 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
     while done < k and (allowed is None or spent < allowed or done == 0):
         group = order[done:done + GROUP]
         # keyed by the position in the seeded order: the same streams as one search over all k
-        long = search(gen, classifiers, images[group], long_settings, progress=progress, first_index=done)
+        long = search(gen, classifiers, images[group], long_settings, progress=progress,
+                      first_index=done)
         for m in names:
             dz[m].append(long.results[m].delta_z)
             queries[m].append(long.results[m].queries)

@@ -42,7 +42,8 @@ import numpy as np
 from .surrogate import boundary_normals
 
 ANCHORS = 512  # prior samples labelled by each model once per batch
-LADDER = (0.1, 0.625)  # times sqrt(d): norms tried along the surrogate's first normal, N geometric ones
+# times sqrt(d): norms tried along the surrogate's first normal, N geometric ones
+LADDER = (0.1, 0.625)
 ALTERNATIVES = 3  # further surrogate normals proposed in the first walk steps
 ALTERNATIVE_STEPS = 2
 ALTERNATIVE_EPS = 0.5
@@ -71,7 +72,8 @@ class LocalSearch:
         self.has_alternative = np.zeros((n, ALTERNATIVES), dtype=bool)
         segment = np.zeros((n, latent_dim), dtype=np.float32)  # nearest differing anchor - z0
         a, z = context.anchors.astype(np.float64), z0.astype(np.float64)
-        dist = np.sqrt(np.maximum((z**2).sum(1)[:, None] + (a**2).sum(1)[None] - 2 * z @ a.T, 0.0))  # (m, A)
+        # (m, A)
+        dist = np.sqrt(np.maximum((z**2).sum(1)[:, None] + (a**2).sum(1)[None] - 2 * z @ a.T, 0.0))
         for j in range(context.n_models):
             pairs = np.arange(j * m, (j + 1) * m)
             target, labels = context.target[pairs], context.anchor_labels[j]
@@ -83,7 +85,8 @@ class LocalSearch:
             near = masked[np.arange(m), nearest] <= settings.max_radius
             segment[pairs[near]] = context.anchors[nearest[near]] - z0[near]
         hi = min(LADDER[1] * np.sqrt(latent_dim), settings.max_radius)
-        ladder = np.geomspace(min(LADDER[0] * np.sqrt(latent_dim), hi / 2), hi, k).astype(np.float32)
+        ladder = np.geomspace(min(LADDER[0] * np.sqrt(latent_dim), hi / 2), hi,
+                              k).astype(np.float32)
         length = np.linalg.norm(segment, axis=1)
         fractions = np.arange(1, k + 1, dtype=np.float32) / k
         self.stages = [
@@ -92,7 +95,8 @@ class LocalSearch:
         ]
         self.stage = np.zeros(n, dtype=int)  # len(stages): growth
         self._skip_invalid(np.arange(n))
-        self.band = np.full(n, min(START_RADIUS * np.sqrt(latent_dim), settings.max_radius))  # growth: R
+        # growth: R
+        self.band = np.full(n, min(START_RADIUS * np.sqrt(latent_dim), settings.max_radius))
         self.r = np.full(n, np.inf)  # closest flip so far (inf: none yet)
         self.d = np.zeros((n, latent_dim), dtype=np.float32)  # its direction
         self.sigma = np.full(n, SIGMA0)
@@ -113,7 +117,8 @@ class LocalSearch:
         staged = self.stage[live] < len(self.stages)
         return ~walking & staged, ~walking & ~staged, walking
 
-    def propose(self, live: np.ndarray, noise: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def propose(self, live: np.ndarray, noise: np.ndarray,
+                uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Perturbations (L, N, d) for the live pairs, and keys (L, 2): pairs of one image
         with equal keys get identical perturbations (their decodes are shared)."""
         unit = noise / np.linalg.norm(noise, axis=2, keepdims=True)
@@ -128,10 +133,12 @@ class LocalSearch:
             radii[rows] = norms[live[rows]]
         walk = live[walking]
         if len(walk):
-            d = self.d[walk][:, None, :] + self.sigma[walk][:, None, None].astype(np.float32) * unit[walking]
+            d = (self.d[walk][:, None, :]
+                 + self.sigma[walk][:, None, None].astype(np.float32) * unit[walking])
             d[:, 0] = self.d[walk]
             dirs[walking] = d / np.linalg.norm(d, axis=2, keepdims=True)
-            radii[walking] = self.r[walk][:, None] * (1.0 - self.eps[walk][:, None] * uniform[walking])
+            radii[walking] = (self.r[walk][:, None]
+                              * (1.0 - self.eps[walk][:, None] * uniform[walking]))
             rows = np.flatnonzero(walking)
             early = rows[self.walked[walk] < ALTERNATIVE_STEPS]
             for q in range(min(ALTERNATIVES, k - 1)):
@@ -144,7 +151,8 @@ class LocalSearch:
                         np.stack([np.ones(len(live)), live.astype(float)], 1))
         return radii[:, :, None] * dirs, keys
 
-    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray, deltas: np.ndarray) -> None:
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
+                deltas: np.ndarray) -> None:
         """The live pairs' closest flipping proposal: its norm ``r_min`` (inf: no flip) and
         index ``best`` among the proposals ``deltas``."""
         hit = np.isfinite(r_min)
@@ -172,4 +180,5 @@ class LocalSearch:
         w = live[walk]
         self.walked[w] += 1
         fine = self.eps[w] * self.r[w]
-        self.done[w[(fine < self.precision) | ((self.misses[w] >= self.patience) & (fine < 10 * self.precision))]] = True
+        self.done[w[(fine < self.precision)
+                    | ((self.misses[w] >= self.patience) & (fine < 10 * self.precision))]] = True

@@ -21,7 +21,8 @@ class ShellSearch:
         """Pairs ``idx`` saw a flip (``found``) at norm ``radius`` in their last shell."""
         raise NotImplementedError
 
-    def propose(self, live: np.ndarray, noise: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def propose(self, live: np.ndarray, noise: np.ndarray,
+                uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Perturbations (L, N, d) for the live pairs, and keys (L, 2): pairs of one image
         with equal keys get identical perturbations (their decodes are shared)."""
         lo, hi = self.interval()
@@ -30,7 +31,8 @@ class ShellSearch:
         dirs = noise / np.linalg.norm(noise, axis=2, keepdims=True)
         return radii[:, :, None] * dirs, np.stack([lo, hi], axis=1)
 
-    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray, deltas: np.ndarray) -> None:
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
+                deltas: np.ndarray) -> None:
         """The live pairs' closest flipping proposal: its norm ``r_min`` (inf: no flip) and
         index ``best`` among the proposals ``deltas``."""
         found = np.isfinite(r_min)

@@ -14,12 +14,14 @@ from .registry import ALGORITHMS
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Search settings; ``None`` means the chosen algorithm's default (``resolved()`` fills them in)."""
+    """Search settings; ``None`` means the chosen algorithm's default (``resolved()`` fills them
+    in)."""
 
     algorithm: str = "local"
     samples: int | None = None  # N, proposals per image and step
     step: float | None = None  # dr: shell width (hybrid, iterative) or precision (local)
-    max_radius: float | None = None  # no flip within this norm: the pair is censored; None: radius_cap(d)
+    # no flip within this norm: the pair is censored; None: radius_cap(d)
+    max_radius: float | None = None
     patience: int = 3  # B, consecutive misses that end the hybrid's iterative phase
     max_steps: int | None = None  # steps per image before the search stops with what it has
     refine_steps: int = 50  # gradient steps improving z0 on ||G(z) - x||
@@ -41,7 +43,8 @@ class SearchSettings:
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise OptionError(
-                f"unknown search algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}"
+                f"unknown search algorithm {self.algorithm!r}; expected one of "
+                f"{', '.join(ALGORITHMS)}"
             )
         for key in ("samples", "patience", "max_steps", "chunk_samples"):
             value = getattr(self, key)
@@ -50,16 +53,19 @@ class SearchSettings:
         for key in ("step", "max_radius"):  # None: the default
             value = getattr(self, key)
             if value is not None and (not value > 0 or not np.isfinite(value)):
-                raise OptionError(f"--{key.replace('_', '-')} must be a positive number, got {value}")
+                raise OptionError(f"--{key.replace('_', '-')} must be a positive number, got "
+                                  f"{value}")
         if self.step is not None and self.max_radius is not None and self.step > self.max_radius:
-            raise OptionError(f"--step ({self.step}) must not exceed --max-radius ({self.max_radius})")
+            raise OptionError(f"--step ({self.step}) must not exceed --max-radius "
+                              f"({self.max_radius})")
         if self.batch_images is not None and self.batch_images <= 0:
             raise OptionError(f"--batch must be positive, got {self.batch_images}")
         if self.refine_steps < 0:
             raise OptionError(f"--refine-steps must be 0 or more, got {self.refine_steps}")
 
     def for_latent(self, latent_dim: int) -> SearchSettings:
-        """A copy whose radius cap is set: the given one, or :func:`radius_cap` of the latent size."""
+        """A copy whose radius cap is set: the given one, or :func:`radius_cap` of the latent
+        size."""
         if self.max_radius is not None:
             return self
         return SearchSettings(**{**vars(self), "max_radius": radius_cap(latent_dim)})
@@ -126,7 +132,8 @@ def _empty_result(n: int, latent_dim: int) -> ModelResult:
     )
 
 
-def empty_output(n: int, latent_dim: int, names: Sequence[str], errors: Sequence[str] | None = None) -> SearchOutput:
+def empty_output(n: int, latent_dim: int, names: Sequence[str],
+                 errors: Sequence[str] | None = None) -> SearchOutput:
     """A SearchOutput for n images with nothing searched yet; ``errors``: the models whose
     distance to the nearest natural error is searched too (None: no reference classifier)."""
     out = SearchOutput(z0=np.zeros((n, latent_dim), dtype=np.float32), results={})

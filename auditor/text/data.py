@@ -24,7 +24,8 @@ RULE = ("lower-cased, punctuation split off words, space-separated tokens (as e-
 
 @dataclass
 class TextSet:
-    """N texts: ``items`` is (N,) of sentences or (N, 2) of [premise, hypothesis] (object arrays)."""
+    """N texts: ``items`` is (N,) of sentences or (N, 2) of [premise, hypothesis] (object
+    arrays)."""
 
     items: np.ndarray
     names: list[str]
@@ -79,7 +80,8 @@ def load_text(source, limit: int | None = None) -> TextSet:
     normalised = [tuple(normalise(s) for s in row) for row in rows]
     for row, name in zip(normalised, names):
         if any(not s for s in row):
-            raise DataError(f"{name}: a text is empty once normalised; remove the line or give it words")
+            raise DataError(f"{name}: a text is empty once normalised; remove the line or give it "
+                            "words")
     changed = sum(a != b for a, b in zip(rows, normalised))
     items = np.empty((len(rows), 2) if pairs else (len(rows),), dtype=object)
     for i, row in enumerate(normalised):
@@ -90,11 +92,14 @@ def load_text(source, limit: int | None = None) -> TextSet:
 def _row_from_python(value, i: int) -> tuple[str, ...]:
     if isinstance(value, str):
         row = (value,)
-    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(s, str) for s in value):
+    elif (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(isinstance(s, str) for s in value)):
         row = tuple(value)
     else:
-        raise DataError(f"item {i} of the list is a {type(value).__name__}: give strings or (premise, hypothesis) pairs")
-    _check_row(row, f"item {i} of the list", ("premise", "hypothesis") if len(row) == 2 else ("sentence",))
+        raise DataError(f"item {i} of the list is a {type(value).__name__}: give strings or "
+                        "(premise, hypothesis) pairs")
+    _check_row(row, f"item {i} of the list",
+               ("premise", "hypothesis") if len(row) == 2 else ("sentence",))
     return row
 
 
@@ -110,7 +115,9 @@ def _one_kind(rows: list[tuple[str, ...]], where: str) -> bool:
 def _read_path(path: Path) -> tuple[list, list[str], np.ndarray | None, bool]:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = ([path] if path.is_file()
+             else sorted(p for p in path.rglob("*") if p.is_file()
+                         and p.suffix.lower() in SUFFIXES))
     if not files:
         raise DataError(f"{path}: no .txt, .tsv or .jsonl file in it")
     rows, names, labels = [], [], []
@@ -122,14 +129,16 @@ def _read_path(path: Path) -> tuple[list, list[str], np.ndarray | None, bool]:
         labels += lab
     pairs = _one_kind(rows, str(path))
     known = [v for v in labels if v is not None]
-    return rows, names, (_label_ids(labels, str(path)) if known and len(known) == len(labels) else None), pairs
+    return rows, names, (_label_ids(labels, str(path)) if known and len(known) == len(labels)
+                         else None), pairs
 
 
 def _read_file(path: Path, rel: str) -> tuple[list, list[str], list]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise DataError(f"{rel}: not UTF-8 text (bad byte at offset {err.start}); save it as UTF-8") from None
+        raise DataError(f"{rel}: not UTF-8 text (bad byte at offset {err.start}); save it as "
+                        "UTF-8") from None
     except OSError as err:
         raise DataError(f"{rel}: cannot be read ({err.strerror})") from None
     lines = text.splitlines()
@@ -137,7 +146,8 @@ def _read_file(path: Path, rel: str) -> tuple[list, list[str], list]:
     if not any(line.strip() for line in lines):
         raise DataError(f"{rel}: the file is empty; give one sentence or pair per line")
     if suffix == ".txt":
-        out = [((line.strip(),), f"{rel}:{i + 1}", None) for i, line in enumerate(lines) if line.strip()]
+        out = [((line.strip(),), f"{rel}:{i + 1}", None) for i, line in enumerate(lines)
+               if line.strip()]
     elif suffix == ".tsv":
         out = _read_tsv(lines, rel)
     else:
@@ -151,12 +161,13 @@ def _fields(columns: list[str], rel: str) -> tuple[str, ...]:
     if "premise" in columns or "hypothesis" in columns:
         missing = [c for c in ("premise", "hypothesis") if c not in columns]
         if missing:
-            raise DataError(f"{rel}: a pair file needs both a premise and a hypothesis field; {missing[0]} is missing")
+            raise DataError(f"{rel}: a pair file needs both a premise and a hypothesis field; "
+                            f"{missing[0]} is missing")
         return ("premise", "hypothesis")
     if "sentence" in columns:
         return ("sentence",)
-    raise DataError(f"{rel}: no premise/hypothesis or sentence field (found: {', '.join(columns) or 'none'}); "
-                    "name the columns in a header line")
+    raise DataError(f"{rel}: no premise/hypothesis or sentence field (found: "
+                    f"{', '.join(columns) or 'none'}); name the columns in a header line")
 
 
 def _read_tsv(lines: list[str], rel: str) -> list:
@@ -170,7 +181,8 @@ def _read_tsv(lines: list[str], rel: str) -> list:
             continue
         cells = line.split("\t")
         if len(cells) < len(header):
-            raise DataError(f"{rel}:{i}: {len(cells)} tab-separated fields where the header has {len(header)}")
+            raise DataError(f"{rel}:{i}: {len(cells)} tab-separated fields where the header has "
+                            f"{len(header)}")
         row = tuple(cells[k].strip() for k in index)
         _check_row(row, f"{rel}:{i}", wanted)
         out.append((row, f"{rel}:{i}", cells[at_label].strip() if at_label is not None else None))
@@ -185,7 +197,8 @@ def _read_jsonl(lines: list[str], rel: str) -> list:
         try:
             obj = json.loads(line)
         except ValueError as err:
-            raise DataError(f"{rel}:{i}: not a JSON object ({err.msg}); give one object per line") from None
+            raise DataError(f"{rel}:{i}: not a JSON object ({err.msg}); give one object per "
+                            "line") from None
         if not isinstance(obj, dict):
             raise DataError(f"{rel}:{i}: not a JSON object; give one object per line")
         fields = _fields(list(obj), f"{rel}:{i}")
@@ -215,10 +228,12 @@ def _label_ids(labels: list, where: str) -> np.ndarray:
         elif v.isdigit() and int(v) < len(SNLI_LABELS):
             out[i] = int(v)
         else:
-            raise DataError(f"{where}: label {value!r} is not one of {', '.join(SNLI_LABELS)} (or 0, 1, 2)")
+            raise DataError(f"{where}: label {value!r} is not one of {', '.join(SNLI_LABELS)} "
+                            "(or 0, 1, 2)")
     return out
 
 
 def hashable(items: np.ndarray) -> bytes:
     """The texts as bytes, for the scan's key (an object array's own bytes are pointers)."""
-    return "\x1e".join("\x1f".join(r) if isinstance(r, (tuple, list, np.ndarray)) else r for r in items.tolist()).encode()
+    return "\x1e".join("\x1f".join(r) if isinstance(r, (tuple, list, np.ndarray)) else r
+                       for r in items.tolist()).encode()

@@ -10,7 +10,8 @@ def label_name(results: dict[str, Any], model: str, k: int | None) -> str:
     """A label id as the model's class name where it has one (SNLI's names for pair models)."""
     if k is None or k < 0:
         return "–"
-    names = next((m.get("class_names") for m in results["models"] if m["name"] == model), None) or []
+    names = (next((m.get("class_names") for m in results["models"] if m["name"] == model), None)
+             or [])
     return str(names[k]) if k < len(names) else str(k)
 
 
@@ -36,13 +37,15 @@ def gallery_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             r = inst["results"][name]
             cell = {"model": name, "prediction": label_name(results, name, r["prediction"]),
                     "adversary_prediction": label_name(results, name, r["adversary_prediction"]),
-                    "delta_z": r["delta_z"], "censored": r["censored"], "changed": r["reconstruction_changed_label"],
+                    "delta_z": r["delta_z"], "censored": r["censored"],
+                    "changed": r["reconstruction_changed_label"],
                     "semantics": _semantics(inst, r)}
             if r.get("adversary") is not None:
                 cell["words"] = changed_words(sentence, r["adversary"])
                 cell["adversary_text"] = r["adversary"]
             cells.append(cell)
-        rows.append({"file": inst["file"], "reason": reason, "premise": premise, "sentence": sentence, "cells": cells})
+        rows.append({"file": inst["file"], "reason": reason, "premise": premise,
+                     "sentence": sentence, "cells": cells})
     return rows
 
 
@@ -59,8 +62,9 @@ def strip_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             if sentence == last:  # greedy decodes repeat along the segment: show each sentence once
                 continue
             last = sentence
-            frames.append({"sentence": sentence, "label": label_name(results, strip["model"], label), "t": t,
+            frames.append({"sentence": sentence,
+                           "label": label_name(results, strip["model"], label), "t": t,
                            "flipped": label != r["prediction"]})
-        rows.append({"file": inst["file"], "model": strip["model"], "delta_z": r["delta_z"], "premise": premise,
-                     "frames": frames})
+        rows.append({"file": inst["file"], "model": strip["model"], "delta_z": r["delta_z"],
+                     "premise": premise, "frames": frames})
     return rows

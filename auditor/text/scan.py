@@ -19,8 +19,8 @@ from ..errors import GeneratorError, ModelError, OptionError
 
 log = logging.getLogger("auditor")
 STRIP_FRAMES = 8
-LEFT_OUT = ("for text, the pixel attacks, difference maps and the pixel-space naturalness check are left out "
-            "(they act on pixels); the report highlights the changed words instead")
+LEFT_OUT = ("for text, the pixel attacks, difference maps and the pixel-space naturalness check "
+            "are left out (they act on pixels); the report highlights the changed words instead")
 
 
 def load(source, generator: str, limit: int | None, named: dict[str, Any], device: str | None):
@@ -32,19 +32,25 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], devic
     if generator == "auto":
         names = bundled_names("text")
         if not names:
-            raise GeneratorError("no bundled text generator found: reinstall auditor, or pass --generator DIR")
+            raise GeneratorError("no bundled text generator found: reinstall auditor, or pass "
+                                 "--generator DIR")
         gen = load_generator(names[0], device=device)
-        log.info(f"generator auto: {gen.name}, the bundled generator for text (images never see it)")
+        log.info(f"generator auto: {gen.name}, the bundled generator for text "
+                 "(images never see it)")
     else:
         gen = load_generator(generator, device=device)
         if gen.modality != "text":
-            raise OptionError(f"generator {gen.name} makes images, and the data is text: scan text with a text "
-                              "generator (--generator snli) or give images")
-    log.info(f"{len(texts.names)} {texts.kind} from {source if isinstance(source, (str, bytes)) or hasattr(source, '__fspath__') else 'a list'}"
-             f" for generator {gen.name}: {RULE}" + (f" ({texts.n_normalised} normalised)" if texts.n_normalised else ""))
+            raise OptionError(f"generator {gen.name} makes images, and the data is text: scan text "
+                              "with a text generator (--generator snli) or give images")
+    origin = (source if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__")
+              else "a list")
+    log.info(f"{len(texts.names)} {texts.kind} from {origin}"
+             f" for generator {gen.name}: {RULE}"
+             + (f" ({texts.n_normalised} normalised)" if texts.n_normalised else ""))
     log.info(f"decoding rule {gen.decoding}: {gen.describe_decoding()}")
     log.info(f"note: {LEFT_OUT}")
-    classifiers = [text_classifier(gen, m, name, texts.pairs, device) for name, m in named.items()]
+    classifiers = [text_classifier(gen, m, name, texts.pairs, device)
+                   for name, m in named.items()]
     for clf in classifiers:
         clf.predict(texts.items[:2])  # a model that fails on the data fails now, in one line
         log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input {clf.describe()}")
@@ -73,11 +79,14 @@ def text_fit(gen, items: np.ndarray, sample: int = 256) -> dict[str, Any]:
     back = gen.decode(gen.encode(np.asarray(sentences, dtype=object)))
     exact = float(np.mean([a == b for a, b in zip(back, sentences)])) if sentences else 0.0
     verdict = "poor" if unknown > 0.15 else "partial" if unknown > 0.05 else "good"
-    message = (f"{100 * unknown:.1f}% of the words are outside generator {gen.name}'s vocabulary; decode(encode(x)) "
-               f"gives {100 * exact:.0f}% of the sentences back exactly (the edit-preserving rule keeps the rest)")
+    message = (f"{100 * unknown:.1f}% of the words are outside generator {gen.name}'s vocabulary; "
+               f"decode(encode(x)) gives {100 * exact:.0f}% of the sentences back exactly (the "
+               "edit-preserving rule keeps the rest)")
     if verdict != "good":
-        message += ": adversaries of such text change it where the generator can, which may be little"
-    return {"verdict": verdict, "share_unknown_words": round(unknown, 4), "reconstruction_exact": round(exact, 4),
+        message += (": adversaries of such text change it where the generator can, which may be "
+                    "little")
+    return {"verdict": verdict, "share_unknown_words": round(unknown, 4),
+            "reconstruction_exact": round(exact, 4),
             "n_texts": len(sentences), "message": message}
 
 
@@ -93,8 +102,8 @@ def check_modalities(source, generator: str) -> bool:
         except GeneratorError:
             return False
         if modality_of(read_manifest(bundle)) == "text":
-            raise OptionError(f"generator {generator} is for text; give .txt, .tsv or .jsonl files (or a folder "
-                              "of them), or an image generator for images")
+            raise OptionError(f"generator {generator} is for text; give .txt, .tsv or .jsonl files "
+                              "(or a folder of them), or an image generator for images")
     return text
 
 
@@ -106,15 +115,17 @@ def adversary_texts(gen, items: np.ndarray, output, classifiers) -> dict[str, np
     out = {}
     for clf in classifiers:
         res = output.results[clf.name]
-        rows = np.flatnonzero(~np.isnan(res.delta_z[: output.n_done]) & ~res.reconstruction_changed[: output.n_done])
+        rows = np.flatnonzero(~np.isnan(res.delta_z[: output.n_done])
+                              & ~res.reconstruction_changed[: output.n_done])
         texts = np.full(output.n_done, None, dtype=object)
         if len(rows):
             found = gen.render(res.z_star[rows], items[rows], base[rows])
             labels = clf.predict(found)
             bad = np.flatnonzero(labels != res.adversary_prediction[rows])
             if len(bad):
-                raise ModelError(f"{clf.label}: {len(bad)} of its natural adversaries got another label when fed "
-                                 "back (the model is not deterministic?); the scan cannot vouch for them")
+                raise ModelError(f"{clf.label}: {len(bad)} of its natural adversaries got another "
+                                 "label when fed back (the model is not deterministic?); the scan "
+                                 "cannot vouch for them")
             for i, r in enumerate(rows):
                 texts[r] = found[i] if np.ndim(found[i]) == 0 else found[i][1]
         out[clf.name] = texts
@@ -140,7 +151,8 @@ def attach(res: dict[str, Any], gen, texts, classifiers, output, gallery: int) -
     for index in picks:
         inst = res["instances"][index]
         names = [c["model"] for c in columns if c["model"]] or [min(
-            ((r["delta_z"], n) for n, r in inst["results"].items() if r["delta_z"] is not None), default=(0, None))[1]]
+            ((r["delta_z"], n) for n, r in inst["results"].items() if r["delta_z"] is not None),
+            default=(0, None))[1]]
         for name in dict.fromkeys(n for n in names if n):
             r = inst["results"][name]
             if r.get("z_star") is None or r["delta_z"] == 0:

@@ -21,7 +21,8 @@ _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": 
 _ALWAYS = re.compile(r'([,;:!?()\[\]{}"$%*+=<>#@|~^])')
 _NT = re.compile(r"(\w)(n't)\b")
 _CLITIC = re.compile(r"(\w)('s|'re|'ve|'ll|'d|'m)(?=\s|$|[.,;:!?)\]'])")
-_ABBREV = frozenset("mr mrs ms dr st mt ft rt jr sr vs etc inc co no ave blvd lt sgt capt prof".split())
+_ABBREV = frozenset(("mr mrs ms dr st mt ft rt jr sr vs etc inc co no ave blvd lt sgt capt "
+                     "prof").split())
 _ELLIPSIS = re.compile(r"\.\.\.+")
 _SPACES = re.compile(r"\s+")
 

@@ -140,7 +140,7 @@ class TextGenerator:
         if self._tables is None:
             m = self.model
             with torch.no_grad():
-                E, d, H = m.emb_dim, m.latent_dim, m.hidden
+                E, H = m.emb_dim, m.hidden
                 w_ih = m.dec.weight_ih_l0  # (3H, E + d)
                 self._tables = {
                     "emb_gi": (m.emb.weight @ w_ih[:, :E].t()).contiguous(),  # (V, 3H)
@@ -158,7 +158,8 @@ class TextGenerator:
     def decode_ids(self, z: np.ndarray, batch_size: int = 1000) -> list[list[int]]:
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"decode expects latents of shape (N, {self.latent_dim}), got {z.shape}")
+            raise ValueError(f"decode expects latents of shape (N, {self.latent_dim}), got "
+                             f"{z.shape}")
         out: list[list[int]] = []
         for s in range(0, len(z), batch_size):
             out += self._decode_batch(torch.from_numpy(z[s: s + batch_size]))
@@ -226,7 +227,8 @@ class TextGenerator:
         if V != len(vocab):
             raise ValueError(f"{d}: vocab.txt has {len(vocab)} words, weights expect {V}")
         model = SentenceVAE(V, d_lat, E, H, He)
-        model.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()})
+        model.load_state_dict({k: torch.from_numpy(v.astype(np.float32))
+                               for k, v in arrays.items()})
         return cls(model, vocab, max_len)
 
 

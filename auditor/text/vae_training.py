@@ -111,7 +111,8 @@ def _fresh() -> dict:
 
 def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path | None = None,
               max_seconds: float | None = None, vocab: Vocab | None = None,
-              log: Callable[[str], None] = print, log_every: int = 200) -> tuple[TextGenerator, dict]:
+              log: Callable[[str], None] = print,
+              log_every: int = 200) -> tuple[TextGenerator, dict]:
     """Train (or resume from ``checkpoint``) a sentence VAE on tokenised sentences.
 
     Stops at ``cfg.steps`` or after ``max_seconds`` of this call (a later call resumes).
@@ -130,10 +131,12 @@ def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path |
             w = job.step([job.data[i] for i in batches[state["batch"]]], run)
             elapsed = time.time() - t0
             if state["step"] % log_every == 0:
-                log(f"step {state['step']} epoch {state['epoch']} nll/sent {run['nll'] / run['n']:.2f} "
-                    f"ppl {math.exp(run['nll'] / max(1, run['tok'])):.2f} "
-                    f"kl {run['kl'] / run['n']:.2f} w {w:.3f} {seconds0 + elapsed:.0f}s")
-                state["last"] = {"nll_per_sentence": run["nll"] / run["n"], "kl": run["kl"] / run["n"]}
+                log(f"step {state['step']} epoch {state['epoch']} nll/sent "
+                    f"{run['nll'] / run['n']:.2f} ppl "
+                    f"{math.exp(run['nll'] / max(1, run['tok'])):.2f} kl "
+                    f"{run['kl'] / run['n']:.2f} w {w:.3f} {seconds0 + elapsed:.0f}s")
+                state["last"] = {"nll_per_sentence": run["nll"] / run["n"],
+                                 "kl": run["kl"] / run["n"]}
                 run = _fresh()
             if state["step"] % cfg.checkpoint_every == 0:
                 state["seconds"] = seconds0 + elapsed
