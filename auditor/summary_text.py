@@ -98,11 +98,12 @@ def search_error_text(results: dict[str, Any], order: list[str] | None = None) -
     """One line on how far above the best known adversary the search stops, per model."""
     record = results.get("search_error")
     n = results["data"]["n_images"]
+    unit = results["data"].get("kind", "images")  # or sentences, premise-hypothesis pairs
     if not record:
-        return (f"search error: not estimated on {n} images (by default from 200 images; "
-                "--search-error 10 estimates it on 10 images, about 3,000 more queries per image "
-                "and model); on the example models the default search stops 10-40% above the best "
-                "adversary known (docs/benchmarks.md)")
+        return (f"search error: not estimated on {n} {unit} (by default from 200 {unit}; "
+                f"--search-error 10 estimates it on 10 {unit}, about 3,000 more queries per "
+                f"{unit[:-1]} and model); on the example models the default search stops 10-40% "
+                "above the best adversary known (docs/benchmarks.md)")
     by_name = {m["name"]: m.get("search_error") or {} for m in results["models"]}
     parts = []
     for name in order or list(by_name):
@@ -116,7 +117,7 @@ def search_error_text(results: dict[str, Any], order: list[str] | None = None) -
     budget = (f", within {100 * record['budget']:.0f}% of the scan's queries"
               if record.get("budget") else "")
     return (f"search error (Δz above the best adversary a long search finds, on "
-            f"{record['images']} of the images{budget}): " + ", ".join(parts)
+            f"{record['images']} of the {unit}{budget}): " + ", ".join(parts)
             + "; a difference between two models smaller than theirs may be the search's")
 
 
