@@ -339,7 +339,7 @@ class Audit:
 
     # --- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
-        from .report import ranked
+        from .gallery import ranked
 
         r = self._results
         unfinished = ("" if self.complete else

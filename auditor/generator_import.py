@@ -54,10 +54,10 @@ def plan_import(
     Raises :class:`OptionError`, :class:`GeneratorError` and :class:`DataError` with the CLI's
     messages."""
     from .data import load_images
-    from .importing import _session  # the ONNX session factory: called here only
+    from .generators.onnx_generator import generator_session
 
     decoder = Path(decoder)
-    session = _session(decoder, "cpu") if decoder.is_file() else None
+    session = generator_session(decoder, "cpu") if decoder.is_file() else None
     if session is None:
         raise OptionError(f"decoder file {str(decoder)!r} does not exist")
     data = load_images(Path(images), _decoder_shape(session, size))

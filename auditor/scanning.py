@@ -20,9 +20,10 @@ from typing import Any
 
 from .audit import Audit
 from .checkpoint import Checkpoint, previous_results, restore_pixel, scan_key
-from .config import ALL_FORMATS, ScanConfig, build_config, named_models
+from .config import ScanConfig, build_config, named_models
 from .errors import AuditorError, OptionError, OutputError
 from .finishing import figures, redraw
+from .formats import FORMATS
 from .loading import Loaded, input_bytes, load, model_record, reference_for, rule, source_name
 from .search.estimate import BUDGET, auto_error_images, search_error_estimate
 
@@ -34,7 +35,7 @@ def scan(
     images: Any,
     *,
     out: str | os.PathLike | None = None,
-    formats: str | Sequence[str] = ALL_FORMATS,
+    formats: str | Sequence[str] = FORMATS,
     generator: str = "auto",
     search: str = "local",
     seed: int = 0,

@@ -27,6 +27,7 @@ cached under .work/zoo/runs/ and pooled into the best known of its images):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -209,7 +210,7 @@ def gap(gen, classifiers, images, split: str, seed: int, references: list[str]) 
 
     def measure(spec: str) -> dict:
         label, settings = parse_run(spec)
-        settings.seed = seed
+        settings = dataclasses.replace(settings, seed=seed)  # SearchSettings is frozen
         path = runs_dir / f"{tag}-{label.replace(':', '_')}-{code}.npz"
         if path.exists():
             data = np.load(path)

@@ -103,7 +103,7 @@ def test_a_scan_of_three_models_reports_consensus_and_naturalness(onnx_factory, 
 
 
 def test_the_scan_says_when_consensus_rates_a_model_above_the_reference():
-    from auditor.report import consensus_text, underrated_text
+    from auditor.summary_text import consensus_text, underrated_text
 
     res = {"consensus": {"method": "Dawid-Skene", "assumption": "errors independent"},
            "generator": {"reference_classifier": {"accuracy": 0.8, "models": ["a", "b", "c"]}},
@@ -122,7 +122,7 @@ def test_the_radius_cap_scales_with_the_latent_size_and_keeps_the_grayscale_bund
 
 
 def test_photo_difference_maps_are_scaled_to_their_largest_change():
-    from auditor.report import difference_map
+    from auditor.pictures import difference_map
 
     x = np.full((3, 4, 4), 0.5, np.float32)
     adv = x.copy()

@@ -9,7 +9,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.report import difference_map, select_gallery
+from auditor.gallery import select_gallery
+from auditor.pictures import difference_map
 
 HOSTILE = "<img src=x onerror=alert(1)>.png"
 
