@@ -121,12 +121,13 @@ class Checkpoint:
     def document(self, output, pixel=None, extra=None, natural=None) -> dict:
         return self.assemble(output, pixel, extra, natural, self.search_error)
 
-    def write(self, output, pixel=None) -> None:
-        """results.json (and the pixel adversaries' npz) of what finished."""
+    def write(self, output, pixel=None, natural=None) -> None:
+        """results.json (and the pixel adversaries' npz) of what finished; ``natural``: the
+        naturalness view, where it was measured before a stop."""
         from . import results
 
         results.write(self.out / "results.json",
-                      self.document(output, pixel, write_npz(self.out, pixel)))
+                      self.document(output, pixel, write_npz(self.out, pixel), natural))
 
     def stopped(self, err: OutputError) -> OutputError:
         kept = (f"the last partial results.json ({self.saved} of {self.n} images) is kept: run the "

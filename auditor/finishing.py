@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .audit import Audit
 from .checkpoint import NPZ, npz_record
-from .errors import Interrupted, OutputError
+from .errors import AuditorError, Interrupted, OutputError
 from .files import write_bytes
 
 log = logging.getLogger("auditor")
@@ -22,6 +22,7 @@ def figures(plan, checkpoint, output, pixel) -> Audit:
     from .naturalness import natural_view
 
     loaded, out = plan.loaded, plan.out
+    natural = None
     try:
         if not loaded.text:
             log.info("measuring how natural the natural adversaries are")
@@ -33,16 +34,24 @@ def figures(plan, checkpoint, output, pixel) -> Audit:
             extra |= npz_record(npz)
             if out is not None:
                 write_bytes(out / NPZ, npz)
-        res = finish(plan, checkpoint.document(output, pixel, extra, natural), pixel)
+        res = finish(plan, checkpoint.document(output, pixel, extra, natural), pixel, output)
     except OutputError as err:
         raise checkpoint.stopped(err) from err
     except KeyboardInterrupt:  # the search was done: keep it, the report can be drawn on --resume
         if out is None:
             raise Interrupted("while drawing the gallery; nothing is saved without "
                               "out=FOLDER") from None
-        checkpoint.write(output, pixel)
+        checkpoint.write(output, pixel, natural)
         raise Interrupted(f"all {loaded.n} images were searched and saved{checkpoint.where}; run "
                           "the same command plus --resume to draw the report") from None
+    except AuditorError as err:  # e.g. a model failing on the report's strips: keep the search
+        if out is None:
+            raise
+        checkpoint.write(output, pixel, natural)
+        unit = loaded.images.kind if loaded.text else "images"
+        raise type(err)(f"{err} (all {loaded.n} {unit} were searched and saved"
+                        f"{checkpoint.where}: fix the cause and run the same command plus "
+                        "--resume to draw the report)") from err
     for m in res["models"]:
         if m["degenerate"]:
             log.warning(f"model {m['name']} is degenerate: it predicts {m['classes_used']} "
@@ -61,7 +70,7 @@ def _pixel_extras(plan, output, pixel, natural) -> dict:
                         natural, plan.settings.refine_steps)
 
 
-def finish(plan, res: dict, pixel=None) -> dict:
+def finish(plan, res: dict, pixel=None, output=None) -> dict:
     """A finished scan's results with what the report needs from the images and the models
     (the gallery's originals, the strips' labels), written to results.json."""
     from . import report, results
@@ -71,7 +80,8 @@ def finish(plan, res: dict, pixel=None) -> dict:
     if loaded.text:
         from .text.scan import attach
 
-        output = results.restore(res, len(images), loaded.gen.latent_dim)
+        if output is None:  # a redraw: the latents as results.json keeps them
+            output = results.restore(res, len(images), loaded.gen.latent_dim)
         attach(res, loaded.gen, loaded.images, loaded.classifiers, output, gallery)
     else:
         report.attach_originals(res, images, gallery)

@@ -144,3 +144,35 @@ def test_a_text_scan_on_two_ray_workers_equals_one_process(text_setup, tmp_path)
             for key in ("delta_z", "error_distance"):
                 assert (r.get(key) is None) == (s.get(key) is None)
                 assert r.get(key) is None or abs(r[key] - s[key]) < 1e-4
+
+
+def test_an_adversary_that_decodes_to_another_label_keeps_the_label_of_its_stored_text():
+    """Greedy decoding is discontinuous in z: a re-rendered adversary may get another label. It
+    is stored with the label its model gives the stored text, or without text where that label is
+    the input's own (it is no adversary); never an error that loses the scan."""
+    from auditor.search import empty_output
+    from auditor.text.scan import adversary_texts
+
+    class Gen:
+        def decode(self, z):
+            return np.array([f"base {i}" for i in range(len(z))], dtype=object)
+
+        def render(self, z, x, base):
+            return np.array([f"text {int(v)}" for v in z[:, 0]], dtype=object)
+
+    class Model:
+        name = label = "m"
+
+        def predict(self, texts):  # "text k" -> label k % 3
+            return np.array([int(t.split()[1]) % 3 for t in texts])
+
+    out = empty_output(3, 2, ["m"])
+    res = out.results["m"]
+    res.prediction[:] = res.reconstruction_prediction[:] = [0, 0, 0]
+    res.delta_z[:] = [0.5, 0.6, 0.7]
+    res.z_star[:, 0] = [1, 2, 3]  # rendered texts get labels 1, 2, 0
+    res.adversary_prediction[:] = [1, 1, 2]  # the search saw 1, 1, 2
+    out.n_done = 3
+    texts, labels, changed = adversary_texts(Gen(), np.array(["a", "b", "c"], dtype=object), out, [Model()])
+    assert list(texts["m"]) == ["text 1", "text 2", None]  # the third is no adversary any more
+    assert list(labels["m"]) == [1, 2, 0] and changed["m"] == [1, 2]
