@@ -156,14 +156,17 @@ class Audit:
         return int(self._results["data"]["n_images"])
 
     @property
+    def unit(self) -> str:  # what the inputs are: images, sentences, premise-hypothesis pairs
+        return str(self._results["data"].get("kind", "images"))
+
+    @property
     def files(self) -> list[str]:
         """The images' names (file paths relative to the folder, ``array[i]``, ``image[i]``)."""
         return [inst["file"] for inst in self._results["instances"]]
 
     @property
     def ranking(self) -> list[list[str]]:
-        """Groups from most to least robust; models in one group are not significantly different
-        (paired sign tests, Holm-corrected at the scan's alpha)."""
+        """Groups, most robust first; one group's models differ insignificantly (Holm, alpha)."""
         return [list(g) for g in self._results["ranking"]]
 
     @property

@@ -20,6 +20,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from scale import first_difference  # noqa: E402  (bench/scale.py compares two scans the same way)
 DIGITS = ["examples/models/lenet.onnx", "examples/models/mlp.pt", "examples/models/rf5.onnx",
           "examples/digits"]
 CASES = {
@@ -58,28 +61,6 @@ def comparable(value, tree: Path):
     if isinstance(value, str) and value.startswith(str(tree) + "/"):
         return "<checkout>" + value[len(str(tree)):]
     return value
-
-
-def first_difference(a, b, path: str = "") -> str | None:
-    if type(a) is not type(b):
-        return f"{path}: {type(a).__name__} != {type(b).__name__}"
-    if isinstance(a, dict):
-        for key in sorted(set(a) | set(b)):
-            if key not in a or key not in b:
-                return f"{path}.{key}: only in {'new' if key in b else 'base'}"
-            found = first_difference(a[key], b[key], f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(a, list):
-        if len(a) != len(b):
-            return f"{path}: {len(a)} != {len(b)} items"
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = first_difference(x, y, f"{path}[{i}]")
-            if found:
-                return found
-        return None
-    return None if a == b else f"{path}: {a!r} != {b!r}"
 
 
 def run_case(name: str, tree: Path, out: Path) -> dict:

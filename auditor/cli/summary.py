@@ -56,7 +56,7 @@ def _print_dz_table(audit: Audit, order: list[str], ties: dict[str, Any] | None)
     several = len(audit.names) > 1
     table = Table(title="Natural-adversary distance Δz (larger = more robust)",
                   title_justify="left")
-    unit = _unit(audit).split()[-1]
+    unit = audit.unit.split()[-1]
     columns = ["model", unit, "mean Δz", "median Δz", "censored", "recon. agrees",
                "queries/img"]
     if several:
@@ -81,7 +81,7 @@ def _print_pairs(audit: Audit, letters: bool) -> None:
     def pfmt(v):
         return "–" if v is None else f"{v:.2g}"
 
-    alpha, pairs, unit = audit.alpha, audit.pairwise, _unit(audit)
+    alpha, pairs, unit = audit.alpha, audit.pairwise, audit.unit
     if len(audit.names) <= PAIRS_LISTED:
         for p in pairs:
             out_console.print(f"sign test {p.a} vs {p.b}: {p.a_larger} vs {p.b_larger} {unit} "
@@ -193,9 +193,3 @@ def _print_pixel(audit: Audit) -> None:
     if px.spearman_dz_models is not None:
         out_console.print("the two views over models: Spearman ρ(mean Δz, mean ε) = "
                           f"{px.spearman_dz_models:.2f}")
-
-
-def _unit(audit: Audit) -> str:
-    """What the scan's inputs are: images, or the texts' kind (sentences, premise-hypothesis
-    pairs)."""
-    return audit.to_dict()["data"].get("kind", "images")

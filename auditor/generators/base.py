@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import GeneratorError
@@ -51,6 +53,24 @@ class ImageGenerator:
     def prior(self, z: np.ndarray, like: np.ndarray) -> np.ndarray:
         """Candidates of prior samples ``z`` (decoded plainly), as inputs shaped like ``like``."""
         return self.decode(z)
+
+
+
+@dataclass
+class BundleGenerator(ImageGenerator):
+    """The data every image bundle's generator holds, whatever its backend: G and its inverter
+    (``decoder``, ``encoder``) and where they run."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+    encoder: Any
+    decoder: Any
+    device: str
+    batch_size: int = 4096
+    reference: Any = None  # the bundle's reference classifier R (auditor.reference), if any
 
 
 def decoding_of(manifest: dict[str, Any], bundle: Path) -> str:

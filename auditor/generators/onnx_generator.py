@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import GeneratorError, first_line
 from ..files import sha256
 from ..onnx_session import open_session
-from .base import ImageGenerator
+from .base import BundleGenerator
 
 FAMILY = "onnx"
 FAMILIES = (FAMILY,)  # bundle.py's BACKENDS: the families this backend loads
@@ -46,19 +46,9 @@ def single_io(session, path: Path, what: str) -> tuple[str, list, str]:
 
 
 @dataclass
-class OnnxGenerator(ImageGenerator):
+class OnnxGenerator(BundleGenerator):
     """G and E of an imported bundle (ONNX Runtime sessions in ``decoder`` and ``encoder``)."""
 
-    name: str
-    path: Path
-    manifest: dict[str, Any]
-    latent_dim: int
-    image_shape: tuple[int, int, int]
-    encoder: Any
-    decoder: Any
-    device: str
-    batch_size: int = 4096
-    reference: Any = None  # the bundle's reference classifier R, where it brings one
     gradients: bool = False  # refinement needs gradients through G: skipped
     decoding: str = "plain"
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import GeneratorError
 from ..files import sha256
-from .base import ImageGenerator, decoding_of
+from .base import BundleGenerator, decoding_of
 
 FAMILIES = ("vae-mlp", "vae-conv")  # bundle.py's BACKENDS: the families this backend loads
 MODALITY = "image"
@@ -81,19 +81,9 @@ def build_vae(image_shape: tuple[int, int, int], latent_dim: int, hidden: list[i
 
 
 @dataclass
-class VaeGenerator(ImageGenerator):
+class VaeGenerator(BundleGenerator):
     """G and I of one bundle. Images are (N, C, H, W) float32 in [0, 1]; latents (N, d)."""
 
-    name: str
-    path: Path
-    manifest: dict[str, Any]
-    latent_dim: int
-    image_shape: tuple[int, int, int]
-    encoder: Any
-    decoder: Any
-    device: str
-    batch_size: int = 4096
-    reference: Any = None  # the bundle's reference classifier R (auditor.reference), if any
     gradients: bool = True  # refine() differentiates through G
     decoding: str = "plain"  # the candidate image of a latent (DECODINGS; the manifest's)
 
