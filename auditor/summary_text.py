@@ -69,7 +69,7 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
     gen = results["generator"]
     v = gen.get("validation")
     if not v:
-        return {"validated": False, "read_as_accuracy": None, "rho": {}, "text": (
+        return {"validated": False, "read_as_accuracy": None, "rho": {}, "proxy": None, "text": (
             f"generator {gen['name']} has no validation record (as generators you train or import "
             "have none): Δz is a robustness figure, and whether any figure here ranks models by "
             "accuracy on this domain is unmeasured; measure it on a small labelled set before "
@@ -91,7 +91,37 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
     if chosen not in ("mean_dz", "median_dz") and weakest_dz < 0.7:
         text += "; Δz measures robustness, not accuracy, on this domain"
     return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text,
-            "label": FIGURE_NAMES.get(chosen, chosen)}
+            "label": FIGURE_NAMES.get(chosen, chosen),
+            "proxy": accuracy_proxy(results, chosen, rho.get(chosen))}
+
+
+def proxy_value(model: dict[str, Any], figure: str) -> float | None:
+    """A model's value of a validated non-Δz figure, from its results.json entry."""
+    if figure == "agreement_with_reference":
+        return model.get("agreement_with_reference")
+    if figure == "consensus_accuracy":
+        return model.get("consensus_accuracy")
+    if figure in ("mean_error_distance", "median_error_distance"):
+        return (model.get("error_distance") or {}).get(figure.split("_")[0])
+    return None
+
+
+def accuracy_proxy(results: dict[str, Any], figure: str, rho: float | None) -> str | None:
+    """One sentence that leads a scan's summary where the generator's validation reads a figure
+    other than Δz as accuracy: that figure per model, best first. None where Δz is the figure or
+    no model has the figure."""
+    if figure in ("mean_dz", "median_dz"):
+        return None
+    values = [(m["name"], proxy_value(m, figure)) for m in results["models"]]
+    values = sorted(((n, v) for n, v in values if v is not None), key=lambda nv: -nv[1])
+    if not values:
+        return None
+    share = figure in ("agreement_with_reference", "consensus_accuracy")
+    listed = ", ".join(f"{n} {100 * v:.0f}%" if share else f"{n} {v:.2f}" for n, v in values)
+    gen = results["generator"]["name"]
+    return (f"read as accuracy: {FIGURE_NAMES.get(figure, figure)}, {listed} (higher is better; "
+            f"on generator {gen}'s validation it ranked models by accuracy with Spearman ρ "
+            f"{format_rho(rho)}; Δz ranks robustness, not accuracy)")
 
 
 def search_error_text(results: dict[str, Any], order: list[str] | None = None) -> str:

@@ -89,6 +89,37 @@ def zoo_specs():
     return specs
 
 
+def wide_specs(sizes=(60, 250, 1000, 4000, None)):
+    """A second, wider zoo for bench/snli_figures.py (label-only figures, scikit-learn predictions):
+    eleven families, each at five training sizes, on tf-idf, counts or binary counts, unigrams or
+    with hypothesis bigrams. (``export`` cannot write its LinearSVC: skl2onnx refuses the zipmap
+    option for it; the others export and load as scans load them.)"""
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+    from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.svm import LinearSVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    families = {
+        "lr": ("tf-idf logistic regression", lambda: pipeline(LogisticRegression(max_iter=1000, C=1.0))),
+        "mnb": ("multinomial naive Bayes", lambda: pipeline(MultinomialNB(alpha=0.5), vec="count")),
+        "cnb": ("complement naive Bayes", lambda: pipeline(ComplementNB(), vec="count", bigrams=False)),
+        "bnb": ("Bernoulli naive Bayes", lambda: pipeline(BernoulliNB(), vec="count", binary=True, bigrams=False)),
+        "rf": ("random forest", lambda: pipeline(RandomForestClassifier(60, min_samples_leaf=1, random_state=1,
+                                                                        n_jobs=1), vec="count", bigrams=False)),
+        "tree": ("decision tree", lambda: pipeline(DecisionTreeClassifier(max_depth=30, random_state=0),
+                                                   vec="count", bigrams=False)),
+        "mlp": ("MLP", lambda: pipeline(MLPClassifier((64,), max_iter=40, early_stopping=True, random_state=1),
+                                        vec="count", binary=True, bigrams=False)),
+        "svm": ("linear SVM", lambda: pipeline(LinearSVC(C=0.3))),
+        "ridge": ("ridge classifier", lambda: pipeline(RidgeClassifier(alpha=3.0), bigrams=False)),
+        "sgd-hinge": ("linear SGD (hinge)", lambda: pipeline(SGDClassifier(alpha=3e-4, max_iter=30, random_state=2))),
+        "et": ("extra-trees", lambda: pipeline(ExtraTreesClassifier(60, random_state=2, n_jobs=1), bigrams=False)),
+    }
+    return [(f"{key}-n{n or 'all'}", family, n, make) for key, (family, make) in families.items() for n in sizes]
+
+
 def export(pipe, path: Path) -> None:
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import StringTensorType

@@ -139,3 +139,22 @@ def test_class_flow_counts_label_changes():
 
     flow = class_flow({"instances": [inst(1, 7), inst(1, 7), inst(7, 1), inst(3, None)]}, "m")
     assert flow == {"classes": [1, 7], "counts": [[0, 2], [1, 0]], "max": 2}
+
+
+def test_a_validated_figure_other_than_dz_leads_the_summary_best_first():
+    from auditor.summary_text import trust
+
+    def results(figure):
+        validation = {"figure": figure, "n_models": 5, "n_images": {"test": 100},
+                      "spearman_test": {figure: 0.93, "mean_dz": -0.5}}
+        models = [{"name": "a", "agreement_with_reference": 0.5, "error_distance": {"mean": 0.2, "median": 0.4}},
+                  {"name": "b", "agreement_with_reference": 0.75, "error_distance": {"mean": 0.6, "median": 0.1}},
+                  {"name": "c", "agreement_with_reference": None, "error_distance": None}]
+        return {"generator": {"name": "g", "validation": validation}, "models": models}
+
+    proxy = trust(results("agreement_with_reference"))["proxy"]
+    assert proxy.startswith("read as accuracy: agreement with the reference classifier, b 75%, a 50% (higher")
+    assert "ρ 0.93" in proxy and " c " not in proxy
+    assert "a 0.40, b 0.10" in trust(results("median_error_distance"))["proxy"]
+    assert trust(results("mean_dz"))["proxy"] is None
+    assert trust({"generator": {"name": "g"}, "models": []}).get("proxy") is None
