@@ -92,7 +92,7 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
         text += "; Δz measures robustness, not accuracy, on this domain"
     return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text,
             "label": FIGURE_NAMES.get(chosen, chosen),
-            "proxy": accuracy_proxy(results, chosen, rho.get(chosen))}
+            "proxy": accuracy_proxy(results, chosen, rho.get(chosen), weak_dz=weakest_dz < 0.7)}
 
 
 def proxy_value(model: dict[str, Any], figure: str) -> float | None:
@@ -106,10 +106,11 @@ def proxy_value(model: dict[str, Any], figure: str) -> float | None:
     return None
 
 
-def accuracy_proxy(results: dict[str, Any], figure: str, rho: float | None) -> str | None:
+def accuracy_proxy(results: dict[str, Any], figure: str, rho: float | None,
+                   weak_dz: bool = False) -> str | None:
     """One sentence that leads a scan's summary where the generator's validation reads a figure
-    other than Δz as accuracy: that figure per model, best first. None where Δz is the figure or
-    no model has the figure."""
+    other than Δz as accuracy: that figure per model, best first (``weak_dz``: and a warning that
+    Δz did not track accuracy there). None where Δz is the figure or no model has the figure."""
     if figure in ("mean_dz", "median_dz"):
         return None
     values = [(m["name"], proxy_value(m, figure)) for m in results["models"]]
@@ -121,7 +122,7 @@ def accuracy_proxy(results: dict[str, Any], figure: str, rho: float | None) -> s
     gen = results["generator"]["name"]
     return (f"read as accuracy: {FIGURE_NAMES.get(figure, figure)}, {listed} (higher is better; "
             f"on generator {gen}'s validation it ranked models by accuracy with Spearman ρ "
-            f"{format_rho(rho)}; Δz ranks robustness, not accuracy)")
+            f"{format_rho(rho)}" + ("; Δz ranks robustness, not accuracy)" if weak_dz else ")"))
 
 
 def search_error_text(results: dict[str, Any], order: list[str] | None = None) -> str:

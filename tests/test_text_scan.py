@@ -176,3 +176,38 @@ def test_an_adversary_that_decodes_to_another_label_keeps_the_label_of_its_store
     texts, labels, changed = adversary_texts(Gen(), np.array(["a", "b", "c"], dtype=object), out, [Model()])
     assert list(texts["m"]) == ["text 1", "text 2", None]  # the third is no adversary any more
     assert list(labels["m"]) == [1, 2, 0] and changed["m"] == [1, 2]
+
+
+def test_snli_files_with_their_own_field_names_are_read_as_pairs(tmp_path):
+    from auditor.text.data import load_text
+
+    tsv = tmp_path / "snli_1.0_test.tsv"
+    tsv.write_text("gold_label\tsentence1\tsentence2\ncontradiction\tA man sleeps.\tThe man runs!\n")
+    jsonl = tmp_path / "snli.jsonl"
+    jsonl.write_text('{"gold_label": "neutral", "sentence1": "A dog.", "sentence2": "A big dog."}\n')
+    for path, label in ((tsv, 2), (jsonl, 1)):
+        texts = load_text(path)
+        assert texts.pairs and texts.items.shape == (1, 2) and list(texts.labels) == [label]
+    assert load_text(tsv).items[0].tolist() == ["a man sleeps .", "the man runs !"]
+    unlabelled = tmp_path / "hidden.tsv"  # SNLI's "-" and -1 mark pairs without a gold label: no error
+    unlabelled.write_text("premise\thypothesis\tlabel\na dog .\ta cat .\t-\na dog .\ta pet .\t-1\n")
+    assert load_text(unlabelled).labels is None and load_text(unlabelled).items.shape == (2, 2)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence1\tsentence2\na dog .\t \n")
+    from auditor.errors import DataError
+
+    with pytest.raises(DataError, match="empty hypothesis; every premise and hypothesis needs words"):
+        load_text(bad)
+
+
+def test_label_names_match_the_bundles_classes_whatever_their_case(tmp_path):
+    from auditor.text.models import as_text_classifier
+
+    rows, _ = pairs(12, seed=3)
+    items = np.array(rows, dtype=object)
+    lower = as_text_classifier(pair_model(tmp_path / "a.onnx", 60, seed=4), "a", True, list(LABELS))
+    upper = as_text_classifier(pair_model(tmp_path / "b.onnx", 60, seed=4, names=[v.upper() for v in LABELS]), "b",
+                               True, list(LABELS))
+    np.testing.assert_array_equal(upper.predict(items), lower.predict(items))
+    assert upper.class_names == list(LABELS)
+    np.testing.assert_allclose(upper.predict_scores(items)[1], lower.predict_scores(items)[1], atol=1e-6)

@@ -74,8 +74,9 @@ def write_tsv(path: Path, rows: list[tuple[str, str]], labels: list[int] | None 
     return path
 
 
-def pair_model(path: Path, n_train: int, seed: int = 0, family: str = "logreg") -> Path:
-    """A scikit-learn pipeline over [premise, hypothesis] strings, exported with skl2onnx."""
+def pair_model(path: Path, n_train: int, seed: int = 0, family: str = "logreg", names=None) -> Path:
+    """A scikit-learn pipeline over [premise, hypothesis] strings, exported with skl2onnx; its
+    labels are ``names`` (default: SNLI's, lower-case)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import StringTensorType
     from sklearn.compose import ColumnTransformer
@@ -86,7 +87,7 @@ def pair_model(path: Path, n_train: int, seed: int = 0, family: str = "logreg") 
 
     train, labels = pairs(n_train, seed)
     x = np.array(train, dtype=object)
-    y = np.array([LABELS[k] for k in labels])
+    y = np.array([(names or LABELS)[k] for k in labels])
     words = dict(lowercase=False, token_pattern=r"\S+")  # lower-casing would need a locale ONNX Runtime lacks here
     columns = ColumnTransformer([("p", CountVectorizer(**words), 0), ("h", CountVectorizer(**words), 1)])
     head = LogisticRegression(max_iter=300) if family == "logreg" else MultinomialNB()

@@ -1,6 +1,7 @@
 """Text inputs of a scan: sentences, or (premise, hypothesis) pairs, read from `.txt` (one
-sentence per line), `.tsv` (a header naming `premise` and `hypothesis`, or `sentence`) or `.jsonl`
-(objects with those fields) files, a folder of them, or Python lists. A `label` field is read for
+sentence per line), `.tsv` (a header naming `premise` and `hypothesis`, or `sentence`; SNLI's own
+`sentence1`/`sentence2` are read as premise/hypothesis) or `.jsonl` (objects with those fields)
+files, a folder of them, or Python lists. A `label` (or SNLI's `gold_label`) field is read for
 validation and training only; a scan never needs it. Every text is normalised as the bundle's
 data is (lower-cased, punctuation split off words: :func:`auditor.text.tokens.normalise`).
 Bad input raises :class:`~auditor.errors.DataError` with one line that names the file and line.
@@ -18,6 +19,8 @@ from ..errors import DataError
 
 SUFFIXES = (".txt", ".tsv", ".jsonl")
 SNLI_LABELS = ("entailment", "neutral", "contradiction")
+LABEL_FIELDS = ("label", "gold_label")
+NAMED = {"sentence1": "premise", "sentence2": "hypothesis"}
 RULE = ("lower-cased, punctuation split off words, space-separated tokens (as e-SNLI gives SNLI); "
         "texts already in that form are kept as they are")
 
@@ -128,9 +131,7 @@ def _read_path(path: Path) -> tuple[list, list[str], np.ndarray | None, bool]:
         names += n
         labels += lab
     pairs = _one_kind(rows, str(path))
-    known = [v for v in labels if v is not None]
-    return rows, names, (_label_ids(labels, str(path)) if known and len(known) == len(labels)
-                         else None), pairs
+    return rows, names, _label_ids(labels), pairs
 
 
 def _read_file(path: Path, rel: str) -> tuple[list, list[str], list]:
@@ -158,6 +159,9 @@ def _read_file(path: Path, rel: str) -> tuple[list, list[str], list]:
 
 
 def _fields(columns: list[str], rel: str) -> tuple[str, ...]:
+    if ("sentence1" in columns and "sentence2" in columns
+            and "premise" not in columns and "hypothesis" not in columns):
+        return ("sentence1", "sentence2")  # SNLI's and MultiNLI's own names for them
     if "premise" in columns or "hypothesis" in columns:
         missing = [c for c in ("premise", "hypothesis") if c not in columns]
         if missing:
@@ -174,7 +178,7 @@ def _read_tsv(lines: list[str], rel: str) -> list:
     header = [c.strip().lower() for c in lines[0].split("\t")]
     wanted = _fields(header, rel)
     index = [header.index(c) for c in wanted]
-    at_label = header.index("label") if "label" in header else None
+    at_label = next((header.index(c) for c in LABEL_FIELDS if c in header), None)
     out = []
     for i, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -207,19 +211,23 @@ def _read_jsonl(lines: list[str], rel: str) -> list:
         wanted = fields
         row = tuple(obj[k] if isinstance(obj[k], str) else "" for k in fields)
         _check_row(row, f"{rel}:{i}", fields)
-        label = obj.get("label")
+        label = next((obj[c] for c in LABEL_FIELDS if c in obj), None)
         out.append((row, f"{rel}:{i}", None if label is None else str(label)))
     return out
 
 
 def _check_row(row: tuple[str, ...], where: str, fields: tuple[str, ...]) -> None:
     for value, name in zip(row, fields):
+        name = NAMED.get(name, name)
         if not value.strip():
-            raise DataError(f"{where}: empty {name}; every {' and '.join(fields)} needs words")
+            every = " and ".join(NAMED.get(f, f) for f in fields)
+            raise DataError(f"{where}: empty {name}; every {every} needs words")
 
 
-def _label_ids(labels: list, where: str) -> np.ndarray:
-    """SNLI's names or their ids (0 entailment, 1 neutral, 2 contradiction) -> ids."""
+def _label_ids(labels: list) -> np.ndarray | None:
+    """SNLI's names or their ids (0 entailment, 1 neutral, 2 contradiction) -> ids; None unless
+    every text has one. A scan never reads labels, so one it cannot read (SNLI's "-" or -1 for
+    pairs without a gold label) is not an error: the texts are simply unlabelled."""
     out = np.empty(len(labels), dtype=np.int64)
     for i, value in enumerate(labels):
         v = str(value).strip().lower()
@@ -228,9 +236,8 @@ def _label_ids(labels: list, where: str) -> np.ndarray:
         elif v.isdigit() and int(v) < len(SNLI_LABELS):
             out[i] = int(v)
         else:
-            raise DataError(f"{where}: label {value!r} is not one of {', '.join(SNLI_LABELS)} "
-                            "(or 0, 1, 2)")
-    return out
+            return None
+    return out if len(out) else None
 
 
 def hashable(items: np.ndarray) -> bytes:

@@ -96,14 +96,16 @@ class TextClassifier(ClassifierBase):
         return labels
 
     def _string_labels(self, arr: np.ndarray) -> np.ndarray:
-        index = {v: i for i, v in enumerate(self.class_names)}
+        """Label names -> ids in the bundle's class order, matched ignoring case and surrounding
+        spaces ("Entailment" is entailment); a name the bundle lacks becomes a new class id."""
+        index = {v.strip().lower(): i for i, v in enumerate(self.class_names)}
         out = np.empty(len(arr), dtype=np.int64)
         for i, value in enumerate(arr.tolist()):
-            value = str(value)
-            if value not in index:
-                index[value] = len(self.class_names)
-                self.class_names.append(value)
-            out[i] = index[value]
+            key = str(value).strip().lower()
+            if key not in index:
+                index[key] = len(self.class_names)
+                self.class_names.append(str(value))
+            out[i] = index[key]
         return out
 
 
@@ -158,9 +160,9 @@ class OnnxTextClassifier(TextClassifier):
         raw = outs[1]
         if isinstance(raw, list):  # ZipMap: {class: probability} per row
             keys = list(raw[0].keys()) if raw else []
-            if keys and not isinstance(keys[0], (int, np.integer)):
-                self._string_labels(np.array(keys, dtype=object))
-            scores = zipmap(raw, {v: i for i, v in enumerate(self.class_names)})
+            named = keys and not isinstance(keys[0], (int, np.integer))
+            ids = self._string_labels(np.array(keys, dtype=object)).tolist() if named else []
+            scores = zipmap(raw, dict(zip(keys, ids)) if named else {})
         else:
             scores = np.asarray(raw, dtype=np.float64)
             if np.asarray(outs[0]).dtype.kind in "OUS" and scores.ndim == 2:
@@ -173,7 +175,10 @@ class OnnxTextClassifier(TextClassifier):
     def _in_label_order(self, names: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
         """scikit-learn's probability columns follow its sorted class names, not the label ids
         (SNLI's order): reorder them, after checking that each row's largest column is its label."""
-        classes = sorted({str(v) for v in names} | set(self.class_names[: scores.shape[1]]))
+        seen = {str(v) for v in names}
+        lowered = {v.strip().lower() for v in seen}
+        unseen = {c for c in self.class_names[: scores.shape[1]] if c.strip().lower() not in lowered}
+        classes = sorted(seen | unseen, key=str.lower)  # as scikit-learn sorts one-case names
         if len(classes) != scores.shape[1]:
             return None
         if any(str(n) != classes[j] for n, j in zip(names.tolist(), scores.argmax(axis=1))):
