@@ -59,12 +59,17 @@ def figures(votes: np.ndarray, r: np.ndarray, truth: np.ndarray, r_scores: np.nd
     for w in (1, 3):
         mix = (onehot.sum(0) + w * m / 4 * np.eye(3)[r]).argmax(1)
         out[f"maj_R{w}"] = (votes == mix).mean(1)
+    out["mean_R_DS"] = (out["agree_R"] + out["dawid_skene"]) / 2
+    out["mean_R_maj"] = (out["agree_R"] + out["majority"]) / 2
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=300)
+    ap.add_argument("--pairs", type=int, default=None,
+                    help="judge on random subsets of this many pairs of each half (default: the whole half)")
+    ap.add_argument("--subsets", type=int, default=10, help="how many subsets per half, with --pairs")
     a = ap.parse_args()
     from auditor.text.reference import TextReference
 
@@ -88,7 +93,12 @@ def main() -> None:
     draws = [sorted(rng.choice(len(names), rng.integers(8, 17), replace=False)) for _ in range(a.draws)]
     report = {}
     for split, rows in halves.items():
-        for zname, members in [("A", zoos["A"]), ("B", zoos["B"])] + [("draws", d) for d in draws]:
+        rows = np.arange(len(truth))[rows]
+        subsets = [rows] if a.pairs is None else [np.sort(rng.choice(rows, a.pairs, replace=False))
+                                                  for _ in range(a.subsets)]
+        combos = [(z, m, sub) for sub in subsets
+                  for z, m in [("A", zoos["A"]), ("B", zoos["B"])] + [("draws", d) for d in draws]]
+        for zname, members, rows in combos:
             f = figures(votes[members][:, rows], r[rows], truth[rows], r_scores[rows])
             for key, vals in f.items():
                 if key != "accuracy":
@@ -99,7 +109,8 @@ def main() -> None:
 NAMES = {"agree_R": "agreement with R (the product's figure)", "soft_R": "R's probability of the model's label",
          "majority": "agreement with the zoo's majority", "dawid_skene": "Dawid-Skene (the zoo)",
          "ds_with_R": "Dawid-Skene (the zoo and R)", "maj_R1": "majority with R weighted M/4",
-         "maj_R3": "majority with R weighted 3M/4"}
+         "maj_R3": "majority with R weighted 3M/4", "mean_R_DS": "mean of agreement with R and Dawid-Skene",
+         "mean_R_maj": "mean of agreement with R and majority agreement"}
 
 
 def write(report, names, votes, truth, r, draws: int, half: int) -> None:
@@ -116,7 +127,7 @@ def write(report, names, votes, truth, r, draws: int, half: int) -> None:
              "| random zoos, test: mean | 10th percentile | worst |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key, per in report.items():
-        cells = [f"{per[(s, z)][0]:.3f}" for z in "AB" for s in ("validation", "test")]
+        cells = [f"{np.nanmean(per[(s, z)]):.3f}" for z in "AB" for s in ("validation", "test")]
         d = np.array(per[("test", "draws")])
         cells += [f"{np.nanmean(d):.3f}", f"{np.nanpercentile(d, 10):.3f}", f"{np.nanmin(d):.3f}"]
         lines.append(f"| {NAMES[key]} | " + " | ".join(cells) + " |")

@@ -4,8 +4,8 @@ Run by hand; writes docs/validation-DOMAIN.md and, with --write-manifest, the bu
     python scripts/fashion_splits.py                         # .work/fashion/{train,holdout}.npz
     python bench/validate_zoo.py --domain fashion [--write-manifest]   # 18 models, 615 held-out images
     python bench/validate_zoo.py --domain mnist [--write-manifest]     # 24 models, 600 test digits
-    python bench/snli_zoo.py                                  # .work/snli/zoo/*.onnx (needs scripts/snli_splits.py)
-    python bench/validate_zoo.py --domain snli --limit 480 [--write-manifest]  # 16 text models, 480 held-out pairs
+    python bench/snli_zoo.py --zoo zoo-spread                 # .work/snli/zoo-spread/*.onnx (needs scripts/snli_splits.py)
+    python bench/validate_zoo.py --domain snli --limit 960 [--write-manifest]  # 16 text models, 960 held-out pairs
 
 Fashion-MNIST: 18 classifiers trained on the 3,000-image train split: one CNN saved after 1, 2, 4
 and 8 epochs (successive checkpoints: "is v2 better than v1"), CNNs on 10% / 30% of the data, MLPs
@@ -13,7 +13,8 @@ of 2 ... 1,024 units, an MLP with 80% dropout, one trained one epoch at a low le
 30% noisy labels, a logistic regression, 5- and 50-tree forests and a depth-6 tree; scanned on the
 615 held-out images. MNIST: bench/reproduce_paper.py's 24-model zoo (train split), scanned on 600
 test-split digits (a seeded sample). SNLI (text): bench/snli_zoo.py's 16 scikit-learn pair classifiers
-(ONNX files, train split), scanned on the first --limit pairs of .work/snli/holdout.tsv; "images" below
+of zoo-spread (eight families at two training sizes; ONNX files, train split; --snli-zoo zoo for the first
+zoo), scanned on the first --limit pairs of .work/snli/holdout.tsv; "images" below
 are then [premise, hypothesis] pairs. Every scan: auditor's default search with the generator's
 reference classifier R (error distances on). Labels of the scanned images only judge the figures.
 
@@ -187,25 +188,25 @@ class TextMember(Member):
         return np.exp(self.clf.predict_scores(x)[1])[:, :3]
 
 
-def snli_domain():
-    """The zoo of bench/snli_zoo.py (ONNX text models) and the held-out pairs of scripts/snli_splits.py."""
+def snli_domain(name: str = "zoo-spread"):
+    """A zoo of bench/snli_zoo.py (ONNX text models) and the held-out pairs of scripts/snli_splits.py."""
     from auditor.text.data import load_text
 
     folder = ROOT / ".work" / "snli"
-    record = json.loads((folder / "zoo" / "zoo.json").read_text())
-    zoo = [TextMember(p, record[p.stem]["family"]) for p in sorted((folder / "zoo").glob("*.onnx")) if p.stem in record]
+    record = json.loads((folder / name / "zoo.json").read_text())
+    zoo = [TextMember(p, record[p.stem]["family"]) for p in sorted((folder / name).glob("*.onnx")) if p.stem in record]
     texts = load_text(folder / "holdout.tsv")
-    what = ("trained on the 7,871-pair train split (`bench/snli_zoo.py`), scanned on held-out pairs "
+    what = (f"trained on the 7,871-pair train split (`bench/snli_zoo.py --zoo {name}`), scanned on held-out pairs "
             "(`scripts/snli_splits.py`, file order)")
     return zoo, texts.items, np.asarray(texts.labels, dtype=np.int64), what
 
 
-def load_domain(domain: str, limit: int | None):
+def load_domain(domain: str, limit: int | None, snli_zoo: str = "zoo-spread"):
     """(zoo, scanned images, their labels, default generator, description) of a domain."""
     if domain == "cifar10":
         zoo, images, labels, what = cifar10_domain()
     elif domain == "snli":
-        zoo, images, labels, what = snli_domain()
+        zoo, images, labels, what = snli_domain(snli_zoo)
     elif domain == "fashion":
         x_train, y_train, x_hold, y_hold = fashion_splits()
         xtr = (x_train / 255.0).astype(np.float32)[:, None]
@@ -239,11 +240,13 @@ def main() -> None:
     parser.add_argument("--weak-reference", type=int, default=None, metavar="STEPS",
                         help="replace R by one trained for only STEPS steps (how much a weaker R costs); "
                              "writes docs/validation-DOMAIN-weak-reference.md, never the manifest")
+    parser.add_argument("--snli-zoo", default="zoo-spread", choices=("zoo-spread", "zoo"),
+                        help="which bench/snli_zoo.py zoo (.work/snli/NAME) the snli domain scans")
     args = parser.parse_args()
     generator = args.generator or args.domain
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    zoo, images, labels, what = load_domain(args.domain, args.limit)
+    zoo, images, labels, what = load_domain(args.domain, args.limit, args.snli_zoo)
     trained = time.perf_counter() - started
     gen = load_generator(generator, device="cpu")
     if gen.reference is None:
@@ -298,7 +301,7 @@ def main() -> None:
                      f"{f['mean_error_distance']:.3f} | {f['censored_errors']} | {f['agreement_with_reference']:.3f} | "
                      f"{f['kept_class']:.2f} | {f['majority_agreement']:.3f} | {f['confidence']:.3f} |")
     if args.domain == "snli":
-        zoo_record = json.loads((ROOT / ".work" / "snli" / "zoo" / "zoo.json").read_text())
+        zoo_record = json.loads((ROOT / ".work" / "snli" / args.snli_zoo / "zoo.json").read_text())
         lines += ["", f"The zoo (`bench/snli_zoo.py`; accuracy on all {zoo_record[zoo[0].name]['n_holdout']} holdout pairs):",
                   "", "| model | family | training pairs | holdout accuracy |", "|---|---|---:|---:|"]
         for r in sorted(zoo_record.values(), key=lambda r: r["holdout_accuracy"]):
