@@ -158,7 +158,7 @@ def budget_mode(args) -> None:
     top = max(budgets)
     print(f"\nWhat the budget costs: eps at each budget against eps at {top} (same random streams: the larger budget "
           "continues the smaller one's run). ratio = mean over images with an adversary at both of eps(b) / eps(top).\n")
-    print(f"| attack | model | " + " | ".join(f"median eps @ {b}" for b in budgets) + " | " +
+    print("| attack | model | " + " | ".join(f"median eps @ {b}" for b in budgets) + " | " +
           " | ".join(f"ratio @ {b}" for b in budgets if b != top) + " |")
     print("|---|---|" + "---:|" * (2 * len(budgets) - 1))
     for attack in args.attacks.split(","):

@@ -201,7 +201,6 @@ def gap(gen, classifiers, images, split: str, seed: int, references: list[str]) 
     best known mean Δz, and the gap, mean default / mean best known - 1 over the images where
     both found a flip."""
     import hashlib
-    import json
 
     code = hashlib.sha1(b"".join(p.read_bytes() for p in sorted((ROOT / "auditor/search").glob("*.py")))).hexdigest()[:10]
     runs_dir = ROOT / ".work" / "zoo" / "runs"

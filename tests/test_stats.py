@@ -120,3 +120,14 @@ def test_a_model_rarely_flipped_ranks_first_not_last():
     assert groups[0] == ["never"]
     assert stats.rank_intervals(dz, cap=8.0)["never"] == {"rank": 1, "rank_ci": [1, 1]}
     assert stats.letters([m for g in groups for m in g], pairs)["never"] == "a"
+
+
+def test_the_validation_chooses_the_best_figure_and_breaks_near_ties_by_what_it_needs():
+    from auditor.validation import TIE, choose
+
+    assert choose({"mean_dz": 0.95, "agreement_with_reference": 0.80, "confidence": 0.99}) == "mean_dz"
+    near = {"mean_error_distance": 0.974, "agreement_with_reference": 0.974 - TIE / 2, "mean_dz": 0.5}
+    assert choose(near) == "agreement_with_reference"  # tied: R's agreement needs no search
+    assert choose({"mean_dz": 0.90, "median_dz": 0.90 - 2 * TIE}) == "mean_dz"
+    assert choose({"mean_dz": float("nan"), "median_dz": 0.3}) == "median_dz"
+    assert choose({"mean_dz": float("nan")}) == "mean_dz"
