@@ -177,7 +177,8 @@ class OnnxTextClassifier(TextClassifier):
         (SNLI's order): reorder them, after checking that each row's largest column is its label."""
         seen = {str(v) for v in names}
         lowered = {v.strip().lower() for v in seen}
-        unseen = {c for c in self.class_names[: scores.shape[1]] if c.strip().lower() not in lowered}
+        unseen = {c for c in self.class_names[: scores.shape[1]]
+                  if c.strip().lower() not in lowered}
         classes = sorted(seen | unseen, key=str.lower)  # as scikit-learn sorts one-case names
         if len(classes) != scores.shape[1]:
             return None
