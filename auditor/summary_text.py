@@ -59,8 +59,8 @@ def underrated_text(res: dict[str, Any]) -> str | None:
         return None
     return (f"{', '.join(above)}: estimated above the reference classifier's own accuracy "
             f"({100 * r_acc:.1f}%), so R's figures (agreement, error distance) may under-rate "
-            f"{'it' if len(above) == 1 else 'them'}; where models share mistakes the consensus "
-            "itself over-rates them (by 20-30 points on snli zoos)")
+            f"{'it' if len(above) == 1 else 'them'}; but where models share mistakes the "
+            "consensus itself over-rates them")
 
 
 def trust(results: dict[str, Any]) -> dict[str, Any]:
