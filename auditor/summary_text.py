@@ -88,30 +88,29 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
             f"not used to choose), Spearman ρ with accuracy: {parts}. Read "
             f"{FIGURE_NAMES.get(chosen, chosen)} as the accuracy proxy "
             f"(ρ {format_rho(rho.get(chosen))})")
-    weakest_dz = min(rho.get("mean_dz") or 0, rho.get("median_dz") or 0)
-    if chosen not in ("mean_dz", "median_dz") and weakest_dz < 0.7:
+    weak_dz = min(rho.get("mean_dz") or 0, rho.get("median_dz") or 0) < 0.7
+    if chosen not in ("mean_dz", "median_dz") and weak_dz:
         text += "; Δz measures robustness, not accuracy, on this domain"
     return {"validated": True, "read_as_accuracy": chosen, "rho": rho, "text": text,
             "label": FIGURE_NAMES.get(chosen, chosen),
-            "proxy": accuracy_proxy(results, chosen, rho.get(chosen), weak_dz=weakest_dz < 0.7)}
+            "proxy": accuracy_proxy(results, chosen, rho.get(chosen), weak_dz=weak_dz)}
 
 
 def proxy_value(model: dict[str, Any], figure: str) -> float | None:
-    """A model's value of a validated non-Δz figure, from its results.json entry."""
-    if figure == "agreement_with_reference":
-        return model.get("agreement_with_reference")
-    if figure == "consensus_accuracy":
-        return model.get("consensus_accuracy")
-    if figure in ("mean_error_distance", "median_error_distance"):
-        return (model.get("error_distance") or {}).get(figure.split("_")[0])
-    return None
+    """A model's value of a validated figure, from its results.json entry (the field
+    RESULTS_FIELDS names; of an object, its "mean" or "median")."""
+    from .validation import RESULTS_FIELDS
+
+    value = model.get(RESULTS_FIELDS.get(figure, figure))
+    return value.get(figure.split("_")[0]) if isinstance(value, dict) else value
 
 
 def accuracy_proxy(results: dict[str, Any], figure: str, rho: float | None,
                    weak_dz: bool = False) -> str | None:
-    """One sentence that leads a scan's summary where the generator's validation reads a figure
-    other than Δz as accuracy: that figure per model, best first (``weak_dz``: and a warning that
-    Δz did not track accuracy there). None where Δz is the figure or no model has the figure."""
+    """What leads a scan's summary, after "read as accuracy: ", where the generator's validation
+    reads a figure other than Δz as accuracy: that figure per model, best first (``weak_dz``: and
+    a warning that Δz did not track accuracy there). None where Δz is the figure or no model has
+    the figure."""
     if figure in ("mean_dz", "median_dz"):
         return None
     values = [(m["name"], proxy_value(m, figure)) for m in results["models"]]
@@ -121,7 +120,7 @@ def accuracy_proxy(results: dict[str, Any], figure: str, rho: float | None,
     share = figure in ("agreement_with_reference", "consensus_accuracy")
     listed = ", ".join(f"{n} {100 * v:.0f}%" if share else f"{n} {v:.2f}" for n, v in values)
     gen = results["generator"]["name"]
-    return (f"read as accuracy: {FIGURE_NAMES.get(figure, figure)}, {listed} (higher is better; "
+    return (f"{FIGURE_NAMES.get(figure, figure)}, {listed} (higher is better; "
             f"on generator {gen}'s validation it ranked models by accuracy with Spearman ρ "
             f"{format_rho(rho)}" + ("; Δz ranks robustness, not accuracy)" if weak_dz else ")"))
 

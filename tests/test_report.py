@@ -153,7 +153,7 @@ def test_a_validated_figure_other_than_dz_leads_the_summary_best_first():
         return {"generator": {"name": "g", "validation": validation}, "models": models}
 
     proxy = trust(results("agreement_with_reference"))["proxy"]
-    assert proxy.startswith("read as accuracy: agreement with the reference classifier, b 75%, a 50% (higher")
+    assert proxy.startswith("agreement with the reference classifier, b 75%, a 50% (higher")
     assert "ρ 0.93" in proxy and " c " not in proxy
     assert "a 0.40, b 0.10" in trust(results("median_error_distance"))["proxy"]
     assert trust(results("mean_dz"))["proxy"] is None

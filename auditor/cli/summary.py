@@ -40,7 +40,7 @@ def print_summary(audit: Audit) -> None:
     # group letters, where compact; else too wide for a terminal: the report lists the ties
     letters = several and ties["kind"] == "letters"
     if proxy := trust(res).get("proxy"):
-        out_console.print(proxy, soft_wrap=True)
+        out_console.print(f"read as accuracy: {proxy}", soft_wrap=True)
     _print_dz_table(audit, order, ties if letters else None)
     out_console.print(search_error_text(res, order), soft_wrap=True)
     _print_naturalness(audit, order)
