@@ -33,7 +33,8 @@ def scan_key(models: list[dict[str, Any]], image_digest: str, generator_id: Any,
     blob = json.dumps({
         "models": [[m["name"], m["path"], m.get("sha256") or m["format"]] for m in models],
         "data": image_digest, "generator": generator_id, "settings": dict(vars(settings)),
-        "options": vars(options), "limit": limit,
+        "options": {k: v for k, v in vars(options).items() if v != ()},  # () : none given
+        "limit": limit,
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -74,7 +74,7 @@ def build_config(named: Mapping[str, Any], *, out=None, formats=ALL_FORMATS, gen
                  layout=None, gallery=12, device=None, batch=None, resume=False, force=False,
                  wait=0.0, baseline=None, alpha=0.05, gate_on="dz", error_distance="auto",
                  pixel_attack="none", pixel_norm="l2", pixel_max=None, pixel_queries=2000,
-                 search_error="auto", workers=None, ray=None) -> ScanConfig:
+                 search_error="auto", workers=None, ray=None, class_names=None) -> ScanConfig:
     """The :class:`ScanConfig` of ``auditor.scan``'s keywords for the models ``named``; an
     :class:`OptionError` naming the option for anything invalid."""
     from .models import ModelOptions
@@ -96,7 +96,7 @@ def build_config(named: Mapping[str, Any], *, out=None, formats=ALL_FORMATS, gen
     error_images = parse_error_images(search_error, OptionError)
     cluster = _cluster(named, workers, ray)
     options = ModelOptions(input_scale=input_scale, normalize=_floats(normalize), layout=layout,
-                           device=device)
+                           device=device, class_names=parse_class_names(class_names, named))
     wanted = parse_formats(formats if isinstance(formats, str) else ",".join(formats))
     return ScanConfig(
         generator=generator, search=settings, pixel=pixel, models=options,
@@ -107,8 +107,45 @@ def build_config(named: Mapping[str, Any], *, out=None, formats=ALL_FORMATS, gen
         limit=limit, device=device, cluster=cluster)
 
 
+def parse_class_names(value: Any, named: Mapping[str, Any]
+                      ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``--class-names``: ``MODEL=NAME0,NAME1,...`` (repeatable), or ``NAME0,NAME1,...`` with
+    one model; from Python also a mapping model -> names, or one list of names."""
+    if not value:
+        return ()
+    if isinstance(value, Mapping):
+        items = [(str(k), list(v)) for k, v in value.items()]
+    elif isinstance(value, str) or (isinstance(value, (list, tuple))
+                                    and all(isinstance(v, str) and "=" in v for v in value)):
+        items = []
+        for entry in [value] if isinstance(value, str) else value:
+            model, _, names = entry.rpartition("=")
+            items.append((model.strip(), [n for n in names.split(",")]))
+    else:
+        items = [("", list(value))]
+    out = []
+    for model, names in items:
+        names = [str(n).strip() for n in names]
+        if not model:
+            if len(named) != 1:
+                raise OptionError("--class-names: name the model, MODEL=NAME0,NAME1,... (the scan "
+                                  f"has {len(named)} models: {', '.join(named)})")
+            model = next(iter(named))
+        if model not in named:
+            raise OptionError(f"--class-names: no model named {model!r}; the models are "
+                              f"{', '.join(named)}")
+        if len(names) < 2 or not all(names) or len(set(n.lower() for n in names)) != len(names):
+            raise OptionError(f"--class-names {model}=...: expected two or more distinct "
+                              "comma-separated names, in the order of the model's labels 0, 1, ...")
+        out.append((model, tuple(names)))
+    return tuple(out)
+
+
 def named_models(models: Any, unique_names: Callable) -> dict[str, Any]:
-    """``auditor.scan``'s ``models`` as a mapping name -> model (names from files or functions)."""
+    """``auditor.scan``'s ``models`` as a mapping name -> model (names from files or functions;
+    a (transformers model, tokenizer) pair is one model)."""
+    if _model_pair(models):
+        models = [models]
     if isinstance(models, Mapping):
         named = {str(k): v for k, v in models.items()}
     elif isinstance(models, (list, tuple)):
@@ -123,6 +160,11 @@ def named_models(models: Any, unique_names: Callable) -> dict[str, Any]:
         if not name:
             raise OptionError("model names must not be empty")
     return named
+
+
+def _model_pair(models: Any) -> bool:
+    return (isinstance(models, tuple) and len(models) == 2
+            and all(type(m).__module__.split(".")[0] == "transformers" for m in models))
 
 
 def _cluster(named: Mapping[str, Any], workers: int | None,

@@ -110,6 +110,7 @@ def _loaded(spec: Spec):
 
         from .generators import load_generator
         from .models import load_classifier
+        from .models.hf_folder import bundle_classes
 
         torch.set_num_threads(spec.threads)
         user = os.getuid() if hasattr(os, "getuid") else "user"
@@ -118,16 +119,17 @@ def _loaded(spec: Spec):
         gen = load_generator(str(spec.generator.materialise(root)), device=spec.options.device)
         classifiers = []
         for name, bundle in spec.models:
-            (file_name, _), = bundle.files
-            path = bundle.materialise(root) / file_name
+            folder = bundle.materialise(root)  # a model folder's files, or one model file
+            path = folder / bundle.files[0][0] if len(bundle.files) == 1 else folder
             if spec.pairs is None:
                 classifiers.append(load_classifier(path, name, gen.image_shape, spec.options,
-                                                   threads=spec.threads))
+                                                   threads=spec.threads,
+                                                   class_names=bundle_classes(gen)))
             else:
                 from .text.scan import text_classifier
 
-                classifiers.append(text_classifier(gen, path, name, spec.pairs,
-                                                   spec.options.device, spec.threads))
+                classifiers.append(text_classifier(gen, path, name, spec.pairs, spec.options,
+                                                   spec.threads))
         _cache.clear()
         _cache[key] = (gen, classifiers)
     return _cache[key]

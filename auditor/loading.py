@@ -37,11 +37,12 @@ def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
     if text:
         from .text.scan import load as load_text
 
-        return Loaded(*load_text(source, config.generator, config.limit, named, config.device),
+        return Loaded(*load_text(source, config.generator, config.limit, named, config.models),
                       text=True)
     from . import data as data_mod
     from .generators import choose_generator, generator_fit, load_generator
     from .models import as_classifier
+    from .models.hf_folder import bundle_classes
 
     if config.generator == "auto":
         loaded: dict = {}
@@ -65,10 +66,14 @@ def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
     if fit["verdict"] in ("poor", "partial"):
         log.warning(fit["message"])
     shape = gen.image_shape
-    classifiers = [as_classifier(m, name, shape, config.models) for name, m in named.items()]
+    classes = bundle_classes(gen)
+    classifiers = [as_classifier(m, name, shape, config.models, class_names=classes)
+                   for name, m in named.items()]
     for clf in classifiers:
         log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input "
                  f"{clf.contract.describe()}")
+        for note in getattr(clf, "notes", ()):
+            log.info(note)
     return Loaded(gen, candidates, images, fit, recon_mse, classifiers, text=False)
 
 
@@ -107,8 +112,12 @@ def model_record(clf, model: Any) -> dict[str, Any]:
 
     record: dict[str, Any] = {"name": clf.name, "path": None if clf.path is None else str(clf.path),
                               "format": clf.format}
+    files = clf.folder.files() if getattr(clf, "folder", None) is not None else [clf.path]
+    if clf.path is not None and clf.path.is_dir() and files == [clf.path]:
+        files = sorted(p for p in clf.path.rglob("*") if p.is_file())
     if clf.path is not None:
-        record.update(sha256=sha256(clf.path), size_bytes=clf.path.stat().st_size)
+        digest = sha256(files[0]) if len(files) == 1 else _combined(files)
+        record.update(sha256=digest, size_bytes=sum(p.stat().st_size for p in files))
     else:
         record["source"] = f"in memory: {type(model).__module__}.{type(model).__qualname__}"
         digest = model_digest(model)
@@ -117,6 +126,16 @@ def model_record(clf, model: Any) -> dict[str, Any]:
     record.update(input=clf.contract.describe(), provider=str(clf.provider),
                   class_names=clf.class_names)
     return record
+
+
+def _combined(files) -> str:
+    """One SHA-256 of several files (a model folder's): of their names and SHA-256s."""
+    import hashlib
+
+    from .files import sha256
+
+    return hashlib.sha256("".join(f"{p.name}\0{sha256(p)}\n" for p in files).encode()
+                          ).hexdigest()
 
 
 def input_bytes(images) -> bytes:

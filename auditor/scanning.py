@@ -66,16 +66,21 @@ def scan(
     search_error: str | int = "auto",
     workers: int | None = None,
     ray: str | None = None,
+    class_names: Any = None,
     progress: bool | Callable = True,
 ) -> Audit:
     """Audit one or more models on unlabeled images; returns an :class:`Audit`.
 
     ``models``: a mapping name -> model, a list of models (named by file stem or function
-    name) or one model. A model is a path to an ONNX or TorchScript file, a ``torch.nn.Module``,
-    an ``onnxruntime.InferenceSession``, or a function ``f(images) -> labels (N,) or scores
-    (N, K)`` taking float32 (N, C, H, W) in [0, 1].
+    name) or one model. A model is a path to an ONNX or TorchScript file or a Hugging Face model
+    folder, a ``torch.nn.Module``, an ``onnxruntime.InferenceSession``, or a function
+    ``f(images) -> labels (N,) or scores (N, K)`` taking float32 (N, C, H, W) in [0, 1]; for text,
+    a function of a list of texts, a transformers text-classification ``pipeline`` or a
+    ``(model, tokenizer)`` pair.
     ``images``: a folder or file path, an array (N, H, W[, C]) / (N, C, H, W), or a list of PIL
-    images.
+    images; for text, a .txt/.tsv/.jsonl path or a list of sentences or (premise, hypothesis)
+    pairs. ``class_names``: a model's class names where its own are generic or absent, a mapping
+    model -> names (``--class-names``).
 
     The other keywords are ``auditor scan``'s options, same names and defaults (``search`` is
     ``--search``, ``formats`` ``--format``). With ``out``, the scan runs as on the command line:
@@ -104,7 +109,7 @@ def scan(
         resume=resume, force=force, wait=wait, baseline=baseline, alpha=alpha, gate_on=gate_on,
         error_distance=error_distance, pixel_attack=pixel_attack, pixel_norm=pixel_norm,
         pixel_max=pixel_max, pixel_queries=pixel_queries, search_error=search_error,
-        workers=workers, ray=ray)
+        workers=workers, ray=ray, class_names=class_names)
     return run(config, named, images, progress)
 
 
@@ -171,6 +176,12 @@ class Plan:
     @property
     def out(self) -> Path | None:
         return self.config.outputs.out
+
+    @property
+    def searched_reference(self) -> Any:
+        """R where its figures apply to a model, else None: the search then never feeds R inputs
+        it may not read (a pair classifier given single sentences)."""
+        return self.reference if self.applies else None
 
     def document(self, output, pixel=None, extra=None, natural=None, search_error=None) -> dict:
         """The results document of what finished (``output``: the latent search's)."""
@@ -269,7 +280,7 @@ def _search(plan: Plan, checkpoint: Checkpoint, progress: Callable):
             if plan.config.cluster is None:
                 output = search(gen, classifiers, images, plan.settings, resume=checkpoint.output,
                                 on_chunk=checkpoint.on_search, progress=advance,
-                                reference=plan.reference, error_models=plan.error_models)
+                                reference=plan.searched_reference, error_models=plan.error_models)
             else:
                 output = _distributed(plan, checkpoint, advance)
             checkpoint.output = output
@@ -309,14 +320,21 @@ def _distributed(plan: Plan, checkpoint: Checkpoint, progress):
                  else f"the Ray cluster at {address}")
         log.info(f"searching on {where} ({cluster.size} CPUs)")
         spec = Spec(Bundle.of(plan.loaded.gen.path),
-                    tuple((c.name, Bundle.of(c.path)) for c in classifiers), plan.config.models,
-                    plan.reference is not None,
+                    tuple((c.name, Bundle.of(_files_of(c))) for c in classifiers),
+                    plan.config.models,
+                    plan.searched_reference is not None,
                     tuple(error_models) if error_models is not None else None,
                     threads=max(1, (os.cpu_count() or 1) // cluster.size) if workers else 1,
                     pairs=plan.loaded.images.pairs if plan.loaded.text else None)
         return distributed_search(spec, plan.loaded.images.images, plan.settings, cluster.size,
                                   resume=checkpoint.output, on_chunk=checkpoint.on_search,
                                   progress=progress)
+
+
+def _files_of(clf) -> Path:
+    """What a Ray worker needs to load a model: its file, or its model folder."""
+    folder = getattr(clf, "folder", None)
+    return folder.path if folder is not None else clf.path
 
 
 def _modality(config: ScanConfig, source) -> bool:

@@ -174,7 +174,7 @@ class TextMember(Member):
     """A zoo text model loaded from its ONNX file as a text scan loads it."""
 
     def __init__(self, path: Path, family: str):
-        from auditor.text.models import as_text_classifier
+        from auditor.text.model_loading import as_text_classifier
 
         self.clf = as_text_classifier(path, path.stem, pairs=True, class_names=["entailment", "neutral", "contradiction"])
         self.name, self.family, self.path = path.stem, family, path

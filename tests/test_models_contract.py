@@ -83,14 +83,14 @@ def _text_reference(onnx_factory, tmp_path, sklearn_model, torchscript_model):
 def _text_onnx(onnx_factory, tmp_path, sklearn_model, torchscript_model):
     from text_fixtures import pair_model
 
-    from auditor.text.models import as_text_classifier
+    from auditor.text.model_loading import as_text_classifier
 
     path = pair_model(tmp_path / "pairs.onnx", 90)
     return as_text_classifier(path, "pairs", True, ["entailment", "neutral", "contradiction"])
 
 
 def _text_function(onnx_factory, tmp_path, sklearn_model, torchscript_model):
-    from auditor.text.models import as_text_classifier
+    from auditor.text.model_loading import as_text_classifier
 
     def fn(items):
         return np.array([[len(p), len(h), 1.0] for p, h in items], dtype=np.float32)

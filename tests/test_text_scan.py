@@ -201,7 +201,7 @@ def test_snli_files_with_their_own_field_names_are_read_as_pairs(tmp_path):
 
 
 def test_label_names_match_the_bundles_classes_whatever_their_case(tmp_path):
-    from auditor.text.models import as_text_classifier
+    from auditor.text.model_loading import as_text_classifier
 
     rows, _ = pairs(12, seed=3)
     items = np.array(rows, dtype=object)

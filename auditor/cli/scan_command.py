@@ -17,8 +17,9 @@ from .common import (EXIT_GATE, EXIT_INTERRUPTED, EXIT_OUTPUTS, console, fail, i
 def scan(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="One or more model files (.onnx, TorchScript .pt), then the image "
-                            "folder.", show_default=False),
+        typer.Argument(help="One or more models (.onnx, TorchScript .pt, Hugging Face model "
+                            "folders), then the inputs (an image folder, or a text file).",
+                       show_default=False),
     ],
     out: Annotated[Path, typer.Option("--out", "-o",
         help="Folder for results.json and index.html.")] = Path("auditor-report"),
@@ -48,6 +49,11 @@ def scan(
         show_default=False)] = None,
     refine_steps: Annotated[int, typer.Option("--refine-steps",
         help="Gradient steps refining z0 = I(x) on ||G(z) - x||.")] = 50,
+    class_names: Annotated[Optional[list[str]], typer.Option("--class-names",
+        help="A model's class names in the order of its labels, MODEL=NAME0,NAME1,... "
+             "(repeatable; NAME0,NAME1,... with one model): where its own are generic "
+             "(LABEL_0, ...) or absent, so that the reference classifier's figures apply.")
+    ] = None,
     normalize: Annotated[Optional[str], typer.Option(
         help="MEAN,STD (or per-channel means then stds) the models expect.")] = None,
     input_scale: Annotated[float, typer.Option("--input-scale",
@@ -141,7 +147,7 @@ def scan(
             force=force, wait=wait, baseline=baseline, alpha=alpha, gate_on=gate_on,
             error_distance=error_distance, pixel_attack=pixel_attack, pixel_norm=pixel_norm,
             pixel_max=pixel_max, pixel_queries=pixel_queries, search_error=search_error,
-            workers=workers, ray=ray_address,
+            workers=workers, ray=ray_address, class_names=class_names,
         )
         audit = scanning.run(config, named, data_path, progress=ProgressBar)
     except OutputError as err:

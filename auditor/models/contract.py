@@ -32,10 +32,15 @@ class InputContract:
     dtype: Any = np.float32
     # (H, W) the model takes where it differs from the generator's images
     size: tuple[int, int] | None = None
+    resample: str = "bilinear"  # the resize's filter: bilinear, bicubic or nearest
+    crop: tuple[int, int] | None = None  # (H, W) cut from the centre after the resize
 
     def describe(self) -> str:
         batch = "dynamic batch" if self.batch is None else f"batch fixed at {self.batch}"
-        norm = f", resized (bilinear) to {self.size[0]}x{self.size[1]}" if self.size else ""
+        norm = (f", resized ({self.resample}) to {self.size[0]}x{self.size[1]}" if self.size
+                else "")
+        if self.crop:
+            norm += f", centre crop {self.crop[0]}x{self.crop[1]}"
         if self.input_scale != 1.0:
             norm += f", pixels x {self.input_scale:g}"
         if self.mean != (0.0,) or self.std != (1.0,):
@@ -46,7 +51,11 @@ class InputContract:
         """(N, C, H, W) in [0, 1] -> the model's input array."""
         x = images
         if self.size is not None and tuple(x.shape[2:]) != self.size:
-            x = resize(x, self.size)
+            x = resize(x, self.size, self.resample)
+        if self.crop is not None and tuple(x.shape[2:]) != self.crop:
+            top = max(0, (x.shape[2] - self.crop[0]) // 2)
+            left = max(0, (x.shape[3] - self.crop[1]) // 2)
+            x = x[:, :, top : top + self.crop[0], left : left + self.crop[1]]
         if x.shape[1] != self.channels:
             x = np.repeat(x, self.channels, axis=1) if x.shape[1] == 1 else x.mean(1, keepdims=True)
         if self.input_scale != 1.0:
@@ -64,15 +73,17 @@ class InputContract:
         return np.ascontiguousarray(x, dtype=self.dtype)
 
 
-def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, C, H, W) -> (N, C, *size), bilinear (antialiased when shrinking), values kept in
-    [0, 1]."""
+def resize(images: np.ndarray, size: tuple[int, int], mode: str = "bilinear") -> np.ndarray:
+    """(N, C, H, W) -> (N, C, *size), bilinear (or ``mode``: bicubic, nearest; antialiased when
+    shrinking), values kept in [0, 1]."""
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     shrink = size[0] < x.shape[2] or size[1] < x.shape[3]
-    out = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False,
-                                          antialias=shrink)
+    smooth = mode in ("bilinear", "bicubic")
+    out = torch.nn.functional.interpolate(
+        x, size=size, mode=mode, **({"align_corners": False, "antialias": shrink} if smooth
+                                    else {}))
     return out.clamp_(0.0, 1.0).numpy()
 
 
@@ -87,6 +98,8 @@ class ModelOptions:
     normalize: tuple[float, ...] | None = None  # (mean, std) or (means..., stds...)
     layout: str | None = None  # force a layout instead of reading/probing it
     device: str | None = None  # "cpu" or "cuda"; None picks CUDA when a GPU is present
+    # --class-names: (model name or "*", names of its labels 0, 1, ...) pairs
+    class_names: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def normalisation(options: ModelOptions,

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import ModelError
 from .contract import ModelOptions
 from .function import CallableClassifier
+from .hf_folder import HFImageClassifier, beside, read_folder
 from .onnx_file import OnnxClassifier
 from .protocol import Classifier
 from .session import OnnxSessionClassifier
@@ -27,17 +28,20 @@ TORCHSCRIPT_SUFFIXES = set(TorchScriptClassifier.suffixes)
 
 
 def load_classifier(path: Path, name: str, image_shape: tuple[int, int, int],
-                    options: ModelOptions | None = None, threads: int = 0) -> Classifier:
-    """Load ``path`` by its extension and fit its input contract to ``image_shape`` (C, H, W).
-    ``threads``: ONNX Runtime's intra-op threads (0: its default; a Ray worker passes its share
-    of the machine's cores)."""
+                    options: ModelOptions | None = None, threads: int = 0,
+                    class_names: list[str] | None = None) -> Classifier:
+    """Load ``path`` by its extension (a folder: a Hugging Face model folder) and fit its input
+    contract to ``image_shape`` (C, H, W). ``threads``: ONNX Runtime's intra-op threads (0: its
+    default; a Ray worker passes its share of the machine's cores). ``class_names``: the
+    generator's classes, which a folder's ``id2label`` is mapped onto."""
     options = options or ModelOptions()
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file {str(path)!r} does not exist")
-    if path.is_dir():
-        raise ModelError(f"model path {str(path)!r} is a folder; pass a .onnx or TorchScript .pt "
-                         "file")
+    if path.is_dir() or (path.suffix.lower() in ONNX_SUFFIXES and beside(path) is not None):
+        folder = read_folder(path) if path.is_dir() else beside(path)
+        assert folder is not None
+        return HFImageClassifier(folder, name, image_shape, options, threads, class_names)
     suffix = path.suffix.lower()
     for backend in FILE_BACKENDS:
         if suffix in backend.suffixes:
@@ -49,12 +53,13 @@ def load_classifier(path: Path, name: str, image_shape: tuple[int, int, int],
 
 
 def as_classifier(model: Any, name: str, image_shape: tuple[int, int, int],
-                  options: ModelOptions | None = None, threads: int = 0) -> Classifier:
-    """A classifier from a model file's path, a ``torch.nn.Module``, an
+                  options: ModelOptions | None = None, threads: int = 0,
+                  class_names: list[str] | None = None) -> Classifier:
+    """A classifier from a model file's (or folder's) path, a ``torch.nn.Module``, an
     ``onnxruntime.InferenceSession`` or a function ``f(images) -> labels or scores``."""
     options = options or ModelOptions()
     if isinstance(model, (str, os.PathLike)):
-        return load_classifier(Path(model), name, image_shape, options, threads)
+        return load_classifier(Path(model), name, image_shape, options, threads, class_names)
     kind = type(model)
     for backend in MEMORY_BACKENDS:
         if backend.accepts(model):
@@ -89,7 +94,8 @@ def _is_torch_module(model: Any) -> bool:
 def default_name(model: Any) -> str:
     """A model's name where none is given: a file's stem, a function's or class's name."""
     if isinstance(model, (str, os.PathLike)):
-        return Path(model).stem or Path(model).name
+        path = Path(model)
+        return path.name if path.is_dir() else (path.stem or path.name)
     name = getattr(model, "__name__", None)
     return name if isinstance(name, str) and name != "<lambda>" else type(model).__name__.lower()
 

@@ -15,9 +15,10 @@ import numpy as np
 from ..errors import ModelError, first_line
 from ..onnx_session import open_session
 from .base import ImageClassifier
-from .contract import ModelOptions, contract_from_shape
+from .contract import InputContract, ModelOptions, contract_from_shape
 from .outputs import labels_from_output, zipmap
 
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # a tokenizer's outputs
 INPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
 
@@ -47,6 +48,11 @@ class OnnxClassifier(ImageClassifier):
 
     def _read_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> None:
         inputs = self.session.get_inputs()
+        text = [i.name for i in inputs if i.name in TEXT_INPUTS or i.type == "tensor(string)"]
+        if text:
+            raise ModelError(f"{self.label}: a text model (its input {text[0]!r}), and the data "
+                             "is images; scan it with texts: pairs in a .tsv/.jsonl or sentences "
+                             "in a .txt")
         if len(inputs) != 1:
             raise ModelError(
                 f"{self.label}: expected a model with one image input, got {len(inputs)} inputs "
@@ -57,13 +63,18 @@ class OnnxClassifier(ImageClassifier):
         if dtype is None:
             raise ModelError(f"{self.label}: input type {inputs[0].type} is not an image tensor; "
                              "expected float")
-        shape = list(inputs[0].shape)
-        self.contract = contract_from_shape(self.label, shape, image_shape, options, dtype)
-        if dtype == np.uint8 and options.input_scale == 1.0:
-            self.contract.input_scale = 255.0
+        self.contract = self._make_contract(list(inputs[0].shape), image_shape, options, dtype)
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._output: str | None = None
         self._probe(image_shape)
+
+    def _make_contract(self, shape: list[Any], image_shape: tuple[int, int, int],
+                       options: ModelOptions, dtype: Any) -> InputContract:
+        """The input contract read from the declared input ``shape``."""
+        contract = contract_from_shape(self.label, shape, image_shape, options, dtype)
+        if dtype == np.uint8 and options.input_scale == 1.0:
+            contract.input_scale = 255.0
+        return contract
 
     def _probe(self, image_shape: tuple[int, int, int]) -> None:
         n = self.contract.batch or 2

@@ -111,6 +111,8 @@ def mismatch(clf, reference, labels: np.ndarray) -> str | None:
     model gives scores), the same class names (where it declares names that are not just
     0, 1, 2, ...), and no predicted label outside R's classes (``labels``: its labels of
     some images)."""
+    from ..models.hf_folder import is_generic
+
     if clf.pairs is False and reference.pairs:
         return "it takes single sentences; the reference classifier judges premise-hypothesis pairs"
     k = len(reference.class_names)
@@ -121,7 +123,11 @@ def mismatch(clf, reference, labels: np.ndarray) -> str | None:
     if names and [str(v) for v in names] != [str(i) for i in range(len(names))]:
         theirs = [v.lower() for v in reference.class_names[: len(names)]]
         if [str(v).lower() for v in names] != theirs:
-            return f"its class names ({', '.join(map(str, names[:4]))}…) are not the reference's"
+            shown = f"its class names ({', '.join(map(str, names[:3]))}…)"
+            if is_generic([str(v) for v in names]):
+                return (f"{shown} are generic; pass --class-names {clf.name}=NAME0,NAME1,... in "
+                        "the order of its labels (Δz and the ranking hold without)")
+            return f"{shown} are not the reference's"
     if len(labels) and (labels.min() < 0 or labels.max() >= k):
         return f"it predicts label {int(labels.max())}, outside the reference's {k} classes"
     return None

@@ -10,14 +10,12 @@ class names (SNLI's order: 0 entailment, 1 neutral, 2 contradiction); others are
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError, first_line
-from ..models.onnx_file import open_model_session
+from ..models.onnx_file import TEXT_INPUTS, open_model_session
 from ..models.outputs import labels_from_output, log_probabilities, zipmap
 from ..models.protocol import ClassifierBase
 
@@ -126,10 +124,14 @@ class OnnxTextClassifier(TextClassifier):
         self.session = open_model_session(path, device, threads)
         self.provider = self.session.get_providers()[0]
         first = self.session.get_inputs()[0]
+        if first.name in TEXT_INPUTS:
+            raise ModelError(f"{path.name}: a transformer (its input {first.name!r} takes token "
+                             "ids) needs its tokenizer: put tokenizer.json beside it, or pass the "
+                             "folder `optimum-cli export onnx` wrote")
         if first.type != "tensor(string)":
             raise ModelError(f"{path.name}: its input {first.name!r} is {first.type} of shape "
                              f"{first.shape}, not text; scan it with images (or give a text model: "
-                             "a string tensor input (N,) or (N, 2))")
+                             "a string tensor input (N,) or (N, 2), or a Hugging Face folder)")
         shape = list(first.shape)
         pairs = len(shape) == 2 and shape[1] == 2
         if not (len(shape) == 1 or pairs):
@@ -216,28 +218,3 @@ class CallableTextClassifier(TextClassifier):
             self.n_outputs, self.has_scores = int(arr.shape[1]), True
             return labels, arr
         return labels, None
-
-
-def as_text_classifier(model: Any, name: str, pairs: bool, class_names: list[str] | None,
-                       device: str | None = None, threads: int = 0) -> TextClassifier:
-    """A text classifier from an ONNX path or a callable; refuses a model of the wrong modality.
-    ``threads``: ONNX Runtime's intra-op threads (0: its default)."""
-    if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file")
-        if path.suffix.lower() != ".onnx":
-            raise ModelError(f"{path.name}: a text model must be an ONNX file with a string input "
-                             "(or, from Python, a function of a list of texts); TorchScript text "
-                             "models are not read")
-        clf: TextClassifier = OnnxTextClassifier(path, name, class_names, device, threads)
-    elif callable(model):
-        clf = CallableTextClassifier(model, name, pairs, class_names)
-    else:
-        raise ModelError(f"model {name!r} is a {type(model).__name__}: give an ONNX path or a "
-                         "function of a list of texts")
-    if clf.pairs != pairs:
-        holds = "pairs" if pairs else "single sentences"
-        raise ModelError(f"{clf.label} takes {clf.describe()}, but the data holds {holds}; give "
-                         f"{'pairs' if clf.pairs else 'sentences'}")
-    return clf

@@ -23,8 +23,10 @@ LEFT_OUT = ("for text, the pixel attacks, difference maps and the pixel-space na
             "are left out (they act on pixels); the report highlights the changed words instead")
 
 
-def load(source, generator: str, limit: int | None, named: dict[str, Any], device: str | None):
-    """(generator, candidates, texts, fit, None, classifiers) of a text scan."""
+def load(source, generator: str, limit: int | None, named: dict[str, Any], options):
+    """(generator, candidates, texts, fit, None, classifiers) of a text scan (``options``: the
+    scan's ModelOptions)."""
+    device = options.device
     from ..generators import bundled_names, load_generator
     from .data import RULE, load_text
 
@@ -49,24 +51,27 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], devic
              + (f" ({texts.n_normalised} normalised)" if texts.n_normalised else ""))
     log.info(f"decoding rule {gen.decoding}: {gen.describe_decoding()}")
     log.info(f"note: {LEFT_OUT}")
-    classifiers = [text_classifier(gen, m, name, texts.pairs, device)
+    classifiers = [text_classifier(gen, m, name, texts.pairs, options)
                    for name, m in named.items()]
     for clf in classifiers:
         clf.predict(texts.items[:2])  # a model that fails on the data fails now, in one line
         log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input {clf.describe()}")
+        for note in getattr(clf, "notes", ()):
+            log.info(note)
     fit = text_fit(gen, texts.items)
     if fit["verdict"] in ("poor", "partial"):
         log.warning(fit["message"])
     return gen, None, texts, fit, None, classifiers
 
 
-def text_classifier(gen, model, name: str, pairs: bool, device: str | None, threads: int = 0):
-    """A text model as a classifier of the generator's classes (SNLI's order, for pairs)."""
-    from .models import as_text_classifier
+def text_classifier(gen, model, name: str, pairs: bool, options=None, threads: int = 0):
+    """A text model as a classifier of the generator's classes (SNLI's order, for pairs);
+    ``options``: the scan's ModelOptions (device, --class-names)."""
+    from ..models.hf_folder import bundle_classes
+    from .model_loading import as_text_classifier
 
-    class_names = (list((gen.reference.class_names if gen.reference is not None else None)
-                        or gen.manifest.get("class_names") or []) if pairs else [])
-    return as_text_classifier(model, name, pairs, class_names, device, threads)
+    class_names = (bundle_classes(gen) or []) if pairs else []
+    return as_text_classifier(model, name, pairs, class_names, options, threads)
 
 
 def text_fit(gen, items: np.ndarray, sample: int = 256) -> dict[str, Any]:
