@@ -51,7 +51,11 @@ def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
                 loaded[shape] = data_mod.image_set(source, shape, config.limit)
             return loaded[shape].images
 
-        gen, candidates = choose_generator(images_for, device=config.device)
+        def conversions(shape) -> int:  # images resized or converted to a generator's domain
+            return loaded[shape].n_resized + loaded[shape].n_converted
+
+        gen, candidates = choose_generator(images_for, device=config.device,
+                                           conversions=conversions)
         images = loaded[gen.image_shape]
         _describe_choice(candidates)
     else:

@@ -142,6 +142,14 @@ def out_of_domain_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+OWN = 1000  # in-domain held-out inputs measured per domain (where there are that many)
+
+
+def _spread(x, n: int):
+    """Up to ``n`` rows of ``x``, evenly spaced."""
+    return x[np.unique(np.linspace(0, len(x) - 1, min(n, len(x))).astype(int))]
+
+
 def _as_pngs(arrays: np.ndarray, folder: Path) -> Path:
     from PIL import Image
 
@@ -158,7 +166,8 @@ def measure(n: int, out: Path | None) -> dict:
     from auditor.generators import choose_generator, generator_fit, load_generator
 
     torch.set_num_threads(1)
-    photos, digits, items = _cifar()[1][:n], _mnist()[1][:n], _fashion()[1][:n]
+    # each domain's held-out images, up to OWN, spread over the classes (MNIST's are sorted)
+    photos, digits, items = (_spread(x, OWN) for x in (_cifar()[1], _mnist()[1], _fashion()[1]))
     sets = {"CIFAR-10 photos": photos, "MNIST digits": digits, "Fashion items": items,
             **out_of_domain_sets(n)}
     own = {"cifar10": "CIFAR-10 photos", "mnist": "MNIST digits", "fashion": "Fashion items"}
@@ -195,7 +204,8 @@ def _text_measure(table: dict, n: int) -> None:
     gen = load_generator("snli", device="cpu")
     _, test = _snli()
     rng = np.random.default_rng(0)
-    sets = {"held-out SNLI hypotheses": test[:n], **text_sets(gen, rng, n)}
+    sets = {"held-out SNLI hypotheses": _spread(np.asarray(test, dtype=object), OWN),
+            **text_sets(gen, rng, n)}
     for label, sentences in sets.items():
         fit, _ = text_fit(gen, np.asarray(sentences, dtype=object), sample=len(sentences))
         table["flagged"].setdefault("snli", {})[label] = round(fit["share_outside"], 4)

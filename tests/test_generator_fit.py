@@ -80,6 +80,10 @@ def test_train_generator_on_rgb_shapes_then_scan_with_it(shapes_dir, tmp_path):
     assert result.exit_code == 0, result.output
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["generator"]["image_shape"] == [3, 32, 32] and len(res["instances"]) == 48
+    # its own fit check, calibrated on its training images (the 2-image hold-out is too few)
+    assert manifest["domain_fit"]["n_images"] == 48 and "training images" in manifest["domain_fit"]["data"]
+    assert res["generator_fit"]["measure"] == manifest["domain_fit"]["measure"]
+    assert res["generator_fit"]["verdict"] == "good"
     listing = runner.invoke(app, ["generators", str(gen)], env={"COLUMNS": "250"})
     assert listing.exit_code == 0 and "3×32×32" in listing.output
 

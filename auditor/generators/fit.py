@@ -197,9 +197,11 @@ def generator_fit(generator: Generator,
     return summary | extra, {"recon_mse": mse, "fit_score": scores, "in_domain": inside}
 
 
-def summarise(inside: np.ndarray, name: str, what: str, how: str) -> dict[str, Any]:
+def summarise(inside: np.ndarray, name: str, what: str, how: str,
+              advice: str | None = None) -> dict[str, Any]:
     """The verdict of an input set from its inputs' ``inside`` flags (the share outside: good up
-    to PARTIAL_SHARE, partial up to POOR_SHARE, poor above) and the sentence that says it."""
+    to PARTIAL_SHARE, partial up to POOR_SHARE, poor above) and the sentence that says it, ending
+    with ``advice`` where some lie outside (default: train a generator on such inputs)."""
     share = float(1.0 - inside.mean()) if len(inside) else 0.0
     verdict = "poor" if share > POOR_SHARE else "partial" if share > PARTIAL_SHARE else "good"
     if verdict == "good":
@@ -207,11 +209,10 @@ def summarise(inside: np.ndarray, name: str, what: str, how: str) -> dict[str, A
                    f"its fit check; {how})")
     else:
         most = "most of the" if share > MOST else f"{100 * share:.0f}% of the"
-        message = (
-            f"{most} {what} lie outside generator {name}'s domain ({100 * share:.0f}% by its fit "
-            f"check; {how}): their dz measures the generator more than the model; train a "
-            f"generator on such {what} with `auditor train-generator DATA --out DIR` and scan "
-            "with --generator DIR"
-        )
+        advice = advice or (f"train a generator on such {what} with `auditor train-generator DATA "
+                            "--out DIR` and scan with --generator DIR")
+        message = (f"{most} {what} lie outside generator {name}'s domain ({100 * share:.0f}% by "
+                   f"its fit check; {how}): their dz measures the generator more than the model; "
+                   f"{advice}")
     return {"verdict": verdict, "share_outside": share, "most_outside": share > MOST,
             "n_inputs": int(len(inside)), "message": message}
