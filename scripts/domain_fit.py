@@ -181,8 +181,16 @@ def measure(n: int, out: Path | None) -> dict:
                 fit, _ = generator_fit(gen, image_set(folder, gen.image_shape).images)
                 table["flagged"].setdefault(name, {})[label] = round(fit["share_outside"], 4)
                 table["verdict"].setdefault(name, {})[label] = fit["verdict"]
-            best, cands = choose_generator(lambda shape, f=folder: image_set(f, shape).images,
-                                           device="cpu")
+            converted: dict = {}  # as a scan's generator auto: by share, then conversions
+
+            def images_for(shape, f=folder, seen=converted):
+                seen[shape] = image_set(f, shape)
+                return seen[shape].images
+
+            best, cands = choose_generator(
+                images_for, device="cpu",
+                conversions=lambda shape, seen=converted: seen[shape].n_resized
+                + seen[shape].n_converted)
             table["auto"][label] = (best.name if cands[0]["fits"]
                                     else f"none fits (least bad {best.name})")
             print(label, {k: v[label] for k, v in table["flagged"].items()}, table["auto"][label])
