@@ -19,7 +19,8 @@ snli) on held-out in-domain inputs that neither the bundle's generator was train
 held-out odd rows, MNIST test split, Fashion held-out "test" rows, the other half of the snli
 held-out sentences) and on out-of-domain sets made here, seeded: uniform noise (32x32 and 64x64
 colour, 28x28 grey), Gaussian noise, smooth random colour fields (bicubic upsampled random
-grids), blurred noise, constant colours, and each other domain's images. Images go through
+grids), blurred noise, random colour blocks (4x4 or 8x8 grids, nearest upsampled), constant
+colours, and each other domain's images. Images go through
 PNG files and the scan's own conversion rule (auditor.data.image_set), as a scan's would.
 """
 
@@ -130,6 +131,11 @@ def out_of_domain_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
         lo, hi = a.min(axis=(1, 2, 3), keepdims=True), a.max(axis=(1, 2, 3), keepdims=True)
         return ((a - lo) / (hi - lo + 1e-9) * 255).astype(np.uint8)
 
+    def blocks():
+        grids = [rng.integers(0, 256, (g, g, 3), dtype=np.uint8) for g in rng.choice([4, 8], n)]
+        return np.stack([np.asarray(Image.fromarray(a).resize((32, 32), Image.NEAREST))
+                         for a in grids])
+
     return {
         "uniform noise 32x32": rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
         "uniform noise 64x64": rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8),
@@ -137,6 +143,7 @@ def out_of_domain_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
         "Gaussian noise": np.clip(rng.normal(128, 50, (n, 32, 32, 3)), 0, 255).astype(np.uint8),
         "smooth colour fields": smooth(),
         "blurred noise": blurred(),
+        "random colour blocks": blocks(),
         "constant colours": np.broadcast_to(rng.integers(0, 256, (n, 1, 1, 3), dtype=np.uint8),
                                             (n, 32, 32, 3)).copy(),
     }

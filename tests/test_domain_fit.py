@@ -69,11 +69,15 @@ def constant_colours(n: int = 12) -> np.ndarray:
     return np.broadcast_to(colours, (n, 32, 32, 3)).copy()
 
 
+def colour_blocks(n: int = 12) -> np.ndarray:
+    grids = np.random.default_rng(2).integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
+    return np.stack([np.asarray(Image.fromarray(g).resize((32, 32), Image.NEAREST)) for g in grids])
+
+
 @pytest.mark.parametrize("name,own", [("cifar10", "examples/cifar10/photos"),
                                       ("mnist", "examples/digits"),
                                       ("fashion", "examples/fashion/images")])
-def test_each_bundle_keeps_its_own_examples_and_flags_noise_and_constant_colours(name, own,
-                                                                                 tmp_path):
+def test_each_bundle_keeps_its_own_examples_and_flags_noise_and_flat_colours(name, own, tmp_path):
     from auditor.data import image_set
     from auditor.generators import generator_fit, load_generator
 
@@ -81,7 +85,8 @@ def test_each_bundle_keeps_its_own_examples_and_flags_noise_and_constant_colours
     assert gen.manifest["domain_fit"]["features"]
     fit, per_image = generator_fit(gen, image_set(ROOT / own, gen.image_shape).images)
     assert fit["verdict"] == "good" and per_image["in_domain"].mean() >= 0.95
-    for label, arrays in (("noise", noise()), ("constant", constant_colours())):
+    for label, arrays in (("noise", noise()), ("constant", constant_colours()),
+                          ("blocks", colour_blocks())):
         folder = _pngs(tmp_path / f"{name}-{label}", arrays)
         fit, per_image = generator_fit(gen, image_set(folder, gen.image_shape).images)
         assert fit["verdict"] == "poor" and fit["most_outside"], (label, fit)

@@ -7,12 +7,12 @@ the generator makes of it — the log reconstruction error of G(I(x)) and the lo
 I(x) — and what the image is — log contrast, log gradient and curvature energy, mean, the
 shares of dark and bright pixels, the share of its brightness in the outer ring, the spread of
 its brightness around its centre; for grayscale the share of the frame its bright part spans,
-for colour the log chroma and the chroma relative to the contrast. A Gaussian fitted to these
-vectors on held-out in-domain inputs (standardised, covariance shrunk towards the identity) gives
-each input its squared Mahalanobis distance; an input is outside the domain above ``threshold``,
-the (1 - false_alarm) quantile of the out-of-fold distances of the calibration inputs (each
-scored by a Gaussian fitted without it), so about ``false_alarm`` of unseen in-domain inputs are
-flagged.
+for colour the log chroma, the chroma relative to the contrast and how much the colour channels'
+edges disagree. A Gaussian fitted to these vectors on held-out in-domain inputs (standardised,
+covariance shrunk towards the identity) gives each input its squared Mahalanobis distance; an
+input is outside the domain above ``threshold``, the (1 - false_alarm) quantile of the
+out-of-fold distances of the calibration inputs (each scored by a Gaussian fitted without it), so
+about ``false_alarm`` of unseen in-domain inputs are flagged.
 
 Why not the reconstruction error alone: a conv VAE at 32x32 colour reconstructs uniform noise
 (0.017) almost as well as photos (0.013), and constant colours or smooth colour fields better.
@@ -92,7 +92,21 @@ def _pixel_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
         chroma = (x - gray[:, None]).reshape(n, -1).std(axis=1)
         f["log_chroma"] = np.log(chroma + 1e-3)
         f["chroma_to_contrast"] = np.log((chroma + 1e-3) / (std + 1e-3))
+        f["log_channel_disagreement"] = np.log(1.0 - _channel_agreement(x) + 0.1)
     return f
+
+
+def _channel_agreement(x: np.ndarray) -> np.ndarray:
+    """(N,) the mean correlation, over the pairs of colour channels, of their pixel differences:
+    near 1 in photos (an edge is an edge in every channel), near 0 in random colour, blocky or
+    smooth (measured on cifar10: 4x4 and 8x8 random colour blocks went from 0% flagged to 100%)."""
+    n, c = x.shape[:2]
+    grads = np.concatenate([np.diff(x, axis=a).reshape(n, c, -1) for a in (2, 3)], axis=2)
+    grads -= grads.mean(axis=2, keepdims=True)
+    norms = np.sqrt((grads ** 2).sum(axis=2)) + 1e-6  # (N, C)
+    pairs = [(a, b) for a in range(c) for b in range(a + 1, c)]
+    return np.mean([(grads[:, a] * grads[:, b]).sum(axis=1) / (norms[:, a] * norms[:, b])
+                    for a, b in pairs], axis=0)
 
 
 def _span(on: np.ndarray) -> np.ndarray:
