@@ -36,13 +36,15 @@ def fit_text(results: dict[str, Any]) -> str | None:
         return None
     generator = results["generator"]
     unit = results["data"].get("kind", "images")
+    advice = ("" if generator.get("modality") == "text"
+              else f"; scan with a generator trained on such {unit} (auditor train-generator)")
     auto = ("; --generator auto found no bundled generator that fits them, and this one is the "
             "least bad" if generator.get("none_fits") else "")
     return (f"{100 * fit['share_outside']:.0f}% of these {unit} lie outside generator "
             f"{generator['name']}'s domain{auto}: Δz, the agreement with its reference classifier, "
             "the natural errors and the ranking then describe how the generator and its "
             f"classifier treat {unit} they were not made for, not the models' robustness or "
-            f"accuracy; scan with a generator trained on such {unit} (auditor train-generator)")
+            f"accuracy{advice}")
 
 
 def format_rho(value: float | None) -> str:

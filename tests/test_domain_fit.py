@@ -139,3 +139,21 @@ def test_snli_flags_random_strings_and_keeps_its_own_pairs():
     for texts in (junk, shuffled):
         fit, per_input = text_fit(gen, np.asarray(texts, dtype=object))
         assert fit["verdict"] == "poor" and per_input["in_domain"].mean() <= 0.1, fit
+
+
+def test_a_text_scan_of_junk_says_so_per_pair_and_in_the_card(tmp_path):
+    rng = np.random.default_rng(3)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    junk = [" ".join("".join(rng.choice(letters, 6)) for _ in range(7)) for _ in range(6)]
+    data = tmp_path / "junk.tsv"
+    data.write_text("premise\thypothesis\n" + "".join(f"{s}\t{s[::-1]}\n" for s in junk))
+    out = tmp_path / "o"
+    model = ROOT / "examples" / "text" / "models" / "logreg.onnx"
+    result = runner.invoke(app, ["scan", str(model), str(data), "--out", str(out), "--format",
+                                 "json,md", "--samples", "4", "--max-steps", "3"])
+    assert result.exit_code == 0, result.output
+    assert "most of the texts lie outside generator snli's domain" in result.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["generator_fit"]["most_outside"] and not any(i["in_domain"] for i in res["instances"])
+    card = (out / "model-card.md").read_text()
+    assert "**Inputs outside the generator's domain:**" in card and "train-generator" not in card
