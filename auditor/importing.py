@@ -37,6 +37,7 @@ def import_onnx(decoder: Path, encoder: Path, images: np.ndarray, out: Path, nam
     measured on ``labels`` where given."""
     from .files import sha256
     from .generators.bundle import FORMAT_VERSION, write_manifest
+    from .generators.fit import calibrate_generator
     from .generators.onnx_generator import load_onnx
 
     for path, what in ((decoder, "decoder"), (encoder, "encoder")):
@@ -65,6 +66,10 @@ def import_onnx(decoder: Path, encoder: Path, images: np.ndarray, out: Path, nam
                              "recon_mse_median": float(np.median(mse)),
                              "recon_mse_p95": float(np.quantile(mse, 0.95)),
                              "n_images": int(len(images))}
+    domain_fit = calibrate_generator(gen.encode, gen.decode, images,
+                                     f"the {len(images)} --images given to import-generator")
+    if domain_fit is not None:
+        manifest["domain_fit"] = domain_fit
     if reference is not None:
         manifest["reference_classifier"] = _import_reference(reference, images, out, class_names,
                                                              labels)

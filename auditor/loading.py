@@ -23,7 +23,7 @@ class Loaded:
     candidates: list[dict] | None  # generator auto's candidates, best first
     images: Any  # data.ImageSet, or text.data.TextSet
     fit: dict
-    recon_mse: Any
+    per_input: Any  # the fit check's per-input arrays (recon_mse, fit_score, in_domain), or None
     classifiers: list
     text: bool
 
@@ -52,18 +52,19 @@ def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
                 loaded[shape] = data_mod.image_set(source, shape, config.limit)
             return loaded[shape].images
 
-        gen, candidates = choose_generator(images_for, device=config.device)
+        def conversions(shape) -> int:  # images resized or converted to a generator's domain
+            return loaded[shape].n_resized + loaded[shape].n_converted
+
+        gen, candidates = choose_generator(images_for, device=config.device,
+                                           conversions=conversions)
         images = loaded[gen.image_shape]
-        others = "; ".join(f"{c['name']} {100 * c['share_outside']:.0f}%" for c in candidates[1:])
-        log.info(f"generator auto: {gen.name} fits these images best "
-                 f"({100 * candidates[0]['share_outside']:.0f}% outside its domain"
-                 f"{'; ' + others if others else ''}); --generator NAME chooses another")
+        _describe_choice(candidates)
     else:
         gen, candidates = load_generator(config.generator, device=config.device), None
         images = data_mod.image_set(source, gen.image_shape, config.limit)
     _describe(gen, images, source, config)
-    fit, recon_mse = generator_fit(gen, images.images)
-    if fit["verdict"] in ("poor", "partial"):
+    fit, per_input = generator_fit(gen, images.images)
+    if fit["verdict"] in ("poor", "partial") and (candidates is None or candidates[0]["fits"]):
         log.warning(fit["message"])
     shape = gen.image_shape
     classes = bundle_classes(gen)
@@ -74,7 +75,24 @@ def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
                  f"{clf.contract.describe()}")
         for note in getattr(clf, "notes", ()):
             log.info(note)
-    return Loaded(gen, candidates, images, fit, recon_mse, classifiers, text=False)
+    return Loaded(gen, candidates, images, fit, per_input, classifiers, text=False)
+
+
+def _describe_choice(candidates: list[dict]) -> None:
+    """generator auto's one line: the bundle that fits best, or that none fits (a warning)."""
+    best = candidates[0]
+    others = "; ".join(f"{c['name']} {100 * c['share_outside']:.0f}%" for c in candidates[1:])
+    others = f"; {others}" if others else ""
+    if best["fits"]:
+        log.info(f"generator auto: {best['name']} fits these images best "
+                 f"({100 * best['share_outside']:.0f}% outside its domain{others}); "
+                 "--generator NAME chooses another")
+        return
+    log.warning(f"generator auto: no bundled generator fits these images; the least bad is "
+                f"{best['name']} ({100 * best['share_outside']:.0f}% outside its domain{others}), "
+                "and the scan goes on with it, but its dz then measures the generator more than "
+                "the model: train a generator on such images with `auditor train-generator DATA "
+                "--out DIR` and scan with --generator DIR")
 
 
 def _describe(gen, images, source, config) -> None:

@@ -25,7 +25,7 @@ from .pictures import (  # noqa: F401  (the images' data URIs: auditor/pictures.
 )
 from .summary_text import (  # noqa: F401  (the summary's sentences: auditor/summary_text.py)
     COMPACT_LETTERS, FEW_IMAGES, FIGURE_NAMES, consensus_text, format_rho, overlap, pair_matrix,
-    search_error_text, trust, underrated_text,
+    fit_text, search_error_text, trust, underrated_text,
 )
 
 
@@ -187,6 +187,7 @@ def render_html(results: dict[str, Any], generator) -> str:
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
         strips=_strips(results, generator), few_images=FEW_IMAGES, trust=trust(results),
+        fit=fit_text(results),
         search_error=search_error_text(results, ranked(results)),
         consensus=consensus_text(results, ranked(results)),
         scatter=svg_data_uri(scatter) if (scatter := plots.dz_eps_scatter_svg(results)) else None,
@@ -223,7 +224,7 @@ def render_notebook(results: dict[str, Any], generator) -> str:
         r=results, rows=rows, columns=gallery_columns(results),
         models={m["name"]: m for m in results["models"]}, order=ranked(results),
         many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
-        few_images=FEW_IMAGES, trust=trust(results), notebook=True,
+        few_images=FEW_IMAGES, trust=trust(results), notebook=True, fit=fit_text(results),
         search_error=search_error_text(results, ranked(results)),
         consensus=consensus_text(results, ranked(results)), text=text,
         pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
@@ -300,6 +301,7 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
                            pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
                            models={m["name"]: m for m in results["models"]},
                            overlap=overlap(results), trust=trust(results),
+                           fit=fit_text(results),
                            search_error=search_error_text(results, ranked(results)),
                            consensus=consensus_text(results, ranked(results)))
 

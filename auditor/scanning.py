@@ -197,7 +197,7 @@ class Plan:
                         seconds_classifiers={k: round(v, 2)
                                              for k, v in output.classifier_seconds.items()}),
             models=self.model_meta, names=self.loaded.images.names, output=output,
-            fit=self.loaded.fit, recon_mse=self.loaded.recon_mse, scan_key=self.key,
+            fit=self.loaded.fit, per_input=self.loaded.per_input, scan_key=self.key,
             baseline=gate.baseline, alpha=gate.alpha,
             gate_on=gate.on.replace("-", "_") if gate.on != "dz" else "dz",
             pixel=pixel, pixel_extra=extra, search_error=search_error, naturalness=natural,
@@ -216,7 +216,8 @@ class Plan:
                   **({"modality": "text"} if text else {}),
                   "family": gen.manifest["family"], "validation": gen.manifest.get("validation"),
                   "decoding": gen.decoding, "decoding_rule": gen.describe_decoding(),
-                  **({"chosen_by": "auto", "candidates": candidates} if candidates else {})}
+                  **({"chosen_by": "auto", "candidates": candidates,
+                      "none_fits": not candidates[0]["fits"]} if candidates else {})}
         if self.reference is not None:
             keys = ("architecture", "class_names", "accuracy", "n_images")
             record["reference_classifier"] = {k: gen.reference.record.get(k) for k in keys} | {

@@ -27,6 +27,26 @@ FIGURE_NAMES = {
 }
 
 
+def fit_text(results: dict[str, Any]) -> str | None:
+    """Where most inputs lie outside the generator's domain (its fit check, issue 42): what the
+    figures then mean, the sentence the report's verdict, the model card and the terminal
+    summary open with; None otherwise."""
+    fit = results.get("generator_fit") or {}
+    if not fit.get("most_outside"):
+        return None
+    generator = results["generator"]
+    unit = results["data"].get("kind", "images")
+    advice = ("" if generator.get("modality") == "text"
+              else f"; scan with a generator trained on such {unit} (auditor train-generator)")
+    auto = ("; --generator auto found no bundled generator that fits them, and this one is the "
+            "least bad" if generator.get("none_fits") else "")
+    return (f"{100 * fit['share_outside']:.0f}% of these {unit} lie outside generator "
+            f"{generator['name']}'s domain{auto}: Δz, the agreement with its reference classifier, "
+            "the natural errors and the ranking then describe how the generator and its "
+            f"classifier treat {unit} they were not made for, not the models' robustness or "
+            f"accuracy{advice}")
+
+
 def format_rho(value: float | None) -> str:
     """A Spearman rho with two decimals, three where two would round up to 1.00; "–" for None."""
     if value is None:

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from ..audit import Audit
 from ..summaries import Semantics
-from ..summary_text import (FEW_IMAGES, consensus_text, overlap, search_error_text, trust,
-                            underrated_text)
+from ..summary_text import (FEW_IMAGES, consensus_text, fit_text, overlap, search_error_text,
+                            trust, underrated_text)
 from .common import out_console
 
 PAIRS_LISTED = 6  # models up to which every pairwise sign test is printed
@@ -39,6 +39,9 @@ def print_summary(audit: Audit) -> None:
     ties = overlap(res) if several else None
     # group letters, where compact; else too wide for a terminal: the report lists the ties
     letters = several and ties["kind"] == "letters"
+    if caveat := fit_text(res):
+        out_console.print(f"inputs outside the generator's domain: {caveat}", style="yellow",
+                          soft_wrap=True, markup=False)
     if proxy := trust(res).get("proxy"):
         out_console.print(f"read as accuracy: {proxy}", soft_wrap=True)
     _print_dz_table(audit, order, ties if letters else None)

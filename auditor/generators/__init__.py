@@ -29,15 +29,24 @@ from .bundle import (
     weights_id,
     write_manifest,
 )
-from .fit import OUTSIDE_FACTOR, PARTIAL_SHARE, POOR_SHARE, generator_fit
+from .fit import (
+    FALSE_ALARM,
+    MOST,
+    OUTSIDE_FACTOR,
+    PARTIAL_SHARE,
+    POOR_SHARE,
+    calibrate_generator,
+    generator_fit,
+)
 from .onnx_generator import OnnxGenerator
 from .protocol import Generator
 from .torch_vae import CONV_FC, FAMILIES, VaeGenerator, build_vae
 
 __all__ = [
-    "CONV_FC", "DECODINGS", "FAMILIES", "FORMAT_VERSION", "MANIFEST", "OUTSIDE_FACTOR",
-    "PARTIAL_SHARE", "POOR_SHARE", "WEIGHTS", "Generator", "ImageGenerator", "OnnxGenerator",
-    "VaeGenerator", "build_vae", "bundled_names", "choose_generator", "decoding_of",
-    "generator_fit", "load_generator", "load_reference", "modality_of", "read_manifest",
-    "record_file", "resolve", "save_bundle", "sha256", "weights_id", "write_manifest",
+    "CONV_FC", "DECODINGS", "FALSE_ALARM", "FAMILIES", "FORMAT_VERSION", "MANIFEST", "MOST",
+    "OUTSIDE_FACTOR", "PARTIAL_SHARE", "POOR_SHARE", "WEIGHTS", "Generator", "ImageGenerator",
+    "OnnxGenerator", "VaeGenerator", "build_vae", "bundled_names", "calibrate_generator",
+    "choose_generator", "decoding_of", "generator_fit", "load_generator", "load_reference",
+    "modality_of", "read_manifest", "record_file", "resolve", "save_bundle", "sha256", "weights_id",
+    "write_manifest",
 ]

@@ -21,7 +21,7 @@ from ..assets import asset_dir
 from ..errors import GeneratorError
 from ..files import sha256
 from .base import DECODINGS, decoding_of  # noqa: F401  (decoding_of: its old home)
-from .fit import generator_fit
+from .fit import MOST, generator_fit
 from .protocol import Generator
 
 FORMAT_VERSION = 1
@@ -180,29 +180,36 @@ def load_reference(bundle: Path, manifest: dict[str, Any], device: str = "cpu") 
 
 def choose_generator(
     images_for: Callable[[tuple[int, int, int]], np.ndarray], device: str | None = None,
-    sample: int = 256,
+    sample: int = 256, conversions: Callable[[tuple[int, int, int]], int] | None = None,
 ) -> tuple[Generator, list[dict[str, Any]]]:
     """``--generator auto``: the bundled generator whose domain fits the images best.
 
     ``images_for(shape)`` gives the images converted to a generator's domain. Each bundled
-    generator reconstructs up to ``sample`` of them; the one with the smallest share of
-    images outside its domain wins (ties: the smallest median reconstruction error relative
-    to its own reference). Returns it and every candidate's figures, best first.
+    generator's fit check judges up to ``sample`` of them; the one with the smallest share of
+    images outside its domain wins (ties, as where every image lies outside every domain: the
+    fewest images resized or converted to its domain, as ``conversions(shape)`` counts them, then
+    the smallest median fit score, the distance relative to its threshold). Returns it and every
+    candidate's figures, best first; a candidate ``fits`` where at most half the images lie
+    outside its domain (where none fits, the first is the least bad).
     """
     candidates = []
     for name in bundled_names("image"):
         gen = load_generator(name, device=device)
         images = images_for(gen.image_shape)[:sample]  # type: ignore[arg-type]
-        fit, mse = generator_fit(gen, images)
-        reference = gen.manifest.get("reference", {}).get("recon_mse_median") or np.inf
-        candidates.append({"name": name, "share_outside": float(fit.get("share_outside", 1.0)),
-                           "relative_error": float(np.median(mse) / reference) if len(mse)
-                           else np.inf, "n_images": int(len(images)), "generator": gen})
+        fit, per_image = generator_fit(gen, images)
+        scores = per_image.get("fit_score")
+        share = float(fit.get("share_outside", 1.0))
+        candidates.append({"name": name, "share_outside": share, "fits": share <= MOST,
+                           "median_fit_score": float(np.median(scores))
+                           if scores is not None and len(scores) else None,
+                           "n_images": int(len(images)), "generator": gen,
+                           "conversions": conversions(gen.image_shape) if conversions else 0})
     if not candidates:
         raise GeneratorError("no bundled generator found: reinstall auditor, or pass --generator "
                              "DIR")
-    candidates.sort(key=lambda c: (c["share_outside"], c["relative_error"]))
-    best = candidates[0].pop("generator")
-    for c in candidates[1:]:
-        c.pop("generator")
+    candidates.sort(key=lambda c: (c["share_outside"], c["conversions"], c["median_fit_score"]
+                                   if c["median_fit_score"] is not None else np.inf))
+    best = candidates[0]["generator"]
+    for c in candidates:
+        del c["generator"], c["conversions"]
     return best, candidates

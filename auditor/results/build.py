@@ -50,7 +50,7 @@ def build(
     names: list[str],
     output,
     fit: dict[str, Any] | None = None,
-    recon_mse: np.ndarray | None = None,
+    per_input: dict[str, np.ndarray] | None = None,
     scan_key: str = "",
     baseline: str | None = None,
     alpha: float = 0.05,
@@ -104,7 +104,7 @@ def build(
     for entry in model_entries:
         _attach_figures(entry, errors, letters, ranks, search_error, naturalness, pixel_record)
     instances = [_instance(i, name, models, rounded, output, errors, naturalness, pixel,
-                           pixel_extra, recon_mse) for i, name in enumerate(names[:n_done])]
+                           pixel_extra, per_input) for i, name in enumerate(names[:n_done])]
     return {
         "schema_version": SCHEMA_VERSION,
         "auditor_version": __version__,
@@ -191,7 +191,7 @@ def _attach_figures(entry: dict, errors, letters, ranks, search_error, naturalne
 
 
 def _instance(i: int, name: str, models, rounded, output, errors, naturalness, pixel, pixel_extra,
-              recon_mse) -> dict[str, Any]:
+              per_input) -> dict[str, Any]:
     """results.json's record of input ``i``: its latent code and every model's figures on it."""
     per_model = {}
     for meta in models:
@@ -233,8 +233,9 @@ def _instance(i: int, name: str, models, rounded, output, errors, naturalness, p
     entry: dict[str, Any] = {"file": name, "z0": _vec(output.z0[i]), "results": per_model}
     if output.reference_prediction is not None:
         entry["reference_prediction"] = int(output.reference_prediction[i])
-    if recon_mse is not None:
-        entry["recon_mse"] = _num(recon_mse[i])
+    # the fit check's per-input figures: recon_mse, fit_score (distance / threshold), in_domain
+    for key, values in (per_input or {}).items():
+        entry[key] = bool(values[i]) if values.dtype == bool else _num(values[i])
     return entry
 
 

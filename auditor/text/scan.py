@@ -24,11 +24,12 @@ LEFT_OUT = ("for text, the pixel attacks, difference maps and the pixel-space na
 
 
 def load(source, generator: str, limit: int | None, named: dict[str, Any], options):
-    """(generator, candidates, texts, fit, None, classifiers) of a text scan (``options``: the
-    scan's ModelOptions)."""
+    """(generator, candidates, texts, fit, its per-input figures, classifiers) of a text scan
+    (``options``: the scan's ModelOptions)."""
     device = options.device
     from ..generators import bundled_names, load_generator
     from .data import RULE, load_text
+    from .fit import text_fit
 
     texts = load_text(source, limit)
     if generator == "auto":
@@ -58,10 +59,10 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], optio
         log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input {clf.describe()}")
         for note in getattr(clf, "notes", ()):
             log.info(note)
-    fit = text_fit(gen, texts.items)
+    fit, per_input = text_fit(gen, texts.items)
     if fit["verdict"] in ("poor", "partial"):
         log.warning(fit["message"])
-    return gen, None, texts, fit, None, classifiers
+    return gen, None, texts, fit, per_input, classifiers
 
 
 def text_classifier(gen, model, name: str, pairs: bool, options=None, threads: int = 0):
@@ -72,27 +73,6 @@ def text_classifier(gen, model, name: str, pairs: bool, options=None, threads: i
 
     class_names = (bundle_classes(gen) or []) if pairs else []
     return as_text_classifier(model, name, pairs, class_names, options, threads)
-
-
-def text_fit(gen, items: np.ndarray, sample: int = 256) -> dict[str, Any]:
-    """How well the texts lie in the generator's domain: the share of their words outside its
-    vocabulary, and how many sentences decode(encode(x)) gives back exactly."""
-    sentences = gen._sentences(items[:sample])
-    words = [w for s in sentences for w in s.split()]
-    known = gen.model.vocab
-    unknown = sum(1 for w in words if w not in known) / max(1, len(words))
-    back = gen.decode(gen.encode(np.asarray(sentences, dtype=object)))
-    exact = float(np.mean([a == b for a, b in zip(back, sentences)])) if sentences else 0.0
-    verdict = "poor" if unknown > 0.15 else "partial" if unknown > 0.05 else "good"
-    message = (f"{100 * unknown:.1f}% of the words are outside generator {gen.name}'s vocabulary; "
-               f"decode(encode(x)) gives {100 * exact:.0f}% of the sentences back exactly (the "
-               "edit-preserving rule keeps the rest)")
-    if verdict != "good":
-        message += (": adversaries of such text change it where the generator can, which may be "
-                    "little")
-    return {"verdict": verdict, "share_unknown_words": round(unknown, 4),
-            "reconstruction_exact": round(exact, 4),
-            "n_texts": len(sentences), "message": message}
 
 
 def check_modalities(source, generator: str) -> bool:

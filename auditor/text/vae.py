@@ -135,6 +135,28 @@ class TextGenerator:
                 out[s: s + len(lens)] = mu.numpy()
         return out
 
+    def token_nll(self, sentences: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """(N,) each sentence's mean negative log-likelihood per token (its <eos> included) under
+        the decoder given its own code I(x): the reconstruction term of the evidence bound."""
+        m = self.model
+        out = np.zeros(len(sentences), np.float64)
+        ids = [self.vocab.encode(s)[: self.max_len] for s in sentences]
+        with torch.no_grad():
+            for s in range(0, len(ids), batch_size):
+                chunk = ids[s: s + batch_size]
+                tok, lens = _enc_batch(chunk)
+                mu, _ = m.encode(tok, lens)  # (B, d)
+                dec_in = _pad([[Vocab.bos, *c] for c in chunk])  # (B, T)
+                target = _pad([[*c, Vocab.eos] for c in chunk])  # (B, T), <pad> = 0 after it
+                e = m.emb(dec_in)
+                zz = mu.unsqueeze(1).expand(-1, e.shape[1], -1)
+                h, _ = m.dec(torch.cat([e, zz], dim=2), torch.tanh(m.z_to_h(mu)).unsqueeze(0))
+                logp = torch.log_softmax(m.logits(h), dim=-1)
+                nll = -logp.gather(2, target.unsqueeze(2)).squeeze(2)
+                mask = (target != Vocab.pad).float()
+                out[s: s + len(chunk)] = ((nll * mask).sum(1) / mask.sum(1)).numpy()
+        return out
+
     # decode ---------------------------------------------------------------------
     def _prepare(self) -> dict:
         if self._tables is None:
