@@ -195,3 +195,30 @@ def test_preprocessing_reads_shortest_edge_crop_and_filters():
     assert x.shape == (2, 3, 224, 224)
     assert np.allclose(x[0, :, 0, 0], (0.5 - np.array(pre["image_mean"])) / pre["image_std"],
                        atol=1e-4)
+
+
+def test_a_transformer_is_asked_each_text_once_and_in_length_sorted_batches(hf):
+    from auditor.text.model_loading import as_text_classifier
+
+    clf = as_text_classifier(hf["nli"], "nli", True, list(LABELS))
+    widths = []
+
+    class Counting:
+        def __init__(self, session):
+            self.session = session
+
+        def run(self, names, feed):
+            widths.append(feed["input_ids"].shape)
+            return self.session.run(names, feed)
+
+    clf.session = Counting(clf.session)
+    rows = np.array(hf["rows"] + [("a man sleeps .", "a man " + "very " * 30 + "tired .")],
+                    dtype=object)
+    first = clf.predict(rows)
+    assert sum(w[0] for w in widths) == len(rows)  # one batch here, every text once
+    assert widths[0][1] == max(len(clf.tokenizer.encode(p, h).ids) for p, h in rows)
+    widths.clear()
+    again = clf.predict(rows[::-1])
+    assert widths == [] and again.tolist() == first[::-1].tolist()  # remembered, not re-run
+    expected = [LABELS.index(NLI_ORDER[k]) for k in bert_predict(hf["nli"], rows.tolist())]
+    assert first.tolist() == expected  # padded batches give the unpadded labels

@@ -55,6 +55,7 @@ class TransformersClassifier(TextClassifier):
     pipeline was given (``{"text", "text_pair"}`` rows), else tokenizer then model."""
 
     format = "transformers"
+    remember = 500_000  # scores of texts already asked (TextClassifier._remembered)
 
     def __init__(self, net: Any, tokenizer: Any, name: str, pairs: bool,
                  class_names: list[str] | None, options: ModelOptions, pipeline: Any = None):

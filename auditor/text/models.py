@@ -37,6 +37,7 @@ class TextClassifier(ClassifierBase):
         self.class_names: list[str] = list(class_names) if class_names else []
         self.n_outputs: int | None = None
         self.has_scores = False
+        self._memory: dict = {}  # text -> (label, scores), where ``remember`` is set
 
     @property
     def contract(self) -> TextClassifier:  # results.json's "input" is the model's description
@@ -60,10 +61,36 @@ class TextClassifier(ClassifierBase):
         nearby latents often decode to the same sentence)."""
         items = np.asarray(items, dtype=object)
         unique, first, inverse = _distinct(items)
+        if self.remember:
+            labels, scores = self._remembered(unique.tolist(), items[first])
+            return labels[inverse], scores[inverse]
         if len(unique) < len(items):
             labels, scores = self._predict_all(items[first])
             return labels[inverse], (None if scores is None else scores[inverse])
         return self._predict_all(items)
+
+    remember = 0  # texts whose scores are kept across calls (0: none; costly models set it)
+
+    def _remembered(self, keys: list, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of distinct texts ``items`` (keyed ``keys``), each computed once per process:
+        a transformer's search sends two in three texts again in later steps. A model is a
+        function of its input, so a text's label never depends on when it was asked."""
+        memory = self._memory
+        missing = [i for i, k in enumerate(keys) if k not in memory]
+        if missing:
+            labels, scores = self._predict_all(items[missing])
+            if scores is None:
+                raise ModelError(f"{self.label}: gave no scores to remember")
+            if len(memory) + len(missing) > self.remember:
+                memory.clear()  # bounded: a long scan keeps at most ``remember`` rows
+            for j, i in enumerate(missing):
+                memory[keys[i]] = (int(labels[j]), scores[j])
+        rows = [memory[k] for k in keys]
+        width = max((len(r[1]) for r in rows), default=0)
+        out = np.zeros((len(rows), width))
+        for r, (_, sc) in enumerate(rows):
+            out[r, : len(sc)] = sc
+        return np.array([r[0] for r in rows], dtype=np.int64), out
 
     def _predict_all(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         labels, scores = [], []

@@ -90,6 +90,7 @@ class TransformerTextClassifier(TextClassifier):
 
     format = "onnx (Hugging Face folder)"
     max_batch = 4096
+    remember = 500_000  # scores of texts already asked (TextClassifier._remembered)
 
     def __init__(self, folder: HFFolder, name: str, pairs: bool,
                  bundle_names: list[str] | None, options: ModelOptions | None = None,
