@@ -187,6 +187,11 @@ def test_preprocessing_reads_shortest_edge_crop_and_filters():
            "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
     fields, note = preprocessing(pre, "m", ModelOptions(), 3, (224, 224))
     assert fields["size"] == (256, 256) and fields["crop"] == (224, 224)
+    convnext = {"size": {"shortest_edge": 224}, "crop_pct": 0.875, "image_mean": [0.5] * 3,
+                "image_std": [0.5] * 3}
+    found, _ = preprocessing(convnext, "m", ModelOptions(), 3, (None, None))
+    assert found["size"] == (256, 256) and found["crop"] == (224, 224)
+    assert found["mean"] == (0.5, 0.5, 0.5)  # normalised where a mean is given
     assert fields["resample"] == "bicubic" and fields["input_scale"] == 1.0 and not note
     from auditor.models.contract import InputContract
 

@@ -189,11 +189,14 @@ def preprocessing(pre: dict[str, Any], model: str, options: ModelOptions, channe
     size = _size(pre.get("size"), declared) if pre.get("do_resize", True) else None
     crop = (_size(pre.get("crop_size"), declared)
             if pre.get("do_center_crop") and pre.get("crop_size") else None)
+    pct = pre.get("crop_pct")
+    if size and not crop and isinstance(pct, (int, float)) and 0 < pct < 1 and size[0] < 384:
+        crop, size = size, (int(size[0] / pct), int(size[1] / pct))  # ConvNeXT's rule
     resample = RESAMPLE.get(int(pre.get("resample", 2) or 2), "bilinear")
     scale = 255.0 * float(pre.get("rescale_factor", 1 / 255)) if pre.get("do_rescale", True) \
         else 255.0
     mean, std = (0.0,), (1.0,)
-    if pre.get("do_normalize", False):
+    if pre.get("do_normalize", "image_mean" in pre):
         mean = _per_channel(pre.get("image_mean", 0.0), channels, model, "image_mean")
         std = _per_channel(pre.get("image_std", 1.0), channels, model, "image_std")
     note = ""
