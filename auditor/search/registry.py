@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .boundary import BoundarySearch
 from .hybrid import HybridSearch
 from .iterative import IterativeSearch
 from .local import LocalSearch
@@ -29,9 +30,10 @@ class LatentSearch(Protocol):
         with equal keys get identical perturbations (their decodes are shared)."""
 
     def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
-                deltas: np.ndarray) -> None:
-        """Each live pair's closest flipping proposal (``best``) and its norm (inf: none)."""
+                deltas: np.ndarray, flips: np.ndarray) -> None:
+        """Each live pair's closest flipping proposal (``best``) and its norm (inf: none), and
+        which of its proposals flipped (``flips``, (L, k) bool)."""
 
 
-ALGORITHMS: dict[str, type] = {"local": LocalSearch, "hybrid": HybridSearch,
-                               "iterative": IterativeSearch}
+ALGORITHMS: dict[str, type] = {"local": LocalSearch, "boundary": BoundarySearch,
+                               "hybrid": HybridSearch, "iterative": IterativeSearch}

@@ -1,0 +1,188 @@
+"""Boundary search: from the first adversary, walk along the model's decision boundary in z
+towards z0, steering by the boundary's normal estimated from the labels of a few
+perturbations there.
+
+Decision-based (labels only): HopSkipJump's ingredients (Chen, Jordan & Wainwright,
+"HopSkipJumpAttack: A Query-Efficient Decision-Based Attack", IEEE S&P 2020) — a binary search
+onto the boundary, the normal's sign estimate at the boundary point with a baseline, a step
+along it and a search back onto the boundary — in the generator's latent space of Zhao, Dua &
+Singh (ICLR 2018), with the projection step of GeoDA (Rahmati et al., "GeoDA: A Geometric
+Framework for Black-Box Adversarial Attacks", CVPR 2020): the nearest point of a flat boundary
+lies along its normal from z0. Per (image, model) pair, with k proposals per step:
+
+Start: as the local search (local.py: the anchors' surrogate normals, the anchor segment, then
+    growing shells up to max_radius; no flip: censored). The first flip gives a direction u and
+    a bracket (lo, hi] of the boundary along it (hi flips; lo, the largest norm along u that
+    did not, or 0).
+Bisect: k norms evenly spaced in (lo, hi) along u narrow the bracket (k + 1)-fold per step, until
+    hi - lo <= max(dr, TAU hi). (Where the lowest flips too, lo moves down by the bracket's width.)
+Probe: k points c + delta w_i around the boundary point c = z0 + (lo + hi) / 2 u, w_i random
+    unit vectors, delta = max(DELTA hi, 2 (hi - lo)); labels phi_i = +1 (flips) or -1; the
+    normal estimate g <- BETA g + normalise(sum_i (phi_i - mean phi) w_i) (HopSkipJump's
+    estimate; earlier estimates decay by BETA as the walk moves on).
+Step: u' = normalise(u + lam t), t the unit tangent part of g at u (turning u towards the
+    normal shortens the distance to a flat boundary); the flat boundary's norm along u',
+    rho = hi (u . g) / (u' . g), gives k norms spaced geometrically from max(rho (1 - MARGIN),
+    FLOOR hi) to hi along u'. A flip: u = u', (lo, hi] from those norms, lam *= GROW, then
+    Bisect (or Probe, if already narrow); none: lam *= SHRINK and Probe again (a better g).
+End: lam < LAM_MIN (no turn it can still make pays), or max_steps.
+
+Every proposal that flips is a verified adversary and the driver keeps the closest, so dz is an
+upper bound like every search's. A pair's search uses only its own image, the anchors and its
+own model's labels, and its noise from its image's stream: results do not depend on the other
+models, the other images or the batching.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .local import LocalSearch
+
+BISECT, PROBE, STEP = 0, 1, 2
+TAU = 0.02  # relative bracket width at which bisection stops
+DELTA = 0.06  # probe radius / hi
+BETA = 1.0  # decay of earlier normal estimates per probe step
+LAM0, GROW, SHRINK, LAM_MIN, LAM_MAX = 0.5, 1.5, 0.5, 0.01, 1.0
+MARGIN, FLOOR = 0.05, 0.5  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+class BoundarySearch(LocalSearch):
+    name = "boundary"
+    defaults = {"samples": 8, "step": 0.005, "max_steps": 36}
+
+    def __init__(self, n: int, settings, latent_dim: int, context) -> None:
+        super().__init__(n, settings, latent_dim, context)
+        self.phase = np.zeros(n, dtype=int)
+        self.u = np.zeros((n, latent_dim), dtype=np.float32)  # walk direction
+        self.lo = np.zeros(n)  # bracket of the boundary along u: lo does not flip, hi does
+        self.hi = np.full(n, np.inf)
+        self.g = np.zeros((n, latent_dim), dtype=np.float32)  # normal estimate (unnormalised)
+        self.lam = np.full(n, LAM0)
+
+    def _tolerance(self, idx: np.ndarray) -> np.ndarray:
+        return np.maximum(self.precision, TAU * self.hi[idx])
+
+    def propose(self, live: np.ndarray, noise: np.ndarray,
+                uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Perturbations (L, k, d) and keys (L, 2): the start as the local search's, then each
+        walking pair's own (keyed by the pair: nothing to share)."""
+        deltas, keys = super().propose(live, noise, uniform)
+        rows = np.flatnonzero(np.isfinite(self.r[live]))
+        if len(rows) == 0:
+            return deltas, keys
+        pairs, k = live[rows], noise.shape[1]
+        unit = _unit(noise[rows])  # (W, k, d)
+        phase, u, lo, hi = self.phase[pairs], self.u[pairs], self.lo[pairs], self.hi[pairs]
+        dirs = np.repeat(u[:, None, :], k, axis=1)
+        radii = np.empty((len(rows), k))
+        b = phase == BISECT
+        radii[b] = lo[b, None] + (hi - lo)[b, None] * (np.arange(1, k + 1) / (k + 1))
+        s = phase == STEP
+        if s.any():
+            dirs[s], radii[s] = self._ladder(pairs[s], k)
+        out = (radii[:, :, None] * dirs).astype(np.float32)
+        p = phase == PROBE
+        if p.any():
+            centre = (lo[p] + hi[p]) / 2
+            delta = np.maximum(DELTA * hi[p], 2 * (hi[p] - lo[p]))
+            out[p] = (centre[:, None, None] * u[p, None, :]
+                      + delta[:, None, None] * unit[p]).astype(np.float32)
+        deltas[rows] = out
+        return deltas, keys
+
+    def _ladder(self, pairs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The step's direction u' (W, k, d) and norms (W, k) for ``pairs``."""
+        u, hi, g = self.u[pairs], self.hi[pairs], _unit(self.g[pairs])
+        cos = np.clip((g * u).sum(1), -1.0, 1.0)
+        tangent = _unit(g - cos[:, None] * u)
+        # the flat boundary's nearest point lies along g: turn by a trusted share of that angle
+        turn = np.tan(self.lam[pairs] * np.arccos(cos))
+        turned = _unit(u + turn[:, None] * tangent)
+        along, new = (u * g).sum(1), (turned * g).sum(1)
+        rho = np.where((along > 0) & (new > 0), hi * along / np.maximum(new, 1e-12), 0.0)
+        low = np.clip(rho * (1 - MARGIN), FLOOR * hi, hi * (1 - TAU))
+        radii = np.geomspace(low, hi, k, axis=1)
+        return np.repeat(turned[:, None, :], k, axis=1), radii
+
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
+                deltas: np.ndarray, flips: np.ndarray | None = None) -> None:
+        """The live pairs' closest flipping proposal (norm ``r_min``, inf: none; index ``best``
+        among ``deltas``) and which proposals flipped (``flips``, (L, k))."""
+        walking = np.isfinite(self.r[live])
+        s = np.flatnonzero(~walking)
+        if len(s):
+            super().observe(live[s], r_min[s], best[s], deltas[s], flips[s])
+            found = s[np.isfinite(r_min[s])]
+            self._begin(live[found], r_min[found], best[found], deltas[found], flips[found])
+        w = np.flatnonzero(walking)
+        if len(w) == 0:
+            return
+        pairs, norms = live[w], np.linalg.norm(deltas[w], axis=2)
+        better = r_min[w] < self.r[pairs]
+        idx = pairs[better]
+        self.r[idx] = r_min[w][better]
+        self.d[idx] = _unit(deltas[w][better, best[w][better]])
+        phase = self.phase[pairs]
+        for code, method in ((BISECT, self._bisected), (PROBE, self._probed),
+                             (STEP, self._stepped)):
+            sel = phase == code
+            if sel.any():
+                method(pairs[sel], r_min[w][sel], best[w][sel], deltas[w][sel], flips[w][sel],
+                       norms[sel])
+
+    def _begin(self, pairs, r_min, best, deltas, flips) -> None:
+        """The start's first flip: the walk's direction and the bracket along it."""
+        rows = np.arange(len(pairs))
+        u = _unit(deltas[rows, best])
+        norms = np.linalg.norm(deltas, axis=2)
+        same = (_unit(deltas) * u[:, None, :]).sum(2) > 0.9999  # proposals along u
+        below = np.where(same & ~flips & (norms < r_min[:, None]), norms, 0.0)
+        self.u[pairs], self.hi[pairs], self.lo[pairs] = u, r_min, below.max(1)
+        self._next(pairs)
+
+    def _next(self, pairs: np.ndarray) -> None:
+        """Bisect where the bracket is still wide, else probe."""
+        wide = self.hi[pairs] - self.lo[pairs] > self._tolerance(pairs)
+        self.phase[pairs] = np.where(wide, BISECT, PROBE)
+
+    def _bisected(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        hit = np.isfinite(r_min)
+        width = self.hi[pairs] - self.lo[pairs]
+        below = np.where(~flips & (norms < r_min[:, None]), norms, -np.inf).max(1)
+        lowest = flips[:, 0]  # the lowest norm flipped too: the boundary may lie below lo
+        lo = np.where(lowest, np.maximum(0.0, self.lo[pairs] - width),
+                      np.maximum(self.lo[pairs], below))
+        self.hi[pairs] = np.where(hit, r_min, self.hi[pairs])
+        self.lo[pairs] = lo
+        self._next(pairs)
+
+    def _probed(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        centre = (self.lo[pairs] + self.hi[pairs]) / 2
+        w = _unit(deltas - centre[:, None, None] * self.u[pairs, None, :])  # (W, k, d)
+        phi = np.where(flips, 1.0, -1.0)
+        mean = phi.mean(1, keepdims=True)
+        phi = np.where(np.abs(mean) < 1, phi - mean, phi)  # HopSkipJump's baseline
+        self.g[pairs] = BETA * self.g[pairs] + (phi[:, :, None] * w).sum(1)
+        self.phase[pairs] = STEP
+
+    def _stepped(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        hit = np.isfinite(r_min) & (r_min < self.hi[pairs])
+        moved, stayed = pairs[hit], pairs[~hit]
+        if len(moved):
+            f, n = flips[hit], norms[hit]
+            rm = r_min[hit]
+            below = np.where(~f & (n < rm[:, None]), n, -np.inf).max(1)
+            span = self.hi[moved] - n[:, 0]  # the lowest flipped too: lo moves down by the span
+            self.u[moved] = _unit(deltas[hit, 0])
+            self.lo[moved] = np.where(np.isfinite(below), below, np.maximum(0.0, n[:, 0] - span))
+            self.hi[moved] = rm
+            self.lam[moved] = np.minimum(self.lam[moved] * GROW, LAM_MAX)
+            self._next(moved)
+        self.lam[stayed] *= SHRINK
+        self.phase[stayed] = PROBE
+        self.done[stayed[self.lam[stayed] < LAM_MIN]] = True
