@@ -44,6 +44,8 @@ TAU = 0.02  # relative bracket width at which bisection stops
 DELTA = 0.06  # probe radius / hi
 BETA = 1.0  # decay of earlier normal estimates per probe step
 LAM0, GROW, SHRINK, LAM_MIN, LAM_MAX = 0.5, 1.5, 0.5, 0.01, 1.0
+MIN_PROBES = 2  # probe steps before the first step
+ACTIVE, ETA0 = True, 0.7
 MARGIN, FLOOR = 0.05, 0.5  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
 
 
@@ -63,6 +65,10 @@ class BoundarySearch(LocalSearch):
         self.hi = np.full(n, np.inf)
         self.g = np.zeros((n, latent_dim), dtype=np.float32)  # normal estimate (unnormalised)
         self.lam = np.full(n, LAM0)
+        self.lo_seen = np.zeros(n, dtype=bool)  # lo is a norm seen not to flip (else a guess)
+        self.probes = np.zeros(n, dtype=int)  # probe steps taken
+        self.e = np.zeros((n, latent_dim), dtype=np.float32)  # the last correction of g
+        self.eta = np.full(n, ETA0)  # its step size
 
     def _tolerance(self, idx: np.ndarray) -> np.ndarray:
         return np.maximum(self.precision, TAU * self.hi[idx])
@@ -90,8 +96,10 @@ class BoundarySearch(LocalSearch):
         if p.any():
             centre = (lo[p] + hi[p]) / 2
             delta = np.maximum(DELTA * hi[p], 2 * (hi[p] - lo[p]))
+            g = _unit(self.g[pairs[p]])[:, None, :]  # zero before the first probe
+            w = _unit(unit[p] - (unit[p] * g).sum(2, keepdims=True) * g) if ACTIVE else unit[p]
             out[p] = (centre[:, None, None] * u[p, None, :]
-                      + delta[:, None, None] * unit[p]).astype(np.float32)
+                      + delta[:, None, None] * w).astype(np.float32)
         deltas[rows] = out
         return deltas, keys
 
@@ -143,6 +151,7 @@ class BoundarySearch(LocalSearch):
         same = (_unit(deltas) * u[:, None, :]).sum(2) > 0.9999  # proposals along u
         below = np.where(same & ~flips & (norms < r_min[:, None]), norms, 0.0)
         self.u[pairs], self.hi[pairs], self.lo[pairs] = u, r_min, below.max(1)
+        self.lo_seen[pairs] = self.lo[pairs] > 0
         self._next(pairs)
 
     def _next(self, pairs: np.ndarray) -> None:
@@ -154,9 +163,11 @@ class BoundarySearch(LocalSearch):
         hit = np.isfinite(r_min)
         width = self.hi[pairs] - self.lo[pairs]
         below = np.where(~flips & (norms < r_min[:, None]), norms, -np.inf).max(1)
-        lowest = flips[:, 0]  # the lowest norm flipped too: the boundary may lie below lo
+        # the lowest norm flipped too: where lo is a guess, the boundary may lie below it
+        lowest = flips[:, 0] & ~self.lo_seen[pairs]
         lo = np.where(lowest, np.maximum(0.0, self.lo[pairs] - width),
                       np.maximum(self.lo[pairs], below))
+        self.lo_seen[pairs] |= np.isfinite(below) & (below >= self.lo[pairs])
         self.hi[pairs] = np.where(hit, r_min, self.hi[pairs])
         self.lo[pairs] = lo
         self._next(pairs)
@@ -167,8 +178,19 @@ class BoundarySearch(LocalSearch):
         phi = np.where(flips, 1.0, -1.0)
         mean = phi.mean(1, keepdims=True)
         phi = np.where(np.abs(mean) < 1, phi - mean, phi)  # HopSkipJump's baseline
-        self.g[pairs] = BETA * self.g[pairs] + (phi[:, :, None] * w).sum(1)
-        self.phase[pairs] = STEP
+        estimate = (phi[:, :, None] * w).sum(1)
+        if ACTIVE:  # probes across g: their labels say where g errs, whatever its error's size
+            first = self.probes[pairs] == 0
+            e = _unit(estimate)
+            agree = (e * self.e[pairs]).sum(1) > 0
+            self.eta[pairs] = np.where(first, ETA0, self.eta[pairs] * np.where(agree, 1.3, 0.5))
+            self.g[pairs] = np.where(first[:, None], _unit(estimate),
+                                     _unit(_unit(self.g[pairs]) + self.eta[pairs, None] * e))
+            self.e[pairs] = e
+        else:
+            self.g[pairs] = BETA * self.g[pairs] + estimate
+        self.probes[pairs] += 1
+        self.phase[pairs] = np.where(self.probes[pairs] >= MIN_PROBES, STEP, PROBE)
 
     def _stepped(self, pairs, r_min, best, deltas, flips, norms) -> None:
         hit = np.isfinite(r_min) & (r_min < self.hi[pairs])
@@ -180,6 +202,7 @@ class BoundarySearch(LocalSearch):
             span = self.hi[moved] - n[:, 0]  # the lowest flipped too: lo moves down by the span
             self.u[moved] = _unit(deltas[hit, 0])
             self.lo[moved] = np.where(np.isfinite(below), below, np.maximum(0.0, n[:, 0] - span))
+            self.lo_seen[moved] = np.isfinite(below)
             self.hi[moved] = rm
             self.lam[moved] = np.minimum(self.lam[moved] * GROW, LAM_MAX)
             self._next(moved)
