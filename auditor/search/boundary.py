@@ -39,14 +39,15 @@ import numpy as np
 
 from .local import LocalSearch
 
-BISECT, PROBE, STEP = 0, 1, 2
+BISECT, PROBE, STEP, WALK = 0, 1, 2, 3
 TAU = 0.02  # relative bracket width at which bisection stops
 DELTA = 0.06  # probe radius / hi
 BETA = 1.0  # decay of earlier normal estimates per probe step
 LAM0, GROW, SHRINK, LAM_MIN, LAM_MAX = 0.5, 1.5, 0.5, 0.01, 1.0
 MIN_PROBES = 2  # probe steps before the first step
-ACTIVE, ETA0 = True, 0.7
-MARGIN, FLOOR = 0.05, 0.5  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
+ACTIVE, ETA0 = True, 1.0
+THEN_WALK, WALK_SIGMA, WALK_EPS = True, 0.25, 0.15
+MARGIN, FLOOR = 0.02, 0.8  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -78,7 +79,7 @@ class BoundarySearch(LocalSearch):
         """Perturbations (L, k, d) and keys (L, 2): the start as the local search's, then each
         walking pair's own (keyed by the pair: nothing to share)."""
         deltas, keys = super().propose(live, noise, uniform)
-        rows = np.flatnonzero(np.isfinite(self.r[live]))
+        rows = np.flatnonzero(np.isfinite(self.r[live]) & (self.phase[live] != WALK))
         if len(rows) == 0:
             return deltas, keys
         pairs, k = live[rows], noise.shape[1]
@@ -121,11 +122,12 @@ class BoundarySearch(LocalSearch):
                 deltas: np.ndarray, flips: np.ndarray | None = None) -> None:
         """The live pairs' closest flipping proposal (norm ``r_min``, inf: none; index ``best``
         among ``deltas``) and which proposals flipped (``flips``, (L, k))."""
-        walking = np.isfinite(self.r[live])
+        walking = np.isfinite(self.r[live]) & (self.phase[live] != WALK)
         s = np.flatnonzero(~walking)
         if len(s):
+            starting = ~np.isfinite(self.r[live[s]])
             super().observe(live[s], r_min[s], best[s], deltas[s], flips[s])
-            found = s[np.isfinite(r_min[s])]
+            found = s[starting & np.isfinite(r_min[s])]
             self._begin(live[found], r_min[found], best[found], deltas[found], flips[found])
         w = np.flatnonzero(walking)
         if len(w) == 0:
@@ -208,4 +210,9 @@ class BoundarySearch(LocalSearch):
             self._next(moved)
         self.lam[stayed] *= SHRINK
         self.phase[stayed] = PROBE
-        self.done[stayed[self.lam[stayed] < LAM_MIN]] = True
+        ended = stayed[self.lam[stayed] < LAM_MIN]
+        if THEN_WALK:  # the local search's walk from the best point, for what budget is left
+            self.phase[ended] = WALK
+            self.sigma[ended], self.eps[ended] = WALK_SIGMA, WALK_EPS
+        else:
+            self.done[ended] = True
