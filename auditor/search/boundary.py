@@ -86,7 +86,7 @@ class BoundarySearch(LocalSearch):
         unit = _unit(noise[rows])  # (W, k, d)
         phase, u, lo, hi = self.phase[pairs], self.u[pairs], self.lo[pairs], self.hi[pairs]
         dirs = np.repeat(u[:, None, :], k, axis=1)
-        radii = np.empty((len(rows), k))
+        radii = np.zeros((len(rows), k))  # probe rows: set below
         b = phase == BISECT
         radii[b] = lo[b, None] + (hi - lo)[b, None] * (np.arange(1, k + 1) / (k + 1))
         s = phase == STEP
