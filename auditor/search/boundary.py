@@ -46,6 +46,7 @@ BETA = 1.0  # decay of earlier normal estimates per probe step
 LAM0, GROW, SHRINK, LAM_MIN, LAM_MAX = 0.5, 1.5, 0.5, 0.01, 1.0
 MIN_PROBES = 2  # probe steps before the first step
 ACTIVE, ETA0 = True, 1.0
+WALK_FIRST, LO_GUESS = 4, 0.05
 THEN_WALK, WALK_SIGMA, WALK_EPS = True, 0.25, 0.15
 MARGIN, FLOOR = 0.02, 0.8  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
 
@@ -66,6 +67,7 @@ class BoundarySearch(LocalSearch):
         self.hi = np.full(n, np.inf)
         self.g = np.zeros((n, latent_dim), dtype=np.float32)  # normal estimate (unnormalised)
         self.lam = np.full(n, LAM0)
+        self.prewalk = np.zeros(n, dtype=bool)  # walking as the local search, before the boundary
         self.lo_seen = np.zeros(n, dtype=bool)  # lo is a norm seen not to flip (else a guess)
         self.probes = np.zeros(n, dtype=int)  # probe steps taken
         self.e = np.zeros((n, latent_dim), dtype=np.float32)  # the last correction of g
@@ -128,7 +130,11 @@ class BoundarySearch(LocalSearch):
             starting = ~np.isfinite(self.r[live[s]])
             super().observe(live[s], r_min[s], best[s], deltas[s], flips[s])
             found = s[starting & np.isfinite(r_min[s])]
-            self._begin(live[found], r_min[found], best[found], deltas[found], flips[found])
+            if WALK_FIRST:
+                self.phase[live[found]], self.prewalk[live[found]] = WALK, True
+            else:
+                self._begin(live[found], r_min[found], best[found], deltas[found], flips[found])
+            self._walked(live[s])
         w = np.flatnonzero(walking)
         if len(w) == 0:
             return
@@ -144,6 +150,15 @@ class BoundarySearch(LocalSearch):
             if sel.any():
                 method(pairs[sel], r_min[w][sel], best[w][sel], deltas[w][sel], flips[w][sel],
                        norms[sel])
+
+    def _walked(self, pairs: np.ndarray) -> None:
+        """Pairs whose first walk (the local search's) is over start on the boundary from its
+        best point; the bracket's lower end is a guess."""
+        ready = pairs[self.prewalk[pairs] & ((self.walked[pairs] >= WALK_FIRST) | self.done[pairs])]
+        self.prewalk[ready], self.done[ready] = False, False
+        self.u[ready], self.hi[ready] = self.d[ready], self.r[ready]
+        self.lo[ready], self.lo_seen[ready] = (1 - LO_GUESS) * self.r[ready], False
+        self._next(ready)
 
     def _begin(self, pairs, r_min, best, deltas, flips) -> None:
         """The start's first flip: the walk's direction and the bracket along it."""
