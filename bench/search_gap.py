@@ -15,7 +15,8 @@ Domains: mnist (bench/search_zoo.py: 7 families, test-split digits, N per class)
 examples' cnn, mlp and rf20 plus a logistic regression, a tree and a 5-NN trained here on the
 train split; held-out images of scripts/fashion_splits.py, N per class), cifar10 (the examples'
 resnet8, mlp64 and rf10, and the bundle's reference classifier (ResNet-9) as a fourth model; the
-examples' 60 held-out photos, N per class). A search spec is 'algorithm[:samples[:max_steps[:step]]]'.
+examples' 60 held-out photos, N per class), snli (the examples' two text models on the first
+4 N of the examples' 40 pairs). A search spec is 'algorithm[:samples[:max_steps[:step]]]'.
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ class _Named:
 
 def domain(name: str, per_class: int):
     """(generator, classifiers, inputs (N, C, H, W))."""
+    if name == "snli":
+        from auditor.text.scan import load
+
+        models = {m: ROOT / "examples/text/models" / f"{m}.onnx" for m in ("logreg", "nb500")}
+        gen, _, texts, _, _, classifiers = load(ROOT / "examples/text/pairs.tsv", "snli", None,
+                                                models, None)
+        return gen, classifiers, texts.items[:4 * per_class]
     gen = load_generator(name, device="cpu")
     if name == "mnist":
         import search_zoo
@@ -140,7 +148,7 @@ def code(spec: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--domain", default="mnist", choices=["mnist", "fashion", "cifar10"])
+    ap.add_argument("--domain", default="mnist", choices=["mnist", "fashion", "cifar10", "snli"])
     ap.add_argument("--images", type=int, default=5, help="inputs per class")
     ap.add_argument("--searches", default="local,boundary,hybrid")
     ap.add_argument("--reference", action="append", default=[],

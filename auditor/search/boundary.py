@@ -47,6 +47,7 @@ LAM0, GROW, SHRINK, LAM_MIN, LAM_MAX = 0.5, 1.5, 0.5, 0.01, 1.0
 MIN_PROBES = 2  # probe steps before the first step
 ACTIVE, ETA0 = True, 1.0
 WALK_FIRST, LO_GUESS = 4, 0.05
+WALK_MIN, SWITCH_EPS = 4, 0.0
 THEN_WALK, WALK_SIGMA, WALK_EPS = True, 0.25, 0.15
 MARGIN, FLOOR = 0.02, 0.8  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
 
@@ -154,7 +155,9 @@ class BoundarySearch(LocalSearch):
     def _walked(self, pairs: np.ndarray) -> None:
         """Pairs whose first walk (the local search's) is over start on the boundary from its
         best point; the bracket's lower end is a guess."""
-        ready = pairs[self.prewalk[pairs] & ((self.walked[pairs] >= WALK_FIRST) | self.done[pairs])]
+        over = ((self.walked[pairs] >= WALK_FIRST) | self.done[pairs]
+                | ((self.eps[pairs] < SWITCH_EPS) & (self.walked[pairs] >= WALK_MIN)))
+        ready = pairs[self.prewalk[pairs] & over]
         self.prewalk[ready], self.done[ready] = False, False
         self.u[ready], self.hi[ready] = self.d[ready], self.r[ready]
         self.lo[ready], self.lo_seen[ready] = (1 - LO_GUESS) * self.r[ready], False
