@@ -216,4 +216,28 @@ def test_the_boundary_search_walks_onto_the_nearest_point_of_a_flat_boundary():
     assert np.isfinite(res.delta_z).all()
     assert np.all(res.delta_z >= exact - 1e-4)
     assert np.all(res.delta_z <= 1.05 * exact + 0.01), np.max(res.delta_z / exact)
-    assert res.queries.max() <= 2 + 512 // 12 + 1 + 8 * SearchSettings(algorithm="boundary").resolved().max_steps
+    budget = 8 * SearchSettings(algorithm="boundary").resolved().max_steps
+    assert res.queries.max() <= 2 + 512 // 12 + 1 + budget  # the original, its reconstruction, anchors
+
+
+def test_auto_runs_the_default_search_of_the_generators_modality_and_latent_size():
+    """--search auto (the default) picks per generator (registry.DEFAULTS, docs/benchmarks.md):
+    the boundary search on images, with more steps where the latent space is wide (photos), the
+    local search on text; an algorithm or setting the user names stays theirs."""
+    from auditor.search.registry import DEFAULTS
+
+    class Gen:
+        def __init__(self, modality, latent_dim):
+            self.modality, self.latent_dim = modality, latent_dim
+
+    auto = SearchSettings()
+    assert auto.algorithm == "auto" and auto.resolved() == auto  # nothing to fill in yet
+    digits, photos, text = (auto.for_generator(Gen(*g)) for g in
+                            (("image", 16), ("image", 64), ("text", 32)))
+    assert (digits.algorithm, digits.max_steps, digits.max_radius) == ("boundary", 36, 8.0)
+    assert (photos.algorithm, photos.max_steps, photos.max_radius) == ("boundary", 48, 16.0)
+    assert text.algorithm == "local" and text.max_steps == 60
+    assert DEFAULTS[("image", True)]["max_steps"] == 48
+    assert SearchSettings(max_steps=20).for_generator(Gen("image", 64)).max_steps == 20
+    named = SearchSettings(algorithm="hybrid").for_generator(Gen("image", 64))
+    assert (named.algorithm, named.max_steps) == ("hybrid", 200)

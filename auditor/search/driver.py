@@ -64,7 +64,7 @@ def search(
     """
     import time
 
-    settings = settings.for_latent(generator.latent_dim).resolved()
+    settings = settings.for_generator(generator)
     started = time.perf_counter()
     n = len(images)
     names = [c.name for c in classifiers]
