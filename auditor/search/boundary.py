@@ -1,36 +1,45 @@
-"""Boundary search: from the first adversary, walk along the model's decision boundary in z
-towards z0, steering by the boundary's normal estimated from the labels of a few
+"""Boundary search: the default on images. From an adversary, walk along the model's decision
+boundary in z towards z0, steering by the boundary's normal estimated from the labels of a few
 perturbations there.
 
 Decision-based (labels only): HopSkipJump's ingredients (Chen, Jordan & Wainwright,
-"HopSkipJumpAttack: A Query-Efficient Decision-Based Attack", IEEE S&P 2020) — a binary search
-onto the boundary, the normal's sign estimate at the boundary point with a baseline, a step
-along it and a search back onto the boundary — in the generator's latent space of Zhao, Dua &
-Singh (ICLR 2018), with the projection step of GeoDA (Rahmati et al., "GeoDA: A Geometric
-Framework for Black-Box Adversarial Attacks", CVPR 2020): the nearest point of a flat boundary
-lies along its normal from z0. Per (image, model) pair, with k proposals per step:
+"HopSkipJumpAttack: A Query-Efficient Decision-Based Attack", IEEE S&P 2020) — a search onto the
+boundary, the normal's sign estimate there with a baseline, a step and a search back onto the
+boundary — in the generator's latent space of Zhao, Dua & Singh (ICLR 2018), with the projection
+of GeoDA (Rahmati et al., "GeoDA: A Geometric Framework for Black-Box Adversarial Attacks", CVPR
+2020): the nearest point of a flat boundary lies along its normal from z0. Per (image, model)
+pair, with k proposals per step:
 
-Start: as the local search (local.py: the anchors' surrogate normals, the anchor segment, then
-    growing shells up to max_radius; no flip: censored). The first flip gives a direction u and
-    a bracket (lo, hi] of the boundary along it (hi flips; lo, the largest norm along u that
-    did not, or 0).
+Start: the local search's (local.py: the anchors' surrogate normals, the anchor segment, then
+    growing shells up to max_radius; no flip: censored), then WALK_FIRST steps of its walk, which
+    leave the stretch of boundary the start found where a nearer one is in reach (the boundary
+    walk below only refines the stretch it is on). Its best point gives a direction u and a
+    bracket (lo, hi] of the boundary along u: hi flips, lo = (1 - LO_GUESS) hi is a guess.
 Bisect: k norms evenly spaced in (lo, hi) along u narrow the bracket (k + 1)-fold per step, until
-    hi - lo <= max(dr, TAU hi). (Where the lowest flips too, lo moves down by the bracket's width.)
-Probe: k points c + delta w_i around the boundary point c = z0 + (lo + hi) / 2 u, w_i random
-    unit vectors, delta = max(DELTA hi, 2 (hi - lo)); labels phi_i = +1 (flips) or -1; the
-    normal estimate g <- BETA g + normalise(sum_i (phi_i - mean phi) w_i) (HopSkipJump's
-    estimate; earlier estimates decay by BETA as the walk moves on).
-Step: u' = normalise(u + lam t), t the unit tangent part of g at u (turning u towards the
-    normal shortens the distance to a flat boundary); the flat boundary's norm along u',
-    rho = hi (u . g) / (u' . g), gives k norms spaced geometrically from max(rho (1 - MARGIN),
-    FLOOR hi) to hi along u'. A flip: u = u', (lo, hi] from those norms, lam *= GROW, then
-    Bisect (or Probe, if already narrow); none: lam *= SHRINK and Probe again (a better g).
-End: lam < LAM_MIN (no turn it can still make pays), or max_steps.
+    hi - lo <= max(dr, TAU hi). Where the lowest flips too and lo was a guess, lo moves down by
+    the bracket's width.
+Probe: k points c + delta w_i around the boundary point c = z0 + (lo + hi) / 2 u, delta =
+    max(DELTA hi, 2 (hi - lo)); labels phi_i = +1 (flips) or -1, less their mean (HopSkipJump's
+    baseline); e = normalise(sum_i phi_i w_i). The first time w_i are random unit vectors and
+    the normal estimate g = e. After that w_i are random unit vectors *across* g (their part
+    along g removed): each label then says on which side of g the normal lies along w_i, however
+    small g's error (random w_i carry a signal that shrinks with it), and g <- normalise(g +
+    eta e), eta growing by 1.3 while successive corrections agree and halving when they reverse.
+    MIN_PROBES probe steps before the first turn, one between turns.
+Step: u' = normalise(u + tan(lam a) t), a the angle between u and g and t the unit tangent part
+    of g at u: a turn by the share lam of the way to g (a flat boundary's nearest point lies
+    along its normal); the flat boundary's norm along u', rho = hi (u . g) / (u' . g), gives k
+    norms spaced geometrically from max(rho (1 - MARGIN), FLOOR hi) to hi along u'. A flip
+    below hi: u = u', (lo, hi] from those norms, lam *= GROW, then Bisect (or Probe, if already
+    narrow); none: lam *= SHRINK and Probe again (a better g).
+End: lam < LAM_MIN (no turn pays any more): the local search's walk goes on from the best point
+    (small steps, its own end rule) for what is left of max_steps.
 
 Every proposal that flips is a verified adversary and the driver keeps the closest, so dz is an
 upper bound like every search's. A pair's search uses only its own image, the anchors and its
-own model's labels, and its noise from its image's stream: results do not depend on the other
-models, the other images or the batching.
+own model's labels, and its noise from its image's stream (common random numbers): results do
+not depend on the other models, the other images or the batching. Measured against the local
+and hybrid searches in docs/benchmarks.md ("The default search").
 """
 
 from __future__ import annotations
@@ -42,13 +51,11 @@ from .local import LocalSearch
 BISECT, PROBE, STEP, WALK = 0, 1, 2, 3
 TAU = 0.02  # relative bracket width at which bisection stops
 DELTA = 0.06  # probe radius / hi
-BETA = 1.0  # decay of earlier normal estimates per probe step
-LAM0, GROW, SHRINK, LAM_MIN, LAM_MAX = 0.5, 1.5, 0.5, 0.01, 1.0
-MIN_PROBES = 2  # probe steps before the first step
-ACTIVE, ETA0 = True, 1.0
-WALK_FIRST, LO_GUESS = 4, 0.05
-WALK_MIN, SWITCH_EPS = 4, 0.0
-THEN_WALK, WALK_SIGMA, WALK_EPS = True, 0.25, 0.15
+LAM0, GROW, SHRINK, LAM_MIN, LAM_MAX = 0.5, 1.5, 0.5, 0.01, 1.0  # the turn's share of the way
+MIN_PROBES = 2  # probe steps before the first turn
+ETA0, AGREE, REVERSE = 1.0, 1.3, 0.5  # step size of g's corrections and its factors
+WALK_FIRST, LO_GUESS = 4, 0.05  # local-search walk steps first; the bracket's guessed lower end
+WALK_SIGMA, WALK_EPS = 0.25, 0.15  # the local search's step sizes in the walk after the end
 MARGIN, FLOOR = 0.02, 0.8  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
 
 
@@ -66,7 +73,7 @@ class BoundarySearch(LocalSearch):
         self.u = np.zeros((n, latent_dim), dtype=np.float32)  # walk direction
         self.lo = np.zeros(n)  # bracket of the boundary along u: lo does not flip, hi does
         self.hi = np.full(n, np.inf)
-        self.g = np.zeros((n, latent_dim), dtype=np.float32)  # normal estimate (unnormalised)
+        self.g = np.zeros((n, latent_dim), dtype=np.float32)  # unit normal estimate (0: none)
         self.lam = np.full(n, LAM0)
         self.prewalk = np.zeros(n, dtype=bool)  # walking as the local search, before the boundary
         self.lo_seen = np.zeros(n, dtype=bool)  # lo is a norm seen not to flip (else a guess)
@@ -101,7 +108,7 @@ class BoundarySearch(LocalSearch):
             centre = (lo[p] + hi[p]) / 2
             delta = np.maximum(DELTA * hi[p], 2 * (hi[p] - lo[p]))
             g = _unit(self.g[pairs[p]])[:, None, :]  # zero before the first probe
-            w = _unit(unit[p] - (unit[p] * g).sum(2, keepdims=True) * g) if ACTIVE else unit[p]
+            w = _unit(unit[p] - (unit[p] * g).sum(2, keepdims=True) * g)  # across g
             out[p] = (centre[:, None, None] * u[p, None, :]
                       + delta[:, None, None] * w).astype(np.float32)
         deltas[rows] = out
@@ -130,11 +137,8 @@ class BoundarySearch(LocalSearch):
         if len(s):
             starting = ~np.isfinite(self.r[live[s]])
             super().observe(live[s], r_min[s], best[s], deltas[s], flips[s])
-            found = s[starting & np.isfinite(r_min[s])]
-            if WALK_FIRST:
-                self.phase[live[found]], self.prewalk[live[found]] = WALK, True
-            else:
-                self._begin(live[found], r_min[found], best[found], deltas[found], flips[found])
+            found = live[s[starting & np.isfinite(r_min[s])]]
+            self.phase[found], self.prewalk[found] = WALK, True
             self._walked(live[s])
         w = np.flatnonzero(walking)
         if len(w) == 0:
@@ -155,24 +159,12 @@ class BoundarySearch(LocalSearch):
     def _walked(self, pairs: np.ndarray) -> None:
         """Pairs whose first walk (the local search's) is over start on the boundary from its
         best point; the bracket's lower end is a guess."""
-        over = ((self.walked[pairs] >= WALK_FIRST) | self.done[pairs]
-                | ((self.eps[pairs] < SWITCH_EPS) & (self.walked[pairs] >= WALK_MIN)))
+        over = (self.walked[pairs] >= WALK_FIRST) | self.done[pairs]
         ready = pairs[self.prewalk[pairs] & over]
         self.prewalk[ready], self.done[ready] = False, False
         self.u[ready], self.hi[ready] = self.d[ready], self.r[ready]
         self.lo[ready], self.lo_seen[ready] = (1 - LO_GUESS) * self.r[ready], False
         self._next(ready)
-
-    def _begin(self, pairs, r_min, best, deltas, flips) -> None:
-        """The start's first flip: the walk's direction and the bracket along it."""
-        rows = np.arange(len(pairs))
-        u = _unit(deltas[rows, best])
-        norms = np.linalg.norm(deltas, axis=2)
-        same = (_unit(deltas) * u[:, None, :]).sum(2) > 0.9999  # proposals along u
-        below = np.where(same & ~flips & (norms < r_min[:, None]), norms, 0.0)
-        self.u[pairs], self.hi[pairs], self.lo[pairs] = u, r_min, below.max(1)
-        self.lo_seen[pairs] = self.lo[pairs] > 0
-        self._next(pairs)
 
     def _next(self, pairs: np.ndarray) -> None:
         """Bisect where the bracket is still wide, else probe."""
@@ -198,17 +190,14 @@ class BoundarySearch(LocalSearch):
         phi = np.where(flips, 1.0, -1.0)
         mean = phi.mean(1, keepdims=True)
         phi = np.where(np.abs(mean) < 1, phi - mean, phi)  # HopSkipJump's baseline
-        estimate = (phi[:, :, None] * w).sum(1)
-        if ACTIVE:  # probes across g: their labels say where g errs, whatever its error's size
-            first = self.probes[pairs] == 0
-            e = _unit(estimate)
-            agree = (e * self.e[pairs]).sum(1) > 0
-            self.eta[pairs] = np.where(first, ETA0, self.eta[pairs] * np.where(agree, 1.3, 0.5))
-            self.g[pairs] = np.where(first[:, None], _unit(estimate),
-                                     _unit(_unit(self.g[pairs]) + self.eta[pairs, None] * e))
-            self.e[pairs] = e
-        else:
-            self.g[pairs] = BETA * self.g[pairs] + estimate
+        e = _unit((phi[:, :, None] * w).sum(1))
+        first = self.probes[pairs] == 0
+        agree = (e * self.e[pairs]).sum(1) > 0
+        self.eta[pairs] = np.where(first, ETA0,
+                                   self.eta[pairs] * np.where(agree, AGREE, REVERSE))
+        self.g[pairs] = np.where(first[:, None], e,
+                                 _unit(_unit(self.g[pairs]) + self.eta[pairs, None] * e))
+        self.e[pairs] = e
         self.probes[pairs] += 1
         self.phase[pairs] = np.where(self.probes[pairs] >= MIN_PROBES, STEP, PROBE)
 
@@ -228,9 +217,6 @@ class BoundarySearch(LocalSearch):
             self._next(moved)
         self.lam[stayed] *= SHRINK
         self.phase[stayed] = PROBE
-        ended = stayed[self.lam[stayed] < LAM_MIN]
-        if THEN_WALK:  # the local search's walk from the best point, for what budget is left
-            self.phase[ended] = WALK
-            self.sigma[ended], self.eps[ended] = WALK_SIGMA, WALK_EPS
-        else:
-            self.done[ended] = True
+        ended = stayed[self.lam[stayed] < LAM_MIN]  # the local search's walk, for what is left
+        self.phase[ended] = WALK
+        self.sigma[ended], self.eps[ended] = WALK_SIGMA, WALK_EPS
