@@ -235,9 +235,9 @@ def test_auto_runs_the_default_search_of_the_generators_modality_and_latent_size
     digits, photos, text = (auto.for_generator(Gen(*g)) for g in
                             (("image", 16), ("image", 64), ("text", 32)))
     assert (digits.algorithm, digits.max_steps, digits.max_radius) == ("boundary", 36, 8.0)
-    assert (photos.algorithm, photos.max_steps, photos.max_radius) == ("boundary", 48, 16.0)
+    assert (photos.algorithm, photos.max_steps, photos.max_radius) == ("boundary", 46, 16.0)
     assert text.algorithm == "local" and text.max_steps == 60
-    assert DEFAULTS[("image", True)]["max_steps"] == 48
+    assert DEFAULTS[("image", True)]["max_steps"] == 46
     assert SearchSettings(max_steps=20).for_generator(Gen("image", 64)).max_steps == 20
     named = SearchSettings(algorithm="hybrid").for_generator(Gen("image", 64))
     assert (named.algorithm, named.max_steps) == ("hybrid", 200)

@@ -45,7 +45,7 @@ def scan(
     patience: Annotated[int, typer.Option(
         help="B: consecutive misses that end the hybrid or local search.")] = 3,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps",
-        help="Search steps per image at most (boundary 36, 48 for latent sizes over 32; local "
+        help="Search steps per image at most (boundary 36, 46 for latent sizes over 32; local "
              "60; hybrid, iterative 200).",
         show_default=False)] = None,
     refine_steps: Annotated[int, typer.Option("--refine-steps",

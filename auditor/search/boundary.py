@@ -11,9 +11,9 @@ of GeoDA (Rahmati et al., "GeoDA: A Geometric Framework for Black-Box Adversaria
 pair, with k proposals per step:
 
 Start: the local search's (local.py: the anchors' surrogate normals, the anchor segment, then
-    growing shells up to max_radius; no flip: censored), then WALK_FIRST steps of its walk, which
-    leave the stretch of boundary the start found where a nearer one is in reach (the boundary
-    walk below only refines the stretch it is on). Its best point gives a direction u and a
+    growing shells up to max_radius, here in up to GROWTH_PASSES passes; no flip: censored), then
+    WALK_FIRST steps of its walk, which leave the stretch of boundary the start found where a
+    nearer one is in reach (the boundary walk below only refines the stretch it is on). Its best point gives a direction u and a
     bracket (lo, hi] of the boundary along u: hi flips, lo = (1 - LO_GUESS) hi is a guess.
 Bisect: k norms evenly spaced in (lo, hi) along u narrow the bracket (k + 1)-fold per step, until
     hi - lo <= max(dr, TAU hi). Where the lowest flips too and lo was a guess, lo moves down by
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .local import LocalSearch
+from .local import START_RADIUS, LocalSearch
 
 BISECT, PROBE, STEP, WALK = 0, 1, 2, 3
 TAU = 0.02  # relative bracket width at which bisection stops
@@ -56,6 +56,7 @@ MIN_PROBES = 2  # probe steps before the first turn
 ETA0, AGREE, REVERSE = 1.0, 1.3, 0.5  # step size of g's corrections and its factors
 WALK_FIRST, LO_GUESS = 4, 0.05  # local-search walk steps first; the bracket's guessed lower end
 WALK_SIGMA, WALK_EPS = 0.25, 0.15  # the local search's step sizes in the walk after the end
+GROWTH_PASSES = 4  # passes of the start's growing shells (8 directions each) before censoring
 MARGIN, FLOOR = 0.02, 0.8  # step ladder: from rho (1 - MARGIN), at least FLOOR hi, up to hi
 
 
@@ -80,6 +81,8 @@ class BoundarySearch(LocalSearch):
         self.probes = np.zeros(n, dtype=int)  # probe steps taken
         self.e = np.zeros((n, latent_dim), dtype=np.float32)  # the last correction of g
         self.eta = np.full(n, ETA0)  # its step size
+        self.passes = np.ones(n, dtype=int)  # passes of the growing shells so far
+        self.band0 = min(START_RADIUS * np.sqrt(latent_dim), settings.max_radius)
 
     def _tolerance(self, idx: np.ndarray) -> np.ndarray:
         return np.maximum(self.precision, TAU * self.hi[idx])
@@ -137,6 +140,11 @@ class BoundarySearch(LocalSearch):
         if len(s):
             starting = ~np.isfinite(self.r[live[s]])
             super().observe(live[s], r_min[s], best[s], deltas[s], flips[s])
+            # no flip in any shell up to max_radius: another pass with fresh directions before
+            # the pair is censored (8 directions per shell are few in 64 dimensions)
+            again = live[s[starting & self.done[live[s]] & (self.passes[live[s]] < GROWTH_PASSES)]]
+            self.done[again], self.band[again] = False, self.band0
+            self.passes[again] += 1
             found = live[s[starting & np.isfinite(r_min[s])]]
             self.phase[found], self.prewalk[found] = WALK, True
             self._walked(live[s])

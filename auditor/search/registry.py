@@ -44,7 +44,7 @@ WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale b
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
 DEFAULTS: dict[tuple[str, bool], dict] = {
     ("image", False): {"algorithm": "boundary"},
-    ("image", True): {"algorithm": "boundary", "max_steps": 48},
+    ("image", True): {"algorithm": "boundary", "max_steps": 46},
     ("text", False): {"algorithm": "local"},
     ("text", True): {"algorithm": "local"},
 }
