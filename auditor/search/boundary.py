@@ -13,8 +13,9 @@ pair, with k proposals per step:
 Start: the local search's (local.py: the anchors' surrogate normals, the anchor segment, then
     growing shells up to max_radius, here in up to GROWTH_PASSES passes; no flip: censored), then
     WALK_FIRST steps of its walk, which leave the stretch of boundary the start found where a
-    nearer one is in reach (the boundary walk below only refines the stretch it is on). Its best point gives a direction u and a
-    bracket (lo, hi] of the boundary along u: hi flips, lo = (1 - LO_GUESS) hi is a guess.
+    nearer one is in reach (the boundary walk below only refines the stretch it is on). Its best
+    point gives a direction u and a bracket (lo, hi] of the boundary along u: hi flips, lo =
+    (1 - LO_GUESS) hi is a guess.
 Bisect: k norms evenly spaced in (lo, hi) along u narrow the bracket (k + 1)-fold per step, until
     hi - lo <= max(dr, TAU hi). Where the lowest flips too and lo was a guess, lo moves down by
     the bracket's width.
