@@ -69,7 +69,7 @@ class ScanConfig:
 
 
 def build_config(named: Mapping[str, Any], *, out=None, formats=ALL_FORMATS, generator="auto",
-                 search="local", seed=0, limit=None, samples=None, step=None, max_radius=None,
+                 search="auto", seed=0, limit=None, samples=None, step=None, max_radius=None,
                  patience=3, max_steps=None, refine_steps=50, normalize=None, input_scale=1.0,
                  layout=None, gallery=12, device=None, batch=None, resume=False, force=False,
                  wait=0.0, baseline=None, alpha=0.05, gate_on="dz", error_distance="auto",

@@ -37,7 +37,7 @@ def scan(
     out: str | os.PathLike | None = None,
     formats: str | Sequence[str] = FORMATS,
     generator: str = "auto",
-    search: str = "local",
+    search: str = "auto",
     seed: int = 0,
     limit: int | None = None,
     samples: int | None = None,
@@ -229,7 +229,7 @@ class Plan:
 def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source) -> Plan:
     """The :class:`Plan` of a loaded scan; an OptionError where the gate cannot be computed."""
     gen, classifiers, gate = loaded.gen, loaded.classifiers, config.gate
-    settings = config.search.for_latent(gen.latent_dim)
+    settings = config.search.for_generator(gen)
     n, shape = loaded.n, gen.image_shape
     gated = gate.on == "error-distance" and gate.baseline and gen.reference is not None
     mode = "on" if gated and config.errors.distance == "auto" else config.errors.distance

@@ -198,3 +198,46 @@ def test_the_search_gives_the_same_bits_on_one_thread_as_on_two():
                            str(root / "examples/models/mlp.pt")], capture_output=True, text=True, timeout=300,
                           env={k: v for k, v in os.environ.items() if k != "MKL_CBWR"})
     assert done.returncode == 0 and done.stdout.strip() == "same", done.stderr[-2000:]
+
+
+def test_the_boundary_search_walks_onto_the_nearest_point_of_a_flat_boundary():
+    """A half-space in image space is a flat boundary in z under the linear generator, the case
+    the boundary search's projection step is built on: its default budget lands within 5% of the
+    exact distance on every image, given its bracket's 2% (the contract test above allows +0.25
+    absolute; the local search, at its own default budget, ends up to 58% above it here)."""
+    gen = LinearGenerator(latent_dim=16, seed=2)
+    rng = np.random.default_rng(5)
+    images = gen.decode(rng.standard_normal((12, 16)).astype(np.float32) * 0.5)
+    w = rng.standard_normal(16).astype(np.float32)
+    clf = HalfSpace("half", w, b=float(np.median(images.reshape(12, -1) @ w)))
+    settings = SearchSettings(algorithm="boundary", max_radius=8.0, refine_steps=0)
+    res = search(gen, [clf], images, settings).results["half"]
+    exact = exact_distance(gen, gen.encode(images), w, clf.b)
+    assert np.isfinite(res.delta_z).all()
+    assert np.all(res.delta_z >= exact - 1e-4)
+    assert np.all(res.delta_z <= 1.05 * exact + 0.01), np.max(res.delta_z / exact)
+    budget = 8 * SearchSettings(algorithm="boundary").resolved().max_steps
+    assert res.queries.max() <= 2 + 512 // 12 + 1 + budget  # the original, its reconstruction, anchors
+
+
+def test_auto_runs_the_default_search_of_the_generators_modality_and_latent_size():
+    """--search auto (the default) picks per generator (registry.DEFAULTS, docs/benchmarks.md):
+    the boundary search on images, with more steps where the latent space is wide (photos), the
+    local search on text; an algorithm or setting the user names stays theirs."""
+    from auditor.search.registry import DEFAULTS
+
+    class Gen:
+        def __init__(self, modality, latent_dim):
+            self.modality, self.latent_dim = modality, latent_dim
+
+    auto = SearchSettings()
+    assert auto.algorithm == "auto" and auto.resolved() == auto  # nothing to fill in yet
+    digits, photos, text = (auto.for_generator(Gen(*g)) for g in
+                            (("image", 16), ("image", 64), ("text", 32)))
+    assert (digits.algorithm, digits.max_steps, digits.max_radius) == ("boundary", 36, 8.0)
+    assert (photos.algorithm, photos.max_steps, photos.max_radius) == ("boundary", 46, 16.0)
+    assert text.algorithm == "local" and text.max_steps == 60
+    assert DEFAULTS[("image", True)]["max_steps"] == 46
+    assert SearchSettings(max_steps=20).for_generator(Gen("image", 64)).max_steps == 20
+    named = SearchSettings(algorithm="hybrid").for_generator(Gen("image", 64))
+    assert (named.algorithm, named.max_steps) == ("hybrid", 200)

@@ -27,25 +27,27 @@ def scan(
         help="auto (the bundled generator that fits the images best), a bundled generator's "
              "name, or a bundle folder.")] = "auto",
     search_name: Annotated[str, typer.Option("--search",
-        help="local (default, fastest), hybrid (the paper's Algorithm 2) or iterative (Algorithm "
-             "1).")] = "local",
+        help="auto (default: boundary on images, local on text), boundary (walks the decision "
+             "boundary), local, hybrid (the paper's Algorithm 2) or iterative (Algorithm 1).")
+    ] = "auto",
     seed: Annotated[int, typer.Option(
         help="Random seed: the same seed gives the same results.")] = 0,
     limit: Annotated[Optional[int], typer.Option(
         help="Audit only the first N images (sorted by path).")] = None,
     samples: Annotated[Optional[int], typer.Option(
-        help="N: perturbations per image and step (local 8; hybrid, iterative 250).",
+        help="N: perturbations per image and step (boundary, local 8; hybrid, iterative 250).",
         show_default=False)] = None,
     step: Annotated[Optional[float], typer.Option(
-        help="Δr: precision of Δz, the shell width of hybrid and iterative (local 0.005; "
-             "hybrid, iterative 0.1).", show_default=False)] = None,
+        help="Δr: precision of Δz, the shell width of hybrid and iterative (boundary, local "
+             "0.005; hybrid, iterative 0.1).", show_default=False)] = None,
     max_radius: Annotated[Optional[float], typer.Option("--max-radius",
         help="No flip within this Δz: the image is censored. Default 2·sqrt(latent size): 8 "
              "for the grayscale bundles, 16 for cifar10.", show_default=False)] = None,
     patience: Annotated[int, typer.Option(
         help="B: consecutive misses that end the hybrid or local search.")] = 3,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps",
-        help="Search steps per image at most (local 60; hybrid, iterative 200).",
+        help="Search steps per image at most (boundary 36, 46 for latent sizes over 32; local "
+             "60; hybrid, iterative 200).",
         show_default=False)] = None,
     refine_steps: Annotated[int, typer.Option("--refine-steps",
         help="Gradient steps refining z0 = I(x) on ||G(z) - x||.")] = 50,

@@ -64,7 +64,7 @@ def search(
     """
     import time
 
-    settings = settings.for_latent(generator.latent_dim).resolved()
+    settings = settings.for_generator(generator)
     started = time.perf_counter()
     n = len(images)
     names = [c.name for c in classifiers]
@@ -203,8 +203,8 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
             noise[i] = streams[i].standard_normal((k, d), dtype=np.float32)
             uniform[i] = 1.0 - streams[i].random(k, dtype=np.float32)  # in (0, 1]
         deltas, keys = state.propose(live, noise[img], uniform[img])  # (L, k, d), (L, c)
-        r_min, best = step(live, img, deltas, keys)
-        state.observe(live, r_min, best, deltas)
+        r_min, best, flips = step(live, img, deltas, keys)
+        state.observe(live, r_min, best, deltas, flips)
         if progress:
             now = int(state.done.sum())
             progress(now - reported)
@@ -259,7 +259,8 @@ def _label_anchors(context, n_anchors, decode, classify, models, results, settin
 class _Step:
     """One step of a batch's search: decode each live pair's proposals (each distinct (image,
     state key) once, shared by the models in that state), label them, keep every pair's closest
-    flip. Returns per live pair the closest flipping proposal's norm (inf: none) and index."""
+    flip. Returns per live pair the closest flipping proposal's norm (inf: none) and index, and
+    which proposals flipped (L, k)."""
 
     def __init__(self, decode, classify, models, z0, shape, settings, results, start, target,
                  reference) -> None:
@@ -298,7 +299,7 @@ class _Step:
             res.delta_z[rb] = r_min[b]
             res.z_star[rb] = self.z0[img[b]] + deltas[b, best[b]]
             res.adversary_prediction[rb] = labels[b, best[b]]
-        return r_min, best
+        return r_min, best, flips
 
     def _block(self, block, b, live, img, deltas, inverse, model_of, labels, flips) -> None:
         """Decode the distinct proposals ``block`` (from index b) and label them for every model."""

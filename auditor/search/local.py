@@ -152,7 +152,7 @@ class LocalSearch:
         return radii[:, :, None] * dirs, keys
 
     def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
-                deltas: np.ndarray) -> None:
+                deltas: np.ndarray, flips: np.ndarray | None = None) -> None:
         """The live pairs' closest flipping proposal: its norm ``r_min`` (inf: no flip) and
         index ``best`` among the proposals ``deltas``."""
         hit = np.isfinite(r_min)

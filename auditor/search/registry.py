@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .boundary import BoundarySearch
 from .hybrid import HybridSearch
 from .iterative import IterativeSearch
 from .local import LocalSearch
@@ -29,9 +30,27 @@ class LatentSearch(Protocol):
         with equal keys get identical perturbations (their decodes are shared)."""
 
     def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
-                deltas: np.ndarray) -> None:
-        """Each live pair's closest flipping proposal (``best``) and its norm (inf: none)."""
+                deltas: np.ndarray, flips: np.ndarray) -> None:
+        """Each live pair's closest flipping proposal (``best``) and its norm (inf: none), and
+        which of its proposals flipped (``flips``, (L, k) bool)."""
 
 
-ALGORITHMS: dict[str, type] = {"local": LocalSearch, "hybrid": HybridSearch,
-                               "iterative": IterativeSearch}
+ALGORITHMS: dict[str, type] = {"local": LocalSearch, "boundary": BoundarySearch,
+                               "hybrid": HybridSearch, "iterative": IterativeSearch}
+
+AUTO = "auto"  # --search auto (the default): the search DEFAULTS names for the generator
+WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale bundles have 16)
+# (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
+# the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
+DEFAULTS: dict[tuple[str, bool], dict] = {
+    ("image", False): {"algorithm": "boundary"},
+    ("image", True): {"algorithm": "boundary", "max_steps": 46},
+    ("text", False): {"algorithm": "local"},
+    ("text", True): {"algorithm": "local"},
+}
+
+
+def default_search(modality: str, latent_dim: int) -> dict:
+    """The algorithm (and settings) --search auto runs for a generator of this modality and
+    latent size."""
+    return DEFAULTS[(modality if modality == "text" else "image", latent_dim > WIDE)]

@@ -32,7 +32,7 @@ class ShellSearch:
         return radii[:, :, None] * dirs, np.stack([lo, hi], axis=1)
 
     def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
-                deltas: np.ndarray) -> None:
+                deltas: np.ndarray, flips: np.ndarray | None = None) -> None:
         """The live pairs' closest flipping proposal: its norm ``r_min`` (inf: no flip) and
         index ``best`` among the proposals ``deltas``."""
         found = np.isfinite(r_min)

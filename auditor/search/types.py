@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import OptionError
-from .registry import ALGORITHMS
+from .registry import ALGORITHMS, AUTO, default_search
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class SearchSettings:
     """Search settings; ``None`` means the chosen algorithm's default (``resolved()`` fills them
     in)."""
 
-    algorithm: str = "local"
+    algorithm: str = AUTO  # auto: the generator's default (registry.DEFAULTS), set by for_generator
     samples: int | None = None  # N, proposals per image and step
     step: float | None = None  # dr: shell width (hybrid, iterative) or precision (local)
     # no flip within this norm: the pair is censored; None: radius_cap(d)
@@ -30,8 +30,11 @@ class SearchSettings:
     batch_images: int | None = None  # images searched together; None: from chunk_samples
 
     def resolved(self) -> SearchSettings:
-        """A copy with the algorithm's defaults in place of ``None``; validated."""
+        """A copy with the algorithm's defaults in place of ``None``; validated. With the algorithm
+        still ``auto`` (no generator yet), only validated."""
         self.validate()  # the algorithm first: its defaults fill in the rest
+        if self.algorithm == AUTO:
+            return self
         values = dict(vars(self))
         for key, value in ALGORITHMS[self.algorithm].defaults.items():
             if values.get(key) is None:
@@ -41,9 +44,9 @@ class SearchSettings:
         return settings
 
     def validate(self) -> None:
-        if self.algorithm not in ALGORITHMS:
+        if self.algorithm not in ALGORITHMS and self.algorithm != AUTO:
             raise OptionError(
-                f"unknown search algorithm {self.algorithm!r}; expected one of "
+                f"unknown search algorithm {self.algorithm!r}; expected {AUTO} or one of "
                 f"{', '.join(ALGORITHMS)}"
             )
         for key in ("samples", "patience", "max_steps", "chunk_samples"):
@@ -62,6 +65,17 @@ class SearchSettings:
             raise OptionError(f"--batch must be positive, got {self.batch_images}")
         if self.refine_steps < 0:
             raise OptionError(f"--refine-steps must be 0 or more, got {self.refine_steps}")
+
+    def for_generator(self, generator) -> SearchSettings:
+        """A resolved copy for ``generator``: ``auto`` becomes the default search of its modality
+        and latent size (settings the user gave stay theirs), and the radius cap its latent
+        size's unless given."""
+        values = dict(vars(self))
+        if self.algorithm == AUTO:
+            chosen = default_search(getattr(generator, "modality", "image"), generator.latent_dim)
+            values.update({key: value for key, value in chosen.items()
+                           if key == "algorithm" or values.get(key) is None})
+        return SearchSettings(**values).for_latent(generator.latent_dim).resolved()
 
     def for_latent(self, latent_dim: int) -> SearchSettings:
         """A copy whose radius cap is set: the given one, or :func:`radius_cap` of the latent

@@ -1,0 +1,203 @@
+"""The gap to the best known adversary, per input, of several latent searches on one domain's zoo
+(issue 40): which search should be the default.
+
+Per model and search: queries per input (the anchors' share included), the **median over inputs of
+dz / best known - 1** (the issue's figure), the mean-based gap (mean dz / mean best known - 1, as
+issue 16's table), and the share of inputs the search censored where some run found an adversary.
+*Best known* = per input the smallest dz any run of those inputs found (verified flips, so upper
+bounds): the searches compared and the long reference runs (--reference). Every run is cached under
+.work/gap/ keyed by the search code's hash and pooled into the best known.
+
+    python bench/search_gap.py --domain mnist --images 5 --searches local,boundary,hybrid \\
+        --reference local:64:400:0.001 --reference hybrid:1000:400:0.02
+
+Domains: mnist (bench/search_zoo.py: 7 families, test-split digits, N per class), fashion (the
+examples' cnn, mlp and rf20 plus a logistic regression, a tree and a 5-NN trained here on the
+train split; held-out images of scripts/fashion_splits.py, N per class), cifar10 (the examples'
+resnet8, mlp64 and rf10, and the bundle's reference classifier (ResNet-9) as a fourth model; the
+examples' 60 held-out photos, N per class), snli (the examples' two text models on the first
+4 N of the examples' 40 pairs). A search spec is 'algorithm[:samples[:max_steps[:step]]]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from auditor.generators import load_generator  # noqa: E402
+from auditor.models import load_classifier  # noqa: E402
+from auditor.search import SearchSettings, search  # noqa: E402
+
+FASHION_ZOO = ROOT / ".work" / "zoo-fashion"
+
+
+def _fashion_sklearn(gen) -> list:
+    from fashion_splits import fashion_splits
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    makers = {"linear": lambda: LogisticRegression(max_iter=300, C=0.1),
+              "tree": lambda: DecisionTreeClassifier(random_state=0),
+              "knn": lambda: KNeighborsClassifier(n_neighbors=5)}
+    out = []
+    for name, make in makers.items():
+        path = FASHION_ZOO / f"{name}.onnx"
+        if not path.exists():
+            FASHION_ZOO.mkdir(parents=True, exist_ok=True)
+            x, y, _, _ = fashion_splits()
+            x = (x / 255.0).astype(np.float32).reshape(len(x), -1)
+            rows = np.arange(1000) if name == "knn" else np.arange(len(x))
+            est = make().fit(x[rows], y[rows].astype(np.int64))
+            options = {id(est): {"zipmap": False, **({"optim": "cdist"} if name == "knn" else {})}}
+            onx = to_onnx(est, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}, options=options)
+            path.write_bytes(onx.SerializeToString())
+        out.append(load_classifier(path, name, gen.image_shape))
+    return out
+
+
+class _Named:
+    """The bundle's reference classifier scanned as a model."""
+
+    def __init__(self, name: str, model) -> None:
+        self.name, self.model = name, model
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x)
+
+
+def domain(name: str, per_class: int):
+    """(generator, classifiers, inputs (N, C, H, W))."""
+    if name == "snli":
+        from auditor.text.scan import load
+
+        models = {m: ROOT / "examples/text/models" / f"{m}.onnx" for m in ("logreg", "nb500")}
+        gen, _, texts, _, _, classifiers = load(ROOT / "examples/text/pairs.tsv", "snli", None,
+                                                models, None)
+        return gen, classifiers, texts.items[:4 * per_class]
+    gen = load_generator(name, device="cpu")
+    if name == "mnist":
+        import search_zoo
+        from mnist_splits import balanced_test
+
+        return gen, search_zoo.load(gen), balanced_test(per_class)[0]
+    from auditor.data import load_images
+
+    folder = {"fashion": "examples/fashion", "cifar10": "examples/cifar10"}[name]
+    files = {"fashion": ["cnn.onnx", "mlp.pt", "rf20.onnx"],
+             "cifar10": ["resnet8.onnx", "mlp64.pt", "rf10.onnx"]}[name]
+    models = [load_classifier(ROOT / folder / "models" / f, Path(f).stem, gen.image_shape)
+              for f in files]
+    if name == "fashion":
+        models += _fashion_sklearn(gen)
+    else:
+        models.append(_Named("resnet9", gen.reference))
+    images = load_images(ROOT / folder / ("images" if name == "fashion" else "photos"),
+                         gen.image_shape)
+    keep = [i for i, p in enumerate(images.names) if int(Path(p).stem.split("_")[1]) < per_class]
+    return gen, models, images.images[keep]
+
+
+def parse(spec: str, seed: int) -> SearchSettings:
+    parts = spec.split(":") + [""] * 3
+    algorithm, samples, steps, step = parts[:4]
+    return SearchSettings(algorithm=algorithm, samples=int(samples) if samples else None,
+                          max_steps=int(steps) if steps else None,
+                          step=float(step) if step else None, seed=seed)
+
+
+def measure(gen, classifiers, images, spec: str, tag: str, code: str, seed: int) -> dict:
+    folder = ROOT / ".work" / "gap"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{tag}-{spec.replace(':', '_')}-{code}.npz"
+    if path.exists():
+        data = np.load(path)
+        if all(c.name in data.files for c in classifiers):
+            return {k: data[k] for k in data.files}
+    started = time.perf_counter()
+    out = search(gen, classifiers, images, parse(spec, seed))
+    wall = time.perf_counter() - started
+    data = {c.name: out.results[c.name].delta_z for c in classifiers}
+    data.update({f"{c.name}/queries": out.results[c.name].queries.astype(float)
+                 for c in classifiers})
+    data["wall"] = np.array(wall)
+    np.savez(path, **data)
+    print(f"  {spec}: {wall:.1f} s", file=sys.stderr, flush=True)
+    return data
+
+
+MODULES = {"local": ["local", "surrogate"], "boundary": ["boundary", "local", "surrogate"],
+           "hybrid": ["hybrid", "shell"], "iterative": ["iterative", "shell"]}
+
+
+def code(spec: str) -> str:
+    """A hash of the algorithm's own modules (the driver is shared; a change to it that changes
+    results must clear .work/gap/ by hand)."""
+    names = MODULES[spec.split(":")[0]]
+    return hashlib.sha1(b"".join((ROOT / "auditor/search" / f"{n}.py").read_bytes()
+                                 for n in names)).hexdigest()[:10]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--domain", default="mnist", choices=["mnist", "fashion", "cifar10", "snli"])
+    ap.add_argument("--images", type=int, default=5, help="inputs per class")
+    ap.add_argument("--searches", default="local,boundary,hybrid")
+    ap.add_argument("--reference", action="append", default=[],
+                    help="a long run pooled into the best known (a search spec)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    gen, classifiers, images = domain(args.domain, args.images)
+    searches = args.searches.split(",")
+    tag = f"{args.domain}{len(images)}-seed{args.seed}"
+    runs = {s: measure(gen, classifiers, images, s, tag, code(s), args.seed) for s in searches}
+    for spec in args.reference:
+        measure(gen, classifiers, images, spec, tag, "ref", args.seed)  # long runs: any code
+    pooled = {c.name: [] for c in classifiers}
+    for path in sorted((ROOT / ".work" / "gap").glob(f"{tag}-*.npz")):
+        data = np.load(path)
+        for c in classifiers:
+            if c.name in data.files:
+                pooled[c.name].append(data[c.name])
+    print(f"{args.domain}: {len(images)} inputs, seed {args.seed}, {os.cpu_count()} cores, "
+          f"boundary code {code('boundary')}; best known pooled over "
+          f"{min(map(len, pooled.values()))}+ runs\n")
+    print("| model | search | queries / input | median gap per input | gap of means "
+          "| censored, best known not |")
+    print("|---|---|---:|---:|---:|---:|")
+    summary = {s: [] for s in searches}
+    for c in classifiers:
+        stack = np.stack(pooled[c.name])
+        some = ~np.isnan(stack).all(0)
+        best = np.full(stack.shape[1], np.nan)
+        best[some] = np.nanmin(stack[:, some], axis=0)
+        for s in searches:
+            dz, q = runs[s][c.name], runs[s][f"{c.name}/queries"]
+            both = np.isfinite(dz) & np.isfinite(best) & (best > 0)
+            per = dz[both] / best[both] - 1
+            lost = int((np.isnan(dz) & np.isfinite(best)).sum())
+            summary[s].append(np.median(per))
+            print(f"| {c.name} | {s} | {q.mean():,.0f} | {100 * np.median(per):+.1f}% | "
+                  f"{100 * (dz[both].mean() / best[both].mean() - 1):+.1f}% | "
+                  f"{lost} of {int(np.isfinite(best).sum())} |")
+    print()
+    for s in searches:
+        print(f"{s}: median over models of the median gap {100 * np.median(summary[s]):+.1f}%, "
+              f"worst {100 * max(summary[s]):+.1f}%; wall {float(runs[s]['wall']):.1f} s")
+
+
+if __name__ == "__main__":
+
+    main()
