@@ -54,7 +54,9 @@ def main() -> None:
     accuracy, value, checked, wrong = {}, {}, 0, 0
     for m, entry in zip(models, res["models"]):
         session = ort.InferenceSession(str(m), providers=["CPUExecutionProvider"])
-        run = lambda x: session.run(None, {session.get_inputs()[0].name: x})[0]  # noqa: E731
+        def run(x, session=session):
+            return session.run(None, {session.get_inputs()[0].name: x})[0]
+
         labels = np.array([names.index(str(v)) for v in run(texts.items)])
         accuracy[m.stem] = float((labels == y).mean())
         field = entry[RESULTS_FIELDS[figure]]
