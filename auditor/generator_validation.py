@@ -85,8 +85,8 @@ def plan_validation(
     CLI's messages."""
     from .data import folder_labels, load_images
     from .generators import bundled_names, load_generator
-    from .models import ModelOptions, load_classifier, unique_names
     from .loading import reference_for
+    from .models import ModelOptions, load_classifier, unique_names
 
     bundle, labelled = str(bundle), Path(labelled)
     paths = [Path(p) for p in models]
@@ -100,8 +100,16 @@ def plan_validation(
     if write and bundle in bundled_names():
         raise OptionError(f"{bundle} is a bundled generator: validate a copy of its folder, or "
                           "pass --no-write")
-    data = load_images(labelled, gen.image_shape, limit)
-    if labels == "folders":
+    if gen.modality == "text":
+        from .text.labelled import labelled_texts, text_models
+
+        data, class_names = labelled_texts(labelled, gen, limit,
+                                           None if labels in ("auto", "folders") else labels)
+        classifiers = text_models(gen, paths, unique_names(paths), data.pairs, class_names)
+    else:
+        data = load_images(labelled, gen.image_shape, limit)
+        classifiers = []
+    if labels == "folders" and not classifiers:
         data.labels, _ = folder_labels(data.names)
     if data.labels is None:
         raise OptionError(f"no labels in {labelled}: give an .npz with an images and a labels "
@@ -109,8 +117,8 @@ def plan_validation(
     if len(data.names) < MIN_IMAGES:
         raise OptionError(f"{len(data.names)} labelled images are too few to validate on; give 200 "
                           "or more")
-    classifiers = [load_classifier(p, n, gen.image_shape, ModelOptions())
-                   for p, n in zip(paths, unique_names(paths))]
+    classifiers = classifiers or [load_classifier(p, n, gen.image_shape, ModelOptions())
+                                  for p, n in zip(paths, unique_names(paths))]
     reference, _, error_models = reference_for(gen, classifiers, data.images,
                                                "on" if gen.reference is not None else "off")
     return ValidationPlan(gen, classifiers, data, labelled, reference, error_models, seed, write)

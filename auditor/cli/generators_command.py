@@ -61,7 +61,7 @@ def _text_columns(m: dict[str, Any]) -> tuple[str, ...]:
     """A text bundle's row: its domain, latent size, data and reconstruction quality."""
     q = m.get("quality", {})
     exact, tokens = q.get("exact_match"), q.get("token_accuracy")
-    return ("text (sentences, pairs)", str(m["latent_dim"]),
+    return (f"text ({m.get('texts', 'sentences, pairs')})", str(m["latent_dim"]),
             f"{m.get('training', {}).get('counts', {}).get('train_sentences', '?')} sentences",
             "–" if exact is None else
             f"{100 * exact:.0f}% exact, {100 * (tokens or 0):.0f}% of words",

@@ -14,24 +14,32 @@ from .common import console, fail, note_ignored, out_console, warn_skipped
 
 
 def train_generator(
-    data: Annotated[Path, typer.Argument(help="Folder (or .npz/.npy file) of unlabeled images.")],
+    data: Annotated[Path, typer.Argument(
+        help="Folder (or .npz/.npy file) of images, or text: .txt (one text a line), .tsv/.jsonl "
+             "(sentence, or premise and hypothesis fields) or a folder of them.")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle into.")],
     name: Annotated[
         Optional[str], typer.Option(help="Generator name; default the folder name.")] = None,
     size: Annotated[int, typer.Option(help="Image side in pixels (28, 32 or 64).")] = 28,
     channels: Annotated[int, typer.Option(help="1 (grayscale) or 3 (RGB).")] = 1,
-    latent_dim: Annotated[int, typer.Option("--latent-dim", help="Latent size d.")] = 16,
+    latent_dim: Annotated[Optional[int], typer.Option(
+        "--latent-dim", help="Latent size d (default 16 for images, 64 for text).",
+        show_default=False)] = None,
     family: Annotated[str, typer.Option(
         help="conv (convolutional VAE) or mlp (fully connected VAE).")] = "conv",
     hidden: Annotated[Optional[str], typer.Option(
         help="conv: channels of the stride-2 layers (default 32,64; 32,64,128 at 64 px); mlp: "
              "layer widths (default 512,512).", show_default=False)] = None,
-    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 30_000,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 128,
+    steps: Annotated[Optional[int], typer.Option(
+        help="Optimiser steps (default 30000 for images, 10000 for text).",
+        show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", help="Images (texts) per step (default 128 for images, 64 for text).",
+        show_default=False)] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    beta: Annotated[float, typer.Option(
+    beta: Annotated[Optional[float], typer.Option(
         help="Weight of the VAE's KL term (lower: sharper reconstructions, less regular latent "
-             "space).")] = 1.0,
+             "space; default 1 for images, 0.05 for text).", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -41,25 +49,49 @@ def train_generator(
         "--class-names", help="Names of labels 0, 1, ..., comma-separated (for the reference "
         "classifier trained where the data has labels).")] = None,
     labels: Annotated[str, typer.Option(
-        "--labels", help="Labels for a reference classifier: auto (an .npz's labels array), "
-        "folders (one sub-folder of DATA per class), none.")] = "auto",
+        "--labels", help="Labels for a reference classifier: auto (an .npz's labels array; for "
+        "text a label or gold_label field), folders (one sub-folder of DATA per class), none, "
+        "or for text the name of the labels' column.")] = "auto",
     reference_steps: Annotated[int, typer.Option(
         "--reference-steps", help="Optimiser steps of the reference classifier.")] = 5000,
+    max_vocab: Annotated[int, typer.Option(
+        "--max-vocab", help="Text: the vocabulary's size cap (the most frequent words).")
+    ] = 10_000,
+    min_count: Annotated[int, typer.Option(
+        "--min-count", help="Text: a word enters the vocabulary from this many occurrences.")
+    ] = 2,
+    max_minutes: Annotated[float, typer.Option(
+        "--max-minutes", help="Text: stop training after this many minutes and write the "
+        "bundle (--resume continues).")] = 45.0,
 ) -> None:
-    """Train a generator + inverter (a convolutional or fully connected VAE) for your own \
-image domain."""
+    """Train a generator + inverter for your own domain: a convolutional or fully connected VAE \
+for images, a sentence VAE for text."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..generator_training import plan_training, train_generator as train
+    from ..generator_training import plan_training
+    from ..generator_training import train_generator as train
+    from ..text.data import is_text
 
+    command = "auditor train-generator " + " ".join(sys.argv[2:])
+    if is_text(data):
+        from .train_text import train_text
+
+        train_text(data, out, name=name, labels=labels, steps=steps, latent_dim=latent_dim,
+                   max_vocab=max_vocab, min_count=min_count, batch_size=batch_size, lr=lr,
+                   beta=beta, seed=seed, threads=threads, device=device, max_minutes=max_minutes,
+                   resume=resume, command=command)
+        return
+    steps = 30_000 if steps is None else steps
     try:
         plan = plan_training(
-            data, out, name=name, size=size, channels=channels, latent_dim=latent_dim,
-            family=family, hidden=hidden, steps=steps, batch_size=batch_size, lr=lr, beta=beta,
+            data, out, name=name, size=size, channels=channels,
+            latent_dim=16 if latent_dim is None else latent_dim, family=family, hidden=hidden,
+            steps=steps, batch_size=128 if batch_size is None else batch_size, lr=lr,
+            beta=1.0 if beta is None else beta,
             seed=seed, threads=threads, device=device, labels=labels,
             class_names=[v.strip() for v in class_names.split(",")] if class_names else None,
             reference_steps=reference_steps,
-            command="auditor train-generator " + " ".join(sys.argv[2:]),
+            command=command,
         )
         conv = plan.family == "conv"
         console.print(f"{plan.n_images} images; {plan.conversion}")

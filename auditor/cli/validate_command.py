@@ -22,9 +22,10 @@ def validate_generator(
         show_default=False)],
     labelled: Annotated[Path, typer.Option("--labelled",
         help="Labelled images of the domain: an .npz with images and labels, or --labels "
-             "folders.")],
+             "folders; for a text bundle a .tsv/.jsonl with a label field.")],
     labels: Annotated[str, typer.Option("--labels",
-        help="auto (an .npz's labels array) or folders (one sub-folder per class).")] = "auto",
+        help="auto (an .npz's labels array; for text a label or gold_label field), folders (one "
+             "sub-folder per class) or, for text, the labels' column.")] = "auto",
     limit: Annotated[Optional[int], typer.Option(
         help="Use only the first N labelled images.")] = None,
     write: Annotated[bool, typer.Option("--write/--no-write",
@@ -48,8 +49,9 @@ have."""
                               command="auditor " + " ".join(sys.argv[1:]))
     except AuditorError as err:
         fail(err)
+    unit = "texts" if plan.generator.modality == "text" else "images"
     table = Table(title=f"Spearman ρ with accuracy over {result.n_models} models (chosen on the "
-                        f"first {result.n_validation} images, reported on the other "
+                        f"first {result.n_validation} {unit}, reported on the other "
                         f"{result.n_test})",
                   title_justify="left")
     for col in ("figure", "ρ, choosing half", "ρ, reported half"):

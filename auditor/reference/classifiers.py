@@ -113,8 +113,10 @@ def mismatch(clf, reference, labels: np.ndarray) -> str | None:
     some images)."""
     from ..models.hf_folder import is_generic
 
-    if clf.pairs is False and reference.pairs:
+    if clf.pairs is False and getattr(reference, "pairs", None):
         return "it takes single sentences; the reference classifier judges premise-hypothesis pairs"
+    if clf.pairs and getattr(reference, "pairs", None) is False:
+        return "it takes premise-hypothesis pairs; the reference classifier judges single sentences"
     k = len(reference.class_names)
     n_outputs = clf.n_outputs
     if n_outputs is not None and n_outputs != k:

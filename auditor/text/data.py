@@ -74,10 +74,28 @@ def load_text(source, limit: int | None = None) -> TextSet:
         labels = None
         pairs = _one_kind(rows, "the list")
     else:
-        rows, names, labels, pairs = _read_path(Path(source))
+        rows, names, raw, pairs = _read_path(Path(source))
+        labels = _label_ids(raw)
     if limit is not None:
         rows, names = rows[:limit], names[:limit]
         labels = labels[:limit] if labels is not None else None
+    return _normalised(rows, names, labels, pairs)
+
+
+def load_labelled(path, column: str | None = None) -> tuple[TextSet, list[str] | None]:
+    """The texts of ``path`` and their labels as written (None without a label field): those of
+    ``column``, or by default of a ``label`` or ``gold_label`` field. A named column that is
+    missing is refused."""
+    fields = (column,) if column else LABEL_FIELDS
+    rows, names, raw, pairs = _read_path(Path(path), fields)
+    if column and all(v is None for v in raw):
+        raise DataError(f"{path}: no {column!r} column or field; name the labels' column with "
+                        "--labels COLUMN, or pass --labels none")
+    labels = None if all(v is None for v in raw) else [str(v or "").strip() for v in raw]
+    return _normalised(rows, names, None, pairs), labels
+
+
+def _normalised(rows: list, names: list[str], labels, pairs: bool) -> TextSet:
     from .tokens import normalise
 
     normalised = [tuple(normalise(s) for s in row) for row in rows]
@@ -115,7 +133,8 @@ def _one_kind(rows: list[tuple[str, ...]], where: str) -> bool:
     return kinds == {2}
 
 
-def _read_path(path: Path) -> tuple[list, list[str], np.ndarray | None, bool]:
+def _read_path(path: Path, label_fields: tuple[str, ...] = LABEL_FIELDS
+               ) -> tuple[list, list[str], list, bool]:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     files = ([path] if path.is_file()
@@ -126,15 +145,15 @@ def _read_path(path: Path) -> tuple[list, list[str], np.ndarray | None, bool]:
     rows, names, labels = [], [], []
     for f in files:
         rel = f.name if f == path else str(f.relative_to(path))
-        r, n, lab = _read_file(f, rel)
+        r, n, lab = _read_file(f, rel, label_fields)
         rows += r
         names += n
         labels += lab
     pairs = _one_kind(rows, str(path))
-    return rows, names, _label_ids(labels), pairs
+    return rows, names, labels, pairs
 
 
-def _read_file(path: Path, rel: str) -> tuple[list, list[str], list]:
+def _read_file(path: Path, rel: str, label_fields: tuple[str, ...]) -> tuple[list, list[str], list]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -150,9 +169,9 @@ def _read_file(path: Path, rel: str) -> tuple[list, list[str], list]:
         out = [((line.strip(),), f"{rel}:{i + 1}", None) for i, line in enumerate(lines)
                if line.strip()]
     elif suffix == ".tsv":
-        out = _read_tsv(lines, rel)
+        out = _read_tsv(lines, rel, label_fields)
     else:
-        out = _read_jsonl(lines, rel)
+        out = _read_jsonl(lines, rel, label_fields)
     if not out:
         raise DataError(f"{rel}: a header but no rows; give one sentence or pair per line")
     return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
@@ -174,11 +193,11 @@ def _fields(columns: list[str], rel: str) -> tuple[str, ...]:
                     f"{', '.join(columns) or 'none'}); name the columns in a header line")
 
 
-def _read_tsv(lines: list[str], rel: str) -> list:
+def _read_tsv(lines: list[str], rel: str, label_fields: tuple[str, ...]) -> list:
     header = [c.strip().lower() for c in lines[0].split("\t")]
     wanted = _fields(header, rel)
     index = [header.index(c) for c in wanted]
-    at_label = next((header.index(c) for c in LABEL_FIELDS if c in header), None)
+    at_label = next((header.index(c.lower()) for c in label_fields if c.lower() in header), None)
     out = []
     for i, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -193,7 +212,7 @@ def _read_tsv(lines: list[str], rel: str) -> list:
     return out
 
 
-def _read_jsonl(lines: list[str], rel: str) -> list:
+def _read_jsonl(lines: list[str], rel: str, label_fields: tuple[str, ...]) -> list:
     out, wanted = [], None
     for i, line in enumerate(lines, start=1):
         if not line.strip():
@@ -211,7 +230,7 @@ def _read_jsonl(lines: list[str], rel: str) -> list:
         wanted = fields
         row = tuple(obj[k] if isinstance(obj[k], str) else "" for k in fields)
         _check_row(row, f"{rel}:{i}", fields)
-        label = next((obj[c] for c in LABEL_FIELDS if c in obj), None)
+        label = next((obj[c] for c in label_fields if c in obj), None)
         out.append((row, f"{rel}:{i}", None if label is None else str(label)))
     return out
 

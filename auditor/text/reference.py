@@ -1,4 +1,6 @@
-"""Reference classifier R for (premise, hypothesis) pairs in SNLI's classes.
+"""Reference classifier R for (premise, hypothesis) pairs in SNLI's classes, or for single
+sentences in a trained bundle's own classes (``config["input"]``: pairs or sentences; a sentence
+is featurised as a hypothesis with an empty premise, from its unigrams and bigrams).
 
 Features (hashed with CRC-32, only those seen at least ``min_count`` times in training are
 kept): hypothesis unigrams and bigrams; hypothesis words absent from the premise; cross
@@ -27,6 +29,7 @@ NEGATIONS = frozenset("not no n't nobody never nothing none nowhere neither nor 
 STOP = frozenset("a an the . , is are of in on and to with at".split())
 
 DEFAULT_FEATURES = ("uni", "bi", "new", "cross", "bins")
+SENTENCE_FEATURES = ("uni", "bi")
 
 
 def _h(s: str) -> int:
@@ -74,18 +77,23 @@ def pair_features(premise: str, hypothesis: str,
 
 
 class TextReference:
-    """R: predicts entailment / neutral / contradiction for (premise, hypothesis) pairs."""
-
-    class_names = list(CLASS_NAMES)
+    """R: predicts its classes (SNLI's by default) for (premise, hypothesis) pairs, or for
+    sentences where ``config["input"]`` says so (give those as ("", sentence) pairs)."""
 
     def __init__(self, hashes: np.ndarray, table: np.ndarray,
-                 layers: list[tuple[np.ndarray, np.ndarray]], config: dict):
+                 layers: list[tuple[np.ndarray, np.ndarray]], config: dict,
+                 class_names: Sequence[str] | None = None):
+        self.class_names = list(class_names or CLASS_NAMES)
         order = np.argsort(hashes)
         self.hashes = np.asarray(hashes, np.int64)[order]
         self.table = np.asarray(table, np.float32)[order]  # (F, k)
         self.layers = [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in layers]
         self.config = dict(config)
         self.kinds = tuple(self.config.get("features", DEFAULT_FEATURES))
+        self.pairs = self.config.get("input", "pairs") == "pairs"
+        if self.layers and self.layers[-1][0].shape[1] != len(self.class_names):
+            raise ValueError(f"{len(self.class_names)} class names for "
+                             f"{self.layers[-1][0].shape[1]} outputs")
 
     @property
     def architecture(self) -> str:
@@ -111,9 +119,9 @@ class TextReference:
         return np.add.reduceat(vals, starts, axis=0)
 
     def predict_scores(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """(N, 3) float32 class probabilities."""
+        """(N, K) float32 class probabilities."""
         if len(pairs) == 0:
-            return np.zeros((0, 3), np.float32)
+            return np.zeros((0, len(self.class_names)), np.float32)
         x = self._hidden(pairs)
         for i, (w, b) in enumerate(self.layers):
             x = x @ w + b
@@ -152,24 +160,22 @@ class TextReference:
             while f"w{i}" in f.files:
                 layers.append((f[f"w{i}"].astype(np.float32), f[f"b{i}"].astype(np.float32)))
                 i += 1
-            ref = cls(f["hashes"], f["table"].astype(np.float32), layers, config)
-            if [str(c) for c in f["class_names"]] != CLASS_NAMES:
-                raise ValueError(f"{path}: unexpected class names {list(f['class_names'])}")
-        return ref
+            return cls(f["hashes"], f["table"].astype(np.float32), layers, config,
+                       [str(c) for c in f["class_names"]])
 
 
 class TextReferenceClassifier(ClassifierBase):
-    """R over a scan's object arrays of pairs (N, 2), as a
-    :class:`~auditor.models.protocol.Classifier`: labels are ids in R's class order (SNLI's),
-    each distinct pair scored once."""
+    """R over a scan's object arrays of pairs (N, 2) or sentences (N,), as a
+    :class:`~auditor.models.protocol.Classifier`: labels are ids in R's class order, each
+    distinct text scored once."""
 
     name = "reference"
     format = "text reference"
-    pairs = True  # R judges (premise, hypothesis) pairs
     has_scores = True
 
     def __init__(self, reference: TextReference, record: dict):
         self.model, self.record = reference, record
+        self.pairs = reference.pairs  # whether R judges (premise, hypothesis) pairs or sentences
         self.class_names = list(reference.class_names)
         self.n_outputs = len(self.class_names)
 
@@ -182,12 +188,15 @@ class TextReferenceClassifier(ClassifierBase):
         return self
 
     def describe(self) -> str:
-        return "text pairs (N, 2) [premise, hypothesis]"
+        return "text pairs (N, 2) [premise, hypothesis]" if self.pairs else "sentences (N,)"
 
     def _distinct_pairs(self, items: np.ndarray) -> tuple[list[tuple[str, str]], np.ndarray]:
-        items = np.asarray(items, dtype=object).reshape(-1, 2)
+        items = np.asarray(items, dtype=object)
+        items = items.reshape(-1, 2) if self.pairs else items.reshape(-1)
         _, first, inverse = _distinct(items)
-        return [tuple(r) for r in items[first].tolist()], inverse
+        if self.pairs:
+            return [tuple(r) for r in items[first].tolist()], inverse
+        return [("", s) for s in items[first].tolist()], inverse
 
     def predict(self, items: np.ndarray) -> np.ndarray:
         pairs, inverse = self._distinct_pairs(items)
@@ -204,8 +213,12 @@ def train_reference(pairs: Sequence[tuple[str, str]], labels: Sequence[int],
                     architecture: str = "linear", hidden: int = 32, epochs: int = 30,
                     lr: float = 0.01, weight_decay: float = 1e-5,
                     min_count: int = 2, features: Sequence[str] = DEFAULT_FEATURES, seed: int = 0,
-                    batch_size: int = 128, dropout: float = 0.0) -> TextReference:
-    """Train R with torch (Adam on an EmbeddingBag). ``architecture``: linear | mlp."""
+                    batch_size: int = 128, dropout: float = 0.0,
+                    class_names: Sequence[str] | None = None,
+                    sentences: bool = False) -> TextReference:
+    """Train R with torch (Adam on an EmbeddingBag). ``architecture``: linear | mlp;
+    ``class_names``: those of labels 0..K-1 (default SNLI's three); ``sentences``: R judges
+    single sentences, given as ("", sentence) pairs."""
     import torch
     from torch import nn
 
@@ -220,15 +233,17 @@ def train_reference(pairs: Sequence[tuple[str, str]], labels: Sequence[int],
     index = {int(x): i for i, x in enumerate(kept)}
     rows = [[index[x] for x in f if x in index] for f in feats]
     y = torch.tensor(np.asarray(labels), dtype=torch.long)
-    k = 3 if architecture == "linear" else hidden
+    names = list(class_names or CLASS_NAMES)
+    n_classes = len(names)
+    k = n_classes if architecture == "linear" else hidden
     bag = nn.EmbeddingBag(len(kept), k, mode="sum")
     nn.init.normal_(bag.weight, std=0.01)
     head = (nn.Sequential() if architecture == "linear"
-            else nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 3)))
+            else nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)))
     if architecture == "mlp":
         bias = nn.Parameter(torch.zeros(hidden))
     else:
-        bias = nn.Parameter(torch.zeros(3))
+        bias = nn.Parameter(torch.zeros(n_classes))
     params = list(bag.parameters()) + list(head.parameters()) + [bias]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     n = len(rows)
@@ -249,12 +264,13 @@ def train_reference(pairs: Sequence[tuple[str, str]], labels: Sequence[int],
     table = bag.weight.detach().numpy().copy()
     config = {"architecture": architecture, "features": list(features), "hidden": hidden,
               "epochs": epochs, "lr": lr, "weight_decay": weight_decay, "min_count": min_count,
-              "seed": seed, "dropout": dropout, "n_features": int(len(kept))}
+              "seed": seed, "dropout": dropout, "n_features": int(len(kept)),
+              "input": "sentences" if sentences else "pairs"}
     if architecture == "linear":
         # the bias is folded into an identity layer so the run-time path stays uniform
-        layers = [(np.eye(3, dtype=np.float32), bias.detach().numpy().copy())]
+        layers = [(np.eye(n_classes, dtype=np.float32), bias.detach().numpy().copy())]
     else:
         lin = head[2]
         layers = [(np.eye(hidden, dtype=np.float32), bias.detach().numpy().copy()),
                   (lin.weight.detach().numpy().T.copy(), lin.bias.detach().numpy().copy())]
-    return TextReference(kept, table, layers, config)
+    return TextReference(kept, table, layers, config, names)

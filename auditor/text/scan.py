@@ -51,6 +51,12 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], optio
              f" for generator {gen.name}: {RULE}"
              + (f" ({texts.n_normalised} normalised)" if texts.n_normalised else ""))
     log.info(f"decoding rule {gen.decoding}: {gen.describe_decoding()}")
+    quality = gen.manifest.get("quality", {})
+    if "exact_match" in quality:
+        log.info(f"generator {gen.name}: decode(encode(x)) gives "
+                 f"{100 * quality['exact_match']:.0f}% of {quality.get('n_sentences', '?')} "
+                 "held-out sentences back exactly, "
+                 f"{100 * quality.get('token_accuracy', 0):.0f}% of their words")
     log.info(f"note: {LEFT_OUT}")
     classifiers = [text_classifier(gen, m, name, texts.pairs, options)
                    for name, m in named.items()]
@@ -66,12 +72,14 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], optio
 
 
 def text_classifier(gen, model, name: str, pairs: bool, options=None, threads: int = 0):
-    """A text model as a classifier of the generator's classes (SNLI's order, for pairs);
-    ``options``: the scan's ModelOptions (device, --class-names)."""
+    """A text model as a classifier of the generator's classes (SNLI's order, for pairs) where the
+    bundle's texts are of the model's kind (pairs, or sentences for a bundle trained on
+    sentences); ``options``: the scan's ModelOptions (device, --class-names)."""
     from ..models.hf_folder import bundle_classes
     from .model_loading import as_text_classifier
 
-    class_names = (bundle_classes(gen) or []) if pairs else []
+    same_kind = pairs == (gen.manifest.get("texts", "pairs") == "pairs")
+    class_names = (bundle_classes(gen) or []) if same_kind else []
     return as_text_classifier(model, name, pairs, class_names, options, threads)
 
 

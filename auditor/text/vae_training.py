@@ -58,9 +58,13 @@ class _Run:
             self._resume()
 
     def _resume(self) -> None:
-        saved = torch.load(self.ckpt, weights_only=False)
+        saved = torch.load(self.ckpt, weights_only=True)
         if saved["vocab"] != self.vocab.words:
             raise ValueError(f"{self.ckpt}: checkpoint vocabulary differs from this data's")
+        ignored = ("steps", "checkpoint_every")
+        if ({k: v for k, v in saved["config"].items() if k not in ignored}
+                != {k: v for k, v in asdict(self.cfg).items() if k not in ignored}):
+            raise ValueError(f"{self.ckpt}: checkpoint made with other settings")
         self.model.load_state_dict(saved["model"])
         self.opt.load_state_dict(saved["opt"])
         self.state.update(saved["state"])
@@ -112,11 +116,15 @@ def _fresh() -> dict:
 def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path | None = None,
               max_seconds: float | None = None, vocab: Vocab | None = None,
               log: Callable[[str], None] = print,
-              log_every: int = 200) -> tuple[TextGenerator, dict]:
+              log_every: int = 200,
+              on_step: Callable[[int, dict[str, float]], None] | None = None,
+              ) -> tuple[TextGenerator, dict]:
     """Train (or resume from ``checkpoint``) a sentence VAE on tokenised sentences.
 
     Stops at ``cfg.steps`` or after ``max_seconds`` of this call (a later call resumes).
-    Returns the generator and a state dict (step, seconds, done, last losses).
+    ``on_step(step, losses)`` is called after every step (the running negative log-likelihood
+    and KL per sentence since the last log line). Returns the generator and a state dict (step,
+    seconds, done, last losses).
     """
     job = _Run(sentences, cfg, checkpoint, vocab, log)
     state, model = job.state, job.model
@@ -130,6 +138,8 @@ def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path |
         while state["batch"] < len(batches) and state["step"] < cfg.steps:
             w = job.step([job.data[i] for i in batches[state["batch"]]], run)
             elapsed = time.time() - t0
+            if on_step is not None:
+                on_step(state["step"], {"nll": run["nll"] / run["n"], "kl": run["kl"] / run["n"]})
             if state["step"] % log_every == 0:
                 log(f"step {state['step']} epoch {state['epoch']} nll/sent "
                     f"{run['nll'] / run['n']:.2f} ppl "
