@@ -6,7 +6,9 @@ Library errors (:class:`AuditorError`) become one red line and exit code 2 (3 fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -62,6 +64,26 @@ def output_failed(err: OutputError, results_file: Path | None) -> None:
             if results_file else "")
     console.print(f"[bold red]error:[/] {escape(str(err))}{escape(safe)}", soft_wrap=True,
                   markup=True)
+
+
+@contextlib.contextmanager
+def training_bar(total: int, every: int) -> Iterator[Callable[[int, dict[str, float]], None]]:
+    """A training's progress bar on stderr; yields ``on_step(step, losses)`` for the trainer,
+    which redraws every ``every`` steps and at the last."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=console,
+    ) as progress:
+        task = progress.add_task("train", total=total, losses="")
+
+        def on_step(step: int, losses: dict[str, float]) -> None:
+            if step % every == 0 or step == total:
+                text = " ".join(f"{k} {v:.2f}" for k, v in losses.items())
+                progress.update(task, completed=step, losses=text)
+
+        yield on_step
 
 
 def note_ignored(ignored: list[tuple[str, str]]) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AuditorError
-from .common import console, fail, note_ignored, out_console, warn_skipped
+from .common import console, fail, note_ignored, out_console, training_bar, warn_skipped
 
 
 def train_generator(
@@ -66,8 +66,6 @@ def train_generator(
 ) -> None:
     """Train a generator + inverter for your own domain: a convolutional or fully connected VAE \
 for images, a sentence VAE for text."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from ..generator_training import plan_training
     from ..generator_training import train_generator as train
     from ..text.data import is_text
@@ -101,17 +99,7 @@ for images, a sentence VAE for text."""
                       f"{plan.config.latent_dim}", soft_wrap=True)
         warn_skipped(plan.images.skipped)
         note_ignored(plan.images.ignored)
-        with Progress(
-            TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=console,
-        ) as progress:
-            task = progress.add_task("train", total=steps, losses="")
-
-            def on_step(step: int, losses: dict[str, float]) -> None:
-                if step % 50 == 0 or step == steps:
-                    text = " ".join(f"{k} {v:.2f}" for k, v in losses.items())
-                    progress.update(task, completed=step, losses=text)
-
+        with training_bar(steps, every=50) as on_step:
             if plan.n_classes is not None:
                 console.print(f"labels found ({plan.n_classes} classes): a reference classifier is "
                               f"trained too ({plan.config.reference_steps} steps)", soft_wrap=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AuditorError
-from .common import console, fail, out_console
+from .common import console, fail, out_console, training_bar
 
 
 def train_text(data: Path, out: Path, *, resume: bool, steps: int | None,
                latent_dim: int | None, batch_size: int | None, beta: float | None,
                **options) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
+    """``auditor train-generator`` on text: plan, train with a progress bar, report."""
     from ..text.training import plan_text_training, train_text_generator
 
     total = 10_000 if steps is None else steps
@@ -23,17 +22,7 @@ def train_text(data: Path, out: Path, *, resume: bool, steps: int | None,
             batch_size=64 if batch_size is None else batch_size,
             beta=0.05 if beta is None else beta, **options)
         _describe(plan)
-        with Progress(
-            TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=console,
-        ) as progress:
-            task = progress.add_task("train", total=total, losses="")
-
-            def on_step(step: int, losses: dict[str, float]) -> None:
-                if step % 25 == 0 or step == total:
-                    text = " ".join(f"{k} {v:.2f}" for k, v in losses.items())
-                    progress.update(task, completed=step, losses=text)
-
+        with training_bar(total, every=25) as on_step:
             trained = train_text_generator(plan, resume=resume, on_step=on_step)
     except AuditorError as err:
         fail(err)
