@@ -134,12 +134,13 @@ class Audit:
     """A finished scan. ``models``, ``ranking``, ``pairwise``, ``compare()``, ``gate()``,
     ``write()``, ``to_dict()``; shows itself in Jupyter and the REPL."""
 
-    def __init__(self, results: dict[str, Any], generator: Any = None) -> None:
+    def __init__(self, results: dict[str, Any], generator: Any = None,
+                 pixel_npz: bytes | None = None) -> None:
         self._results = results
         self.generator = generator
         # report files written by the scan (with ``out``) or ``write()``
         self.written: list[Path] = []
-        self.pixel_npz: bytes | None = None  # pixel-adversaries.npz of a scan with a pixel attack
+        self.pixel_npz = pixel_npz  # pixel-adversaries.npz of a scan with a pixel attack
 
     # --- figures ------------------------------------------------------------------------
     @property
@@ -308,37 +309,37 @@ class Audit:
         while writing (``wait`` seconds for another auditor process). Where an output fails,
         the others are written and :class:`~auditor.errors.OutputError` lists them."""
         from . import results as results_mod
-        from .files import FolderLock, check_writable, remove_stale_temporaries
+        from .files import FolderLock, check_writable, remove_stale_temporaries, write_bytes
         from .formats import parse_formats
 
-        if isinstance(formats, str) or formats:
-            wanted = parse_formats(formats if isinstance(formats, str) else ",".join(formats))
-        else:
-            wanted = ()
+        joined = formats if isinstance(formats, str) else ",".join(formats)
+        wanted = parse_formats(joined) if isinstance(formats, str) or formats else ()
         folder = Path(folder)
         check_writable(folder)
-        with FolderLock(folder, wait):
+        with FolderLock(folder, wait):  # re-entrant: a scan writes its report through here
             remove_stale_temporaries(folder)
-            written = []
-            if "json" in wanted:
-                # first: results.json never names a file that is not there
+            self.written = []
+            if "json" in wanted:  # first: results.json never names a file that is not there
                 if self.pixel_npz is not None:
-                    from .files import write_bytes
-
-                    written.append(write_bytes(folder / "pixel-adversaries.npz", self.pixel_npz))
-                written.append(results_mod.write(folder / "results.json", self._results))
-            written = self._write_reports(folder, wanted) + written
-        self.written = written
-        return written
+                    npz = folder / "pixel-adversaries.npz"
+                    self.written.append(write_bytes(npz, self.pixel_npz))
+                self.written.append(results_mod.write(folder / "results.json", self._results))
+            self.written = self._write_reports(folder, wanted) + self.written
+        return self.written
 
     def _write_reports(self, folder: Path, wanted: tuple[str, ...]) -> list[Path]:
         from . import report
+        from .errors import OutputError
 
         if self.generator is None:
             raise OptionError("this audit has no generator to draw the report with: load it with "
                               "auditor.load(path, generator=...)")
         reports = tuple(f for f in wanted if f != "json")
-        return list(report.write_outputs(self._results, self.generator, folder, reports))
+        try:
+            return list(report.write_outputs(self._results, self.generator, folder, reports))
+        except OutputError as err:  # the others are written: say which
+            self.written = [Path(p) for p in err.written] + self.written
+            raise
 
     # --- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -387,13 +388,12 @@ def load(path: str | os.PathLike, generator: str | None = None, device: str = "c
     bundle = generator or res["generator"].get("path") or res["generator"]["name"]
     gen = load_generator(bundle, device=device)
     report.check_generator(res, gen)
-    audit = Audit(res, gen)
-    pixel = res.get("pixel")
+    pixel, npz = res.get("pixel"), None
     if pixel and pixel.get("adversaries_file"):
-        npz = path.parent / pixel["adversaries_file"]
-        results.read_pixel_npz(npz, pixel.get("adversaries_sha256"))  # present and the scan's own
-        audit.pixel_npz = npz.read_bytes()
-    return audit
+        path_npz = path.parent / pixel["adversaries_file"]
+        results.read_pixel_npz(path_npz, pixel.get("adversaries_sha256"))  # the scan's own
+        npz = path_npz.read_bytes()
+    return Audit(res, gen, pixel_npz=npz)
 
 
 def _fmt(value: float | None) -> str:

@@ -41,6 +41,20 @@ class ImageSet:
     # an .npz's ``class_names`` (strings), naming labels 0, 1, ...
     class_names: list[str] | None = None
 
+    kind = "images"  # what the inputs are (domains.base.InputSet)
+    one = "image"  # one input, in a word
+
+    @property
+    def items(self) -> np.ndarray:  # the inputs as the search and the models get them
+        return self.images
+
+    @property
+    def rule(self) -> str:
+        return conversion_rule(tuple(self.images.shape[1:]))  # type: ignore[arg-type]
+
+    def identity(self) -> bytes:
+        return self.images.tobytes()
+
 
 CLASS_NAME_KEYS = ("class_names", "label_names")
 LABEL_KEYS = ("labels", "label", "y", "y_train", "y_test", "targets", "target", "classes")

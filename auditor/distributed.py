@@ -96,7 +96,8 @@ class Spec:
     reference: bool
     error_models: tuple[str, ...] | None
     threads: int  # torch's and ONNX Runtime's threads in a worker: its share of the cores
-    pairs: bool | None = None  # a text scan: of pairs (True) or sentences (False); None: images
+    domain: str = "image"  # the inputs' domain (auditor/domains/), which loads the models
+    kind: str = "images"  # what the inputs are (the InputSet's kind: sentences, pairs, ...)
 
 
 _cache: dict = {}  # per worker process: loaded generator and classifiers by spec
@@ -104,32 +105,24 @@ _cache: dict = {}  # per worker process: loaded generator and classifiers by spe
 
 def _loaded(spec: Spec):
     key = (spec.generator.sha, tuple((n, b.sha) for n, b in spec.models), repr(spec.options),
-           spec.pairs)
+           spec.domain, spec.kind)
     if key not in _cache:
         import torch
 
+        from .domains import DOMAINS
         from .generators import load_generator
-        from .models import load_classifier
-        from .models.hf_folder import bundle_classes
 
         torch.set_num_threads(spec.threads)
         user = os.getuid() if hasattr(os, "getuid") else "user"
         root = Path(tempfile.gettempdir()) / f"auditor-ray-{user}"
         root.mkdir(mode=0o700, exist_ok=True)  # per user: another user's files are never loaded
         gen = load_generator(str(spec.generator.materialise(root)), device=spec.options.device)
-        classifiers = []
+        domain, classifiers = DOMAINS[spec.domain], []
         for name, bundle in spec.models:
             folder = bundle.materialise(root)  # a model folder's files, or one model file
             path = folder / bundle.files[0][0] if len(bundle.files) == 1 else folder
-            if spec.pairs is None:
-                classifiers.append(load_classifier(path, name, gen.image_shape, spec.options,
-                                                   threads=spec.threads,
-                                                   class_names=bundle_classes(gen)))
-            else:
-                from .text.scan import text_classifier
-
-                classifiers.append(text_classifier(gen, path, name, spec.pairs, spec.options,
-                                                   spec.threads))
+            classifiers.append(domain.worker_classifier(gen, path, name, spec.options,
+                                                        spec.threads, spec.kind))
         _cache.clear()
         _cache[key] = (gen, classifiers)
     return _cache[key]

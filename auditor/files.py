@@ -100,17 +100,26 @@ class FolderLock:
     """An exclusive flock on ``<folder>/.auditor.lock``, held for the life of a ``with`` block.
 
     ``wait`` seconds to wait for another holder (0: fail at once). The lock file records the
-    holder's PID and host name, for the message the next process prints.
+    holder's PID and host name, for the message the next process prints. Re-entrant within a
+    process: a writer that holds the folder (a scan writing its report through
+    ``Audit.write``) enters again at once.
     """
+
+    _held: dict[str, int] = {}  # lock files this process holds, and how many times entered
 
     def __init__(self, folder: Path, wait: float = 0.0) -> None:
         self.folder, self.wait = Path(folder), wait
         self.path = self.folder / LOCK_NAME
         self._fd: int | None = None
+        self._key = ""
 
     def __enter__(self) -> "FolderLock":
         import fcntl
 
+        self._key = os.path.realpath(self.path)
+        if self._key in FolderLock._held:
+            FolderLock._held[self._key] += 1
+            return self
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -144,6 +153,7 @@ class FolderLock:
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         except OSError:
             pass  # the record is informative only; the lock itself is held
+        FolderLock._held[self._key] = 1
         return self
 
     def holder(self) -> str:
@@ -154,6 +164,11 @@ class FolderLock:
         return text or "holder unknown"
 
     def __exit__(self, *exc) -> None:
+        depth = FolderLock._held.get(self._key, 0)
+        if depth > 1:
+            FolderLock._held[self._key] = depth - 1
+            return
+        FolderLock._held.pop(self._key, None)
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None

@@ -19,15 +19,11 @@ log = logging.getLogger("auditor")
 def figures(plan, checkpoint, output, pixel) -> Audit:
     """The figures of a finished search, results.json and the report files, as an Audit."""
     from . import results
-    from .naturalness import natural_view
 
     loaded, out = plan.loaded, plan.out
     natural = None
     try:
-        if not loaded.text:
-            log.info("measuring how natural the natural adversaries are")
-        natural = None if loaded.text else natural_view(
-            loaded.gen, loaded.images.images, output, [c.name for c in loaded.classifiers])
+        natural = loaded.domain.naturalness(loaded, output)
         extra = _pixel_extras(plan, output, pixel, natural) if pixel is not None else None
         npz = results.pixel_npz(pixel) if pixel is not None else None
         if pixel is not None:
@@ -48,8 +44,7 @@ def figures(plan, checkpoint, output, pixel) -> Audit:
         if out is None:
             raise
         checkpoint.write(output, pixel, natural)
-        unit = loaded.images.kind if loaded.text else "images"
-        raise type(err)(f"{err} (all {loaded.n} {unit} were searched and saved"
+        raise type(err)(f"{err} (all {loaded.n} {loaded.inputs.kind} were searched and saved"
                         f"{checkpoint.where}: fix the cause and run the same command plus "
                         "--resume to draw the report)") from err
     for m in res["models"]:
@@ -57,61 +52,46 @@ def figures(plan, checkpoint, output, pixel) -> Audit:
             log.warning(f"model {m['name']} is degenerate: it predicts {m['classes_used']} "
                         f"class(es), one of them for {100 * m['top_class_share']:.0f}% of the "
                         "images; its large Δz says nothing about robustness and it is ranked last")
-    audit = Audit(res, loaded.gen)
-    audit.pixel_npz = npz
-    return outputs(audit, out, plan.config.outputs.formats)
+    return outputs(Audit(res, loaded.gen, pixel_npz=npz), out, plan.config.outputs.formats)
 
 
 def _pixel_extras(plan, output, pixel, natural) -> dict:
     from .pixel.extras import pixel_extras
 
     loaded = plan.loaded
-    return pixel_extras(loaded.gen, loaded.classifiers, loaded.images.images, output, pixel,
+    return pixel_extras(loaded.gen, loaded.classifiers, loaded.inputs.items, output, pixel,
                         natural, plan.settings.refine_steps)
 
 
 def finish(plan, res: dict, pixel=None, output=None) -> dict:
     """A finished scan's results with what the report needs from the images and the models
     (the gallery's originals, the strips' labels), written to results.json."""
-    from . import report, results
+    from . import results
 
     loaded, out, gallery = plan.loaded, plan.out, plan.config.outputs.gallery
-    images = loaded.images.images
-    if loaded.text:
-        from .text.scan import attach
-
-        if output is None:  # a redraw: the latents as results.json keeps them
-            output = results.restore(res, len(images), loaded.gen.latent_dim)
-        attach(res, loaded.gen, loaded.images, loaded.classifiers, output, gallery)
-    else:
-        report.attach_originals(res, images, gallery)
-        report.attach_strips(res, loaded.gen, loaded.classifiers)
-        if pixel is not None:
-            report.attach_pixel(res, pixel, images)
+    if output is None:  # a redraw: the latents as results.json keeps them
+        output = results.restore(res, loaded.n, loaded.gen.latent_dim)
+    loaded.domain.complete(res, loaded, output, pixel, gallery)
     if out is not None:
         results.write(out / "results.json", res)
     return res
 
 
 def outputs(audit: Audit, out: Path | None, wanted: tuple[str, ...]) -> Audit:
-    """The report files of a finished scan whose results.json is written; an output that fails
-    never loses the others (:class:`OutputError` carries the audit)."""
+    """The report files of a finished scan whose results.json is written, through
+    :meth:`Audit.write` (the scan holds the folder's lock); an output that fails never loses the
+    others (:class:`OutputError` carries the audit)."""
     if out is None:
         return audit
     try:
-        audit.written = audit._write_reports(out, wanted)
+        audit.write(out, wanted)
     except OutputError as err:
-        audit.written = [Path(p) for p in err.written] + [out / "results.json"]
         err.audit = audit  # results.json is kept where an output failed: the rest can be redrawn
         raise
     except KeyboardInterrupt:
         raise Interrupted(f"while writing the report; {out / 'results.json'} is complete: run the "
                           "same command plus --resume to draw the report") from None
-    if "json" in wanted:
-        audit.written.append(out / "results.json")
-        if audit.pixel_npz is not None:
-            audit.written.append(out / NPZ)
-    else:  # kept while scanning so that nothing is lost; removed when not asked for
+    if "json" not in wanted:  # kept while scanning so that nothing is lost; removed when not asked
         (out / "results.json").unlink()
     return audit
 
@@ -136,21 +116,17 @@ def redraw(plan, checkpoint, finished: dict) -> Audit:
         results.write(out / "results.json", finished)
     if "report" not in finished:  # interrupted between the search and the report
         finished = finish(plan, finished, pixel)
-    audit = Audit(finished, loaded.gen)
-    audit.pixel_npz = npz
-    return outputs(audit, out, plan.config.outputs.formats)
+    return outputs(Audit(finished, loaded.gen, pixel_npz=npz), out, plan.config.outputs.formats)
 
 
 def _rebuilt(plan, checkpoint, finished: dict, pixel, npz) -> dict:
     """A finished scan's results assembled again (another baseline or alpha), keeping its
     report's inline images."""
     from . import results
-    from .naturalness import natural_view
 
     loaded = plan.loaded
     output = results.restore(finished, loaded.n, loaded.gen.latent_dim)
-    natural = None if loaded.text else natural_view(
-        loaded.gen, loaded.images.images, output, [c.name for c in loaded.classifiers])
+    natural = loaded.domain.naturalness(loaded, output)
     extra = (_pixel_extras(plan, output, pixel, natural) | npz_record(npz)
              if pixel is not None else None)
     rebuilt = checkpoint.document(output, pixel, extra, natural)

@@ -70,7 +70,7 @@ def gallery_columns(results: dict[str, Any]) -> list[dict[str, Any]]:
     return columns
 
 
-def _column_models(results: dict[str, Any], inst: dict[str, Any],
+def column_models(results: dict[str, Any], inst: dict[str, Any],
                    columns: list[dict[str, Any]]) -> list[str]:
     """The model of each gallery column for one image (the per-image column resolved)."""
     out = []
@@ -84,7 +84,7 @@ def _column_models(results: dict[str, Any], inst: dict[str, Any],
     return out
 
 
-def _semantics(inst: dict[str, Any], r: dict[str, Any]) -> str | None:
+def semantics(inst: dict[str, Any], r: dict[str, Any]) -> str | None:
     """The semantics check of one natural adversary: "kept" its class by the reference
     classifier (a natural error), "changed" class, or "disagrees" (f != R on x already)."""
     ref = inst.get("reference_prediction")
@@ -94,6 +94,13 @@ def _semantics(inst: dict[str, Any], r: dict[str, Any]) -> str | None:
         return "disagrees"
     adv = r.get("reference_adversary_prediction")
     return None if adv is None else "kept" if adv == ref else "changed"
+
+
+def base_cell(inst: dict[str, Any], name: str) -> dict[str, Any]:
+    """What every gallery cell shows of model ``name``'s result on one input, in every domain."""
+    r = inst["results"][name]
+    return {"model": name, "delta_z": r["delta_z"], "censored": r["censored"],
+            "changed": r["reconstruction_changed_label"], "semantics": semantics(inst, r)}
 
 
 def class_names(results: dict[str, Any]) -> dict[str, list[str] | None]:
@@ -106,11 +113,34 @@ def class_names(results: dict[str, Any]) -> dict[str, list[str] | None]:
             for m in results["models"]}
 
 
-def label_name(names: list[str] | None, label: int | None) -> str:
-    """A label as the gallery shows it: its class name where known (with the index), else the
-    index."""
-    if label is None:
+def label_name(names: list[str] | None, label: int | None, index: bool = True) -> str:
+    """A label as the report shows it: its class name where known (``index``: with the index),
+    else the index; "–" for none."""
+    if label is None or label < 0:
         return "–"
-    if names and 0 <= label < len(names) and str(names[label]) != str(label):
-        return f"{names[label]} ({label})"
+    if names and label < len(names) and str(names[label]) != str(label):
+        return f"{names[label]} ({label})" if index else str(names[label])
     return str(label)
+
+
+STRIP_FRAMES = 8  # decoded steps from z0 to z* in an interpolation strip
+
+
+def strip_picks(results: dict[str, Any], inputs: int) -> list[tuple[int, str]]:
+    """(instance index, model) of the interpolation strips: per gallery column's model, the
+    first ``inputs`` gallery inputs whose adversary the search stored."""
+    n = results.get("report", {}).get("gallery", 0)
+    picks = [i for i, _ in select_gallery(results, n, results["search"].get("seed", 0))][:inputs]
+    columns = gallery_columns(results)
+    out = []
+    for index in picks:
+        inst = results["instances"][index]
+        for name in dict.fromkeys(column_models(results, inst, columns)):
+            if inst["results"][name].get("z_star") is not None and inst.get("z0") is not None:
+                out.append((index, name))
+    return out
+
+
+def strip_times() -> np.ndarray:
+    """The strips' evenly spaced t in [0, 1] (float32, as the latents)."""
+    return np.linspace(0.0, 1.0, STRIP_FRAMES).astype(np.float32)

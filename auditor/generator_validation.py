@@ -83,10 +83,9 @@ def plan_validation(
     and a labels array, or a folder with one sub-folder per class (``labels="folders"``); the
     first ``limit`` of them. Raises :class:`OptionError` (and the loaders' errors) with the
     CLI's messages."""
-    from .data import folder_labels, load_images
+    from .domains import of_generator
     from .generators import bundled_names, load_generator
     from .loading import reference_for
-    from .models import ModelOptions, load_classifier, unique_names
 
     bundle, labelled = str(bundle), Path(labelled)
     paths = [Path(p) for p in models]
@@ -100,26 +99,15 @@ def plan_validation(
     if write and bundle in bundled_names():
         raise OptionError(f"{bundle} is a bundled generator: validate a copy of its folder, or "
                           "pass --no-write")
-    if gen.modality == "text":
-        from .text.labelled import labelled_texts, text_models
-
-        data, class_names = labelled_texts(labelled, gen, limit,
-                                           None if labels in ("auto", "folders") else labels)
-        classifiers = text_models(gen, paths, unique_names(paths), data.pairs, class_names)
-    else:
-        data = load_images(labelled, gen.image_shape, limit)
-        classifiers = []
-    if labels == "folders" and not classifiers:
-        data.labels, _ = folder_labels(data.names)
+    data, classifiers_of = of_generator(gen).labelled(gen, labelled, limit, labels, paths)
     if data.labels is None:
         raise OptionError(f"no labels in {labelled}: give an .npz with an images and a labels "
                           "array, or one sub-folder per class with --labels folders")
     if len(data.names) < MIN_IMAGES:
         raise OptionError(f"{len(data.names)} labelled images are too few to validate on; give 200 "
                           "or more")
-    classifiers = classifiers or [load_classifier(p, n, gen.image_shape, ModelOptions())
-                                  for p, n in zip(paths, unique_names(paths))]
-    reference, _, error_models = reference_for(gen, classifiers, data.images,
+    classifiers = classifiers_of()
+    reference, _, error_models = reference_for(gen, classifiers, data.items,
                                                "on" if gen.reference is not None else "off")
     return ValidationPlan(gen, classifiers, data, labelled, reference, error_models, seed, write)
 
@@ -137,10 +125,10 @@ def validate_generator(plan: ValidationPlan, progress: Callable[[int], None] | N
 
     gen, classifiers = plan.generator, plan.classifiers
     settings = SearchSettings(seed=plan.seed).resolved()
-    out = search(gen, classifiers, plan.images.images, settings, progress=progress,
+    out = search(gen, classifiers, plan.images.items, settings, progress=progress,
                  reference=plan.reference, error_models=plan.error_models)
     zoo = f"{len(classifiers)} models given to auditor validate-generator, on {plan.labelled.name}"
-    record, _ = validate(classifiers, out, plan.images.images, plan.images.labels, zoo)
+    record, _ = validate(classifiers, out, plan.images.items, plan.images.labels, zoo)
     if command is not None:
         record["command"] = command
     manifest = None

@@ -1,7 +1,7 @@
 """A scan's first step: the generator (chosen or named), the inputs in its domain, the
 classifiers fitted to its images, and what results.json says of each (file, hash, input
-contract); which models the generator's reference classifier R judges. Text scans load through
-``text/scan.py``."""
+contract); which models the generator's reference classifier R judges. Each input domain loads
+its own (auditor/domains/)."""
 
 from __future__ import annotations
 
@@ -17,100 +17,24 @@ log = logging.getLogger("auditor")
 
 @dataclass
 class Loaded:
-    """What a scan works on once loaded."""
+    """What a scan works on once loaded (by its domain: auditor/domains/)."""
 
     gen: Any
     candidates: list[dict] | None  # generator auto's candidates, best first
-    images: Any  # data.ImageSet, or text.data.TextSet
+    inputs: Any  # the domain's InputSet (domains/base.py)
     fit: dict
     per_input: Any  # the fit check's per-input arrays (recon_mse, fit_score, in_domain), or None
     classifiers: list
-    text: bool
+    domain: Any  # the inputs' Domain
 
     @property
     def n(self) -> int:
-        return len(self.images.names)
+        return len(self.inputs.names)
 
 
-def load(source, named: dict[str, Any], config, text: bool) -> Loaded:
+def load(source, named: dict[str, Any], config, domain) -> Loaded:
     """Generator, inputs in its domain, classifiers (``config``: the scan's ScanConfig)."""
-    if text:
-        from .text.scan import load as load_text
-
-        return Loaded(*load_text(source, config.generator, config.limit, named, config.models),
-                      text=True)
-    from . import data as data_mod
-    from .generators import choose_generator, generator_fit, load_generator
-    from .models import as_classifier
-    from .models.hf_folder import bundle_classes
-
-    if config.generator == "auto":
-        loaded: dict = {}
-
-        def images_for(shape):
-            if shape not in loaded:
-                loaded[shape] = data_mod.image_set(source, shape, config.limit)
-            return loaded[shape].images
-
-        def conversions(shape) -> int:  # images resized or converted to a generator's domain
-            return loaded[shape].n_resized + loaded[shape].n_converted
-
-        gen, candidates = choose_generator(images_for, device=config.device,
-                                           conversions=conversions)
-        images = loaded[gen.image_shape]
-        _describe_choice(candidates)
-    else:
-        gen, candidates = load_generator(config.generator, device=config.device), None
-        images = data_mod.image_set(source, gen.image_shape, config.limit)
-    _describe(gen, images, source, config)
-    fit, per_input = generator_fit(gen, images.images)
-    if fit["verdict"] in ("poor", "partial") and (candidates is None or candidates[0]["fits"]):
-        log.warning(fit["message"])
-    shape = gen.image_shape
-    classes = bundle_classes(gen)
-    classifiers = [as_classifier(m, name, shape, config.models, class_names=classes)
-                   for name, m in named.items()]
-    for clf in classifiers:
-        log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input "
-                 f"{clf.contract.describe()}")
-        for note in getattr(clf, "notes", ()):
-            log.info(note)
-    return Loaded(gen, candidates, images, fit, per_input, classifiers, text=False)
-
-
-def _describe_choice(candidates: list[dict]) -> None:
-    """generator auto's one line: the bundle that fits best, or that none fits (a warning)."""
-    best = candidates[0]
-    others = "; ".join(f"{c['name']} {100 * c['share_outside']:.0f}%" for c in candidates[1:])
-    others = f"; {others}" if others else ""
-    if best["fits"]:
-        log.info(f"generator auto: {best['name']} fits these images best "
-                 f"({100 * best['share_outside']:.0f}% outside its domain{others}); "
-                 "--generator NAME chooses another")
-        return
-    log.warning(f"generator auto: no bundled generator fits these images; the least bad is "
-                f"{best['name']} ({100 * best['share_outside']:.0f}% outside its domain{others}), "
-                "and the scan goes on with it, but its dz then measures the generator more than "
-                "the model: train a generator on such images with `auditor train-generator DATA "
-                "--out DIR` and scan with --generator DIR")
-
-
-def _describe(gen, images, source, config) -> None:
-    """The notes on the generator and the images' conversion a scan starts with."""
-    from . import data as data_mod
-
-    shape = gen.image_shape
-    if config.search.refine_steps and not gen.gradients:
-        log.info(f"note: generator {gen.name} is an imported ONNX graph without gradients: z0 = "
-                 "E(x) is used as it is (no --refine-steps)")
-    log.info(f"{len(images.names)} images from {source_name(source)} → {'x'.join(map(str, shape))} "
-             f"for generator {gen.name}: {data_mod.conversion_rule(shape)}")
-    if gen.decoding != "plain":
-        log.info(f"decoding rule {gen.decoding}: {gen.describe_decoding()}")
-    if images.skipped:
-        log.warning(data_mod.skipped_message(images.skipped))
-    if images.ignored:
-        log.info(data_mod.ignored_message(images.ignored))
+    return domain.load(source, named, config)
 
 
 def source_name(source) -> str:
@@ -154,27 +78,6 @@ def _combined(files) -> str:
 
     return hashlib.sha256("".join(f"{p.name}\0{sha256(p)}\n" for p in files).encode()
                           ).hexdigest()
-
-
-def input_bytes(images) -> bytes:
-    """What identifies a scan's inputs: the pixels, or the texts (an object array's bytes are
-    pointers)."""
-    if images.images.dtype == object:
-        from .text.data import hashable
-
-        return hashable(images.images)
-    return images.images.tobytes()
-
-
-def rule(images, shape) -> str:
-    """How the inputs were converted: the image conversion rule, or the text normalisation."""
-    if shape is None:
-        from .text.data import RULE
-
-        return RULE
-    from .data import conversion_rule
-
-    return conversion_rule(shape)
 
 
 def reference_for(gen, classifiers, images, mode: str):

@@ -3,8 +3,10 @@ terminal (with rich). The library reports progress through a callback; ``auditor
 progress=True)`` and ``auditor scan`` draw it with :class:`ProgressBar`.
 
 A progress factory is any callable ``factory(title, total)`` returning a context manager that
-yields ``advance(k)`` (k image x model pairs finished); :class:`ProgressBar` is one, and
-:func:`silent` draws nothing.
+yields ``advance(k)`` (k input x model searches finished); :class:`ProgressBar` is one, and
+:func:`silent` draws nothing. A factory that also takes a ``unit`` keyword is told what is
+counted, in the inputs' own word ("image×model pairs", "sentence×model pairs"):
+:func:`opened` passes it where the factory takes it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,22 @@ import time
 from collections.abc import Callable, Iterator
 
 
+UNIT = "image×model pairs"
+
+
+def opened(factory: Callable, title: str, total: int, unit: str):
+    """``factory(title, total)``, told the ``unit`` where it takes that keyword."""
+    import inspect
+
+    try:
+        inspect.signature(factory).bind(title, total, unit=unit)
+    except (TypeError, ValueError):  # a user's factory(title, total)
+        return factory(title, total)
+    return factory(title, total, unit=unit)
+
+
 @contextlib.contextmanager
-def silent(title: str, total: int) -> Iterator[Callable[[int], None]]:
+def silent(title: str, total: int, unit: str = "") -> Iterator[Callable[[int], None]]:
     """A progress factory that draws nothing."""
     yield lambda k: None
 
@@ -26,10 +42,10 @@ class ProgressBar:
     display needs them); in Jupyter without them, one line rewritten in place (rich would warn
     and show nothing)."""
 
-    def __init__(self, title: str, total: int) -> None:
-        self.title, self.total = title, total
+    def __init__(self, title: str, total: int, unit: str = UNIT) -> None:
+        self.title, self.total, self.unit = title, total, unit
         self.bar = None
-        self.text: TextProgress | None = None
+        self.line: TextProgress | None = None
 
     def __enter__(self) -> Callable[[int], None]:
         from rich.console import Console
@@ -38,10 +54,10 @@ class ProgressBar:
 
         console = Console(stderr=True, highlight=False)
         if console.is_jupyter and not has_ipywidgets():
-            self.text = TextProgress(self.title, self.total)
-            return self.text.advance
+            self.line = TextProgress(self.title, self.total, self.unit)
+            return self.line.advance
         self.bar = Progress(TextColumn(self.title), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("image×model pairs"),
+                            TextColumn(self.unit),
                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                             console=console, transient=False)
         self.bar.__enter__()
@@ -51,8 +67,8 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
-        if self.text is not None:
-            self.text.close()
+        if self.line is not None:
+            self.line.close()
 
 
 def has_ipywidgets() -> bool:
@@ -67,8 +83,8 @@ class TextProgress:
 
     WIDTH = 30
 
-    def __init__(self, title: str, total: int) -> None:
-        self.title, self.total, self.done = title, max(total, 1), 0
+    def __init__(self, title: str, total: int, unit: str = UNIT) -> None:
+        self.title, self.total, self.done, self.unit = title, max(total, 1), 0, unit
         self.started = self.shown = time.monotonic()
         self._draw()
 
@@ -87,7 +103,7 @@ class TextProgress:
         clock = time.strftime("%H:%M:%S", time.gmtime(elapsed))[1:]
         left = "-:--:--" if eta is None else time.strftime("%H:%M:%S", time.gmtime(eta))[1:]
         sys.stderr.write(f"\r{self.title} {'━' * filled}{'─' * (self.WIDTH - filled)} "
-                         f"{self.done}/{self.total} image×model pairs {clock} ETA {left}")
+                         f"{self.done}/{self.total} {self.unit} {clock} ETA {left}")
         sys.stderr.flush()
 
     def close(self) -> None:

@@ -1,9 +1,10 @@
 """The reports: a self-contained HTML page (CSS, images and chart inline, no network fetch),
 the same paginated as a PDF, and a Markdown section for model cards.
 
-Drawn from results.json and the generator (adversaries and interpolation frames are
-decoded from the stored latents), plus the original images where the scan still has them
-in memory (they are then stored in results.json for `auditor report`).
+Drawn from results.json alone and the generator (adversaries and interpolation frames are
+decoded from the stored latents): the pipeline completes results.json before any renderer runs,
+and the rows of each input domain come from the domain (auditor/domains/). Nothing here runs a
+model or changes the results.
 """
 
 from __future__ import annotations
@@ -12,146 +13,15 @@ import base64
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .assets import asset_dir
+from .domains import of_results
 from .formats import FORMATS, parse_formats  # noqa: F401  (their home: auditor/formats.py)
-from .gallery import (  # noqa: F401
-    ALL_MODELS_UP_TO, _column_models, _semantics, class_names, gallery_columns, label_name, ranked,
-    select_gallery,
+from .gallery import ALL_MODELS_UP_TO, gallery_columns, ranked
+from .pictures import svg_data_uri
+from .summary_text import (
+    FEW_IMAGES, consensus_text, fit_text, format_rho, overlap, pair_matrix, search_error_text,
+    trust,
 )
-from .pictures import (  # noqa: F401  (the images' data URIs: auditor/pictures.py)
-    SCALE, difference_map, image_from_uri, png_data_uri, svg_data_uri,
-)
-from .summary_text import (  # noqa: F401  (the summary's sentences: auditor/summary_text.py)
-    COMPACT_LETTERS, FEW_IMAGES, FIGURE_NAMES, consensus_text, format_rho, overlap, pair_matrix,
-    fit_text, search_error_text, trust, underrated_text,
-)
-
-
-def candidates(generator, inst: dict[str, Any], z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(reconstruction, candidate images of latents ``z``) of one instance, by the generator's
-    decoding rule (the detail-preserving rule needs the original, stored as the instance's PNG)."""
-    z0 = np.asarray(inst["z0"], dtype=np.float32)[None]
-    base = generator.decode(z0)
-    if generator.decoding == "plain":
-        return base[0], generator.decode(z)
-    x = image_from_uri(inst["image_png"])[None]
-    return x[0], generator.render(z, np.repeat(x, len(z), 0), np.repeat(base, len(z), 0))
-
-
-def attach_originals(results: dict[str, Any], images: np.ndarray, n: int) -> None:
-    """Store the gallery's original images in results.json (PNG data URIs), so that the
-    report can be drawn again from the file alone. ``images`` is (N, C, H, W)."""
-    results["report"] = {"gallery": n}
-    for index, _ in select_gallery(results, n, results["search"].get("seed", 0)):
-        results["instances"][index]["image_png"] = png_data_uri(images[index])
-
-
-def attach_pixel(results: dict[str, Any], pixel, images: np.ndarray) -> None:
-    """Store the gallery images' pixel adversaries (and their differences to the original) in
-    results.json, beside the natural ones, for the models the gallery shows."""
-    n, seed = results.get("report", {}).get("gallery", 0), results["search"].get("seed", 0)
-    for index, _ in select_gallery(results, n, seed):
-        inst = results["instances"][index]
-        for name in set(_column_models(results, inst, gallery_columns(results))):
-            adv = pixel.results[name].adversary[index]
-            if not np.isnan(adv).any():
-                inst["results"][name]["pixel_png"] = png_data_uri(adv)
-                difference = difference_map(adv, images[index])
-                inst["results"][name]["pixel_difference_png"] = png_data_uri(difference)
-
-
-def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
-    """Rows for the gallery template: original, reconstruction, and per column (see
-    :func:`gallery_columns`) the model's adversary."""
-    columns = gallery_columns(results)
-    n = results.get("report", {}).get("gallery", 0)
-    picks = select_gallery(results, n, results["search"].get("seed", 0))
-    names = class_names(results)
-    rows = []
-    for index, reason in picks:
-        inst = results["instances"][index]
-        if inst.get("z0") is None:
-            continue
-        recon = candidates(generator, inst, np.zeros((0, generator.latent_dim), np.float32))[0]
-        cells = []
-        for name in _column_models(results, inst, columns):
-            r = inst["results"][name]
-            cell = {"model": name, "prediction": r["prediction"], "delta_z": r["delta_z"],
-                    "censored": r["censored"], "changed": r["reconstruction_changed_label"],
-                    "adversary_prediction": r["adversary_prediction"],
-                    "semantics": _semantics(inst, r),
-                    "prediction_name": label_name(names[name], r["prediction"]),
-                    "adversary_name": label_name(names[name], r["adversary_prediction"])}
-            if r.get("z_star") is not None:
-                z_star = np.asarray(r["z_star"], dtype=np.float32)[None]
-                adv = candidates(generator, inst, z_star)[1][0]
-                cell["adversary"] = png_data_uri(adv)
-                scaled = generator.decoding != "plain"
-                cell["difference"] = png_data_uri(difference_map(adv, recon, scaled=scaled))
-            if "pixel_eps" in r:
-                cell["pixel"] = {"adversary": r.get("pixel_png"),
-                                 "difference": r.get("pixel_difference_png"), "eps": r["pixel_eps"],
-                                 "prediction": r.get("pixel_adversary_prediction"),
-                                 "prediction_name": label_name(
-                                     names[name], r.get("pixel_adversary_prediction")),
-                                 "out_of_domain": r.get("pixel_out_of_domain")}
-            cells.append(cell)
-        rows.append({
-            "file": inst["file"], "reason": reason,
-            "original": inst.get("image_png"),
-            "reconstruction": png_data_uri(recon), "cells": cells,
-        })
-    return rows
-
-
-STRIP_FRAMES = 8  # decoded steps from z0 to z* in an interpolation strip
-STRIP_IMAGES = 3  # gallery images that get strips
-
-
-def attach_strips(results: dict[str, Any], generator, classifiers) -> None:
-    """Interpolation strips for the first gallery images: per model of the gallery's columns,
-    the labels of G(z0 + t (z* - z0)) at evenly spaced t, stored in results.json (the report
-    decodes the frames again from z0 and z*; the labels need the models, so they are kept)."""
-    n = results.get("report", {}).get("gallery", 0)
-    gallery = select_gallery(results, n, results["search"].get("seed", 0))
-    picks = [i for i, _ in gallery][:STRIP_IMAGES]
-    columns = gallery_columns(results)
-    by_name = {clf.name: clf for clf in classifiers}
-    t = np.linspace(0.0, 1.0, STRIP_FRAMES)
-    strips = []
-    for index in picks:
-        inst = results["instances"][index]
-        for name in dict.fromkeys(_column_models(results, inst, columns)):
-            clf, r = by_name[name], inst["results"][name]
-            if r.get("z_star") is None or inst.get("z0") is None:
-                continue
-            z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
-            path = z0[None] + t[:, None].astype(np.float32) * (z1 - z0)[None]
-            frames = candidates(generator, inst, path)[1]
-            strips.append({"index": index, "model": clf.name, "t": [round(float(v), 4) for v in t],
-                           "labels": [int(v) for v in clf.predict(frames)]})
-    results.setdefault("report", {})["strips"] = strips
-
-
-def strip_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
-    """Frames and labels of the stored interpolation strips, for the template."""
-    rows = []
-    for strip in results.get("report", {}).get("strips", []):
-        inst = results["instances"][strip["index"]]
-        r = inst["results"][strip["model"]]
-        z0, z1 = np.asarray(inst["z0"], np.float32), np.asarray(r["z_star"], np.float32)
-        t = np.asarray(strip["t"], np.float32)
-        frames = candidates(generator, inst, z0[None] + t[:, None] * (z1 - z0)[None])[1]
-        labels = strip["labels"]
-        rows.append({
-            "file": inst["file"], "model": strip["model"], "delta_z": r["delta_z"],
-            "frames": [{"image": png_data_uri(f, 2), "label": lab, "t": float(tv),
-                        "flipped": lab != r["prediction"]}
-                       for f, lab, tv in zip(frames, labels, t)],
-        })
-    return rows
 
 
 def _environment(autoescape: bool = True):
@@ -176,17 +46,16 @@ def render_html(results: dict[str, Any], generator) -> str:
     css = (asset_dir("templates") / "report.css").read_text()
     svg = plots.dz_ecdf_svg(results)
     many = len(results["models"]) > ALL_MODELS_UP_TO
-    text = results["generator"].get("modality") == "text"
+    domain = of_results(results)
     return template.render(
-        r=results, css=css, rows=_rows(results, generator), columns=gallery_columns(results),
-        text=text,
-        pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
+        r=results, css=css, rows=domain.gallery_rows(results, generator),
+        columns=gallery_columns(results), **domain.template_flags(results),
         models={m["name"]: m for m in results["models"]}, order=ranked(results), many=many,
         matrix=pair_matrix(results) if many else None, all_models_up_to=ALL_MODELS_UP_TO,
         overlap=overlap(results),
         ecdf=svg_data_uri(svg) if svg else None,
         flows={n: plots.class_flow(results, n) for n in ranked(results)},
-        strips=_strips(results, generator), few_images=FEW_IMAGES, trust=trust(results),
+        strips=domain.strip_rows(results, generator), few_images=FEW_IMAGES, trust=trust(results),
         fit=fit_text(results),
         search_error=search_error_text(results, ranked(results)),
         consensus=consensus_text(results, ranked(results)),
@@ -195,39 +64,22 @@ def render_html(results: dict[str, Any], generator) -> str:
     )
 
 
-def _rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
-    """The gallery's rows: images, or texts (auditor/text/report.py)."""
-    if results["generator"].get("modality") == "text":
-        from .text.report import gallery_rows as text_rows
-
-        return text_rows(results)
-    return gallery_rows(results, generator)
-
-
-def _strips(results: dict[str, Any], generator) -> list[dict[str, Any]]:
-    if results["generator"].get("modality") == "text":
-        from .text.report import strip_rows as text_strips
-
-        return text_strips(results)
-    return strip_rows(results, generator)
-
-
 NOTEBOOK_GALLERY = 3  # gallery rows an Audit shows in a notebook
 
 
 def render_notebook(results: dict[str, Any], generator) -> str:
     """An audit as an HTML fragment for Jupyter: the verdict, the summary, a few gallery rows."""
     template = _environment().get_template("notebook.html.j2")
-    text = results["generator"].get("modality") == "text"
-    rows = _rows(results, generator)[:NOTEBOOK_GALLERY] if generator is not None else []
+    domain = of_results(results)
+    rows = (domain.gallery_rows(results, generator)[:NOTEBOOK_GALLERY] if generator is not None
+            else [])
     return template.render(
         r=results, rows=rows, columns=gallery_columns(results),
         models={m["name"]: m for m in results["models"]}, order=ranked(results),
         many=len(results["models"]) > ALL_MODELS_UP_TO, overlap=overlap(results),
         few_images=FEW_IMAGES, trust=trust(results), notebook=True, fit=fit_text(results),
         search_error=search_error_text(results, ranked(results)),
-        consensus=consensus_text(results, ranked(results)), text=text,
-        pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
+        consensus=consensus_text(results, ranked(results)), **domain.template_flags(results),
     )
 
 
@@ -283,10 +135,8 @@ def import_weasyprint():
 def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: int = 4) -> str:
     """model-card.md: the verdict, the key figures and a small gallery whose PNGs are written
     to ``card_dir`` (referenced by relative path, so the card can be pasted with them)."""
-    text = results["generator"].get("modality") == "text"
-    rows = _rows(results, generator)[:n_images]
-    if not text:
-        card_dir.mkdir(parents=True, exist_ok=True)
+    domain = of_results(results)
+    rows = domain.gallery_rows(results, generator)[:n_images]
     for k, row in enumerate(rows):
         for key in ("original", "reconstruction"):
             if row.get(key):
@@ -297,8 +147,8 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
                 _write_uri(card_dir / f"{k}-{j}-adversary.png", cell["adversary"])
                 cell["adversary"] = f"{card_dir.name}/{k}-{j}-adversary.png"
     template = _environment(autoescape=False).get_template("model-card.md.j2")  # Markdown, not HTML
-    return template.render(r=results, rows=rows, columns=gallery_columns(results), text=text,
-                           pairs=text and results["data"].get("kind") == "premise-hypothesis pairs",
+    return template.render(r=results, rows=rows, columns=gallery_columns(results),
+                           **domain.template_flags(results),
                            models={m["name"]: m for m in results["models"]},
                            overlap=overlap(results), trust=trust(results),
                            fit=fit_text(results),
@@ -309,6 +159,7 @@ def render_card(results: dict[str, Any], generator, card_dir: Path, n_images: in
 def _write_uri(path: Path, uri: str) -> None:
     from .files import write_bytes
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, base64.b64decode(uri.split(",", 1)[1]))
 
 

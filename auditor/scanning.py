@@ -24,7 +24,7 @@ from .config import ScanConfig, build_config, named_models
 from .errors import AuditorError, OptionError, OutputError
 from .finishing import figures, redraw
 from .formats import FORMATS
-from .loading import Loaded, input_bytes, load, model_record, reference_for, rule, source_name
+from .loading import Loaded, load, model_record, reference_for, source_name
 from .search.estimate import BUDGET, auto_error_images, search_error_estimate
 
 log = logging.getLogger("auditor")
@@ -118,24 +118,25 @@ def run(config: ScanConfig, named: dict[str, Any], source: Any,
     """The scan of ``config`` on models ``named`` and inputs ``source``: in its output folder,
     locked, or in memory. ``progress``: True draws a bar (progress.ProgressBar), False nothing,
     or a progress factory."""
+    from .domains import choose
     from .files import FolderLock, check_writable, remove_stale_temporaries
 
-    text = _modality(config, source)
+    domain = choose(source, config.generator, config)  # refuses what it cannot do, before loading
     out = config.outputs.out
     if out is None:
         if config.outputs.resume:
             raise OptionError("resume needs the folder of the interrupted scan: pass out=FOLDER")
-        return _pipeline(config, named, source, _progress(progress), text)
+        return _pipeline(config, named, source, _progress(progress), domain)
     check_writable(out)
     # one writer, from the same-scan check to the last output
     with FolderLock(out, config.outputs.wait):
         remove_stale_temporaries(out)
-        return _pipeline(config, named, source, _progress(progress), text)
+        return _pipeline(config, named, source, _progress(progress), domain)
 
 
-def _pipeline(config: ScanConfig, named, source, progress: Callable, text: bool) -> Audit:
+def _pipeline(config: ScanConfig, named, source, progress: Callable, domain) -> Audit:
     """load -> plan -> (resume) -> search -> figures and outputs."""
-    loaded = load(source, named, config, text)
+    loaded = load(source, named, config, domain)
     plan = make_plan(config, loaded, named, source)
     out, n = plan.out, loaded.n
     previous = (previous_results(out, plan.key, config.outputs.resume, config.outputs.force)
@@ -196,7 +197,7 @@ class Plan:
                         seconds_classifier=round(output.seconds_classifier, 2),
                         seconds_classifiers={k: round(v, 2)
                                              for k, v in output.classifier_seconds.items()}),
-            models=self.model_meta, names=self.loaded.images.names, output=output,
+            models=self.model_meta, names=self.loaded.inputs.names, output=output,
             fit=self.loaded.fit, per_input=self.loaded.per_input, scan_key=self.key,
             baseline=gate.baseline, alpha=gate.alpha,
             gate_on=gate.on.replace("-", "_") if gate.on != "dz" else "dz",
@@ -207,13 +208,13 @@ class Plan:
     def _generator_record(self) -> dict:
         from .generators import weights_id
 
-        gen, text = self.loaded.gen, self.loaded.text
+        gen = self.loaded.gen
         shape = gen.image_shape
         candidates = self.loaded.candidates
         record = {"name": gen.name, "path": str(gen.path), "latent_dim": gen.latent_dim,
                   "image_shape": list(shape) if shape else None,
                   "weights_sha256": weights_id(gen.manifest),
-                  **({"modality": "text"} if text else {}),
+                  **self.loaded.domain.generator_record(),
                   "family": gen.manifest["family"], "validation": gen.manifest.get("validation"),
                   "decoding": gen.decoding, "decoding_rule": gen.describe_decoding(),
                   **({"chosen_by": "auto", "candidates": candidates,
@@ -233,7 +234,7 @@ def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source)
     n, shape = loaded.n, gen.image_shape
     gated = gate.on == "error-distance" and gate.baseline and gen.reference is not None
     mode = "on" if gated and config.errors.distance == "auto" else config.errors.distance
-    reference, applies, error_models = reference_for(gen, classifiers, loaded.images.images, mode)
+    reference, applies, error_models = reference_for(gen, classifiers, loaded.inputs.items, mode)
     if gate.on == "error-distance" and gate.baseline and (
             reference is None or set(named) - set(error_models)):
         raise OptionError("--gate-on error-distance needs the generator's reference classifier to "
@@ -249,19 +250,18 @@ def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source)
         attack = choose_attack(config.pixel.attack, classifiers, shape)
         log.info(f"pixel attack: {describe(attack, config.pixel)}")
     pixel = config.pixel
-    key = scan_key(model_meta, hashlib.sha256(input_bytes(loaded.images)).hexdigest(),
+    key = scan_key(model_meta, hashlib.sha256(loaded.inputs.identity()).hexdigest(),
                    {"files": gen.manifest["files"], "error_models": error_models,
                     **({"pixel": [attack, pixel.norm, pixel.cap, pixel.queries]} if attack else {}),
                     "search_error": k_error},
                    settings, config.models, config.limit)
-    images = loaded.images
+    inputs = loaded.inputs
     in_files = isinstance(source, (str, os.PathLike))
     data_record = {"path": str(source) if in_files else None,
                    **({} if in_files else {"source": source_name(source)}),
-                   "n_images": n, "n_skipped": len(images.skipped),
-                   "skipped": [{"file": f, "reason": r} for f, r in images.skipped],
-                   "conversion": rule(images, shape), "n_resized": images.n_resized,
-                   **({"kind": images.kind} if loaded.text else {})}
+                   "n_images": n, "n_skipped": len(inputs.skipped),
+                   "skipped": [{"file": f, "reason": r} for f, r in inputs.skipped],
+                   "conversion": inputs.rule, **loaded.domain.data_record(inputs)}
     return Plan(config, loaded, settings, reference, applies, error_models, attack, k_error,
                 model_meta, key, data_record)
 
@@ -270,14 +270,16 @@ def _search(plan: Plan, checkpoint: Checkpoint, progress: Callable):
     """The latent search, then the search-error estimate and the pixel attack; a stop writes
     what finished (checkpoint.py). Returns the search's output and the pixel attack's."""
     from .faults import fault_point
+    from .progress import opened
     from .search import search
 
     loaded, attack, k_error = plan.loaded, plan.attack, plan.k_error
-    gen, classifiers, images = loaded.gen, loaded.classifiers, loaded.images.images
+    gen, classifiers, images = loaded.gen, loaded.classifiers, loaded.inputs.items
     per_image = len(classifiers) * (2 if attack else 1) + len(plan.error_models or [])
     title = f"{plan.settings.algorithm} search" + (f" + {attack}" if attack else "")
+    total = loaded.n * per_image + k_error * len(classifiers)
     try:
-        with progress(title, loaded.n * per_image + k_error * len(classifiers)) as advance:
+        with opened(progress, title, total, f"{loaded.inputs.one}×model pairs") as advance:
             if plan.config.cluster is None:
                 output = search(gen, classifiers, images, plan.settings, resume=checkpoint.output,
                                 on_chunk=checkpoint.on_search, progress=advance,
@@ -326,8 +328,8 @@ def _distributed(plan: Plan, checkpoint: Checkpoint, progress):
                     plan.searched_reference is not None,
                     tuple(error_models) if error_models is not None else None,
                     threads=max(1, (os.cpu_count() or 1) // cluster.size) if workers else 1,
-                    pairs=plan.loaded.images.pairs if plan.loaded.text else None)
-        return distributed_search(spec, plan.loaded.images.images, plan.settings, cluster.size,
+                    domain=plan.loaded.domain.name, kind=plan.loaded.inputs.kind)
+        return distributed_search(spec, plan.loaded.inputs.items, plan.settings, cluster.size,
                                   resume=checkpoint.output, on_chunk=checkpoint.on_search,
                                   progress=progress)
 
@@ -336,16 +338,6 @@ def _files_of(clf) -> Path:
     """What a Ray worker needs to load a model: its file, or its model folder."""
     folder = getattr(clf, "folder", None)
     return folder.path if folder is not None else clf.path
-
-
-def _modality(config: ScanConfig, source) -> bool:
-    """Whether the scan is a text scan; refuses what text scans do not do."""
-    from .text.scan import check_modalities
-
-    text = check_modalities(source, config.generator)  # text inputs: auditor/text
-    if text and config.pixel.attack != "none":
-        raise OptionError("--pixel-attack acts on pixels: it does not apply to text; drop it")
-    return text
 
 
 def _estimated(previous: dict | None) -> dict | None:

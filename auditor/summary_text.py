@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .domains import of_results
 from .gallery import ranked
 
 # below this, models of similar quality are rarely separated (docs/paper-reproduction.md)
@@ -36,8 +37,7 @@ def fit_text(results: dict[str, Any]) -> str | None:
         return None
     generator = results["generator"]
     unit = results["data"].get("kind", "images")
-    advice = ("" if generator.get("modality") == "text"
-              else f"; scan with a generator trained on such {unit} (auditor train-generator)")
+    advice = f"; scan with a generator trained on such {unit} (auditor train-generator)"
     auto = ("; --generator auto found no bundled generator that fits them, and this one is the "
             "least bad" if generator.get("none_fits") else "")
     return (f"{100 * fit['share_outside']:.0f}% of these {unit} lie outside generator "
@@ -104,7 +104,7 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
     n = v.get("n_images", {})
     text = (f"on generator {gen['name']}'s validation ({v.get('n_models')} models, "
             f"{n.get('test', '?')} held-out "
-            f"{'texts' if gen.get('modality') == 'text' else 'images'} "
+            f"{of_results(results).unit} "
             f"not used to choose), Spearman ρ with accuracy: {parts}. Read "
             f"{FIGURE_NAMES.get(chosen, chosen)} as the accuracy proxy "
             f"(ρ {format_rho(rho.get(chosen))})")

@@ -348,21 +348,21 @@ def test_a_bug_is_one_line_and_never_exit_1(setup, tmp_path, monkeypatch):
 def test_a_model_failing_after_the_search_keeps_the_searched_results(setup, tmp_path, monkeypatch):
     """A failure while the report is drawn (here the strips' labels) keeps the finished search in
     results.json, and --resume draws the report without searching again."""
-    from auditor import report
+    from auditor.domains import image_views
     from auditor.errors import ModelError
 
     out = tmp_path / "o"
-    real = report.attach_strips
+    real = image_views.attach_strips
 
     def failing(*args, **kwargs):
         raise ModelError("linear: the model stopped answering")
 
-    monkeypatch.setattr(report, "attach_strips", failing)
+    monkeypatch.setattr(image_views, "attach_strips", failing)
     failed = invoke([*setup["args"], "--out", str(out), "--format", "json"])
     assert failed.exit_code == 2 and "were searched and saved" in failed.output and "--resume" in failed.output
     saved = json.loads((out / "results.json").read_text())
     assert saved["complete"] and "report" not in saved
-    monkeypatch.setattr(report, "attach_strips", real)
+    monkeypatch.setattr(image_views, "attach_strips", real)
     resumed = invoke([*setup["args"], "--out", str(out), "--format", "json", "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert comparable(json.loads((out / "results.json").read_text())) == setup["reference"]

@@ -66,19 +66,27 @@ def train_generator(
 ) -> None:
     """Train a generator + inverter for your own domain: a convolutional or fully connected VAE \
 for images, a sentence VAE for text."""
+    options = dict(locals())  # first: the options alone
+    from ..domains import detect
+
+    options["command"] = "auditor train-generator " + " ".join(sys.argv[2:])
+    TRAINERS.get(detect(data).name, _train_images)(**options)
+
+
+def _train_text(data: Path, out: Path, **options) -> None:
+    from .train_text import train_text
+
+    keys = ("name", "labels", "steps", "latent_dim", "max_vocab", "min_count", "batch_size", "lr",
+            "beta", "seed", "threads", "device", "max_minutes", "resume", "command")
+    train_text(data, out, **{k: options[k] for k in keys})
+
+
+def _train_images(data: Path, out: Path, name, size, channels, latent_dim, family, hidden, steps,
+                  batch_size, lr, beta, seed, threads, device, labels, class_names,
+                  reference_steps, resume, command, **_text_only) -> None:
     from ..generator_training import plan_training
     from ..generator_training import train_generator as train
-    from ..text.data import is_text
 
-    command = "auditor train-generator " + " ".join(sys.argv[2:])
-    if is_text(data):
-        from .train_text import train_text
-
-        train_text(data, out, name=name, labels=labels, steps=steps, latent_dim=latent_dim,
-                   max_vocab=max_vocab, min_count=min_count, batch_size=batch_size, lr=lr,
-                   beta=beta, seed=seed, threads=threads, device=device, max_minutes=max_minutes,
-                   resume=resume, command=command)
-        return
     steps = 30_000 if steps is None else steps
     try:
         plan = plan_training(
@@ -112,3 +120,6 @@ for images, a sentence VAE for text."""
                           f"{trained.reference_images} held-out images")
     out_console.print(f"generator written to {trained.bundle}; use it with --generator "
                       f"{trained.bundle}")
+
+
+TRAINERS = {"text": _train_text}  # per input domain (auditor/domains/); images otherwise

@@ -41,10 +41,9 @@ def _describe(plan) -> None:
         console.print("no labels (a label or gold_label field, or --labels COLUMN): no reference "
                       "classifier", soft_wrap=True)
     else:
-        kind = "pair" if plan.pairs else "sentence"
         console.print(f"labels from {plan.label_column} ({len(plan.class_names)} classes: "
-                      f"{', '.join(plan.class_names)}): a reference {kind} classifier is trained "
-                      "too", soft_wrap=True)
+                      f"{', '.join(plan.class_names)}): a reference {plan.texts.one} classifier "
+                      "is trained too", soft_wrap=True)
     c = plan.config
     limit = ("" if plan.max_seconds is None
              else f", stopped after {plan.max_seconds / 60:g} minutes at most")

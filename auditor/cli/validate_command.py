@@ -49,7 +49,9 @@ have."""
                               command="auditor " + " ".join(sys.argv[1:]))
     except AuditorError as err:
         fail(err)
-    unit = "texts" if plan.generator.modality == "text" else "images"
+    from ..domains import of_generator
+
+    unit = of_generator(plan.generator).unit
     table = Table(title=f"Spearman ρ with accuracy over {result.n_models} models (chosen on the "
                         f"first {result.n_validation} {unit}, reported on the other "
                         f"{result.n_test})",

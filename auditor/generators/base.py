@@ -12,11 +12,23 @@ import numpy as np
 
 from ..errors import GeneratorError
 
-DECODINGS = {
-    "plain": "a candidate image is the generator's decode G(z)",
-    "detail-preserving": "a candidate image is clip(x + G(z) - G(z0), 0, 1): the photo plus the "
-                         "change the latent move makes, so the reconstruction is the photo itself",
+# The decoding rules (a candidate input of a latent), per modality, the first the default; and
+# the manifest words that name one of them.
+DECODINGS: dict[str, dict[str, str]] = {
+    "image": {
+        "plain": "a candidate image is the generator's decode G(z)",
+        "detail-preserving": "a candidate image is clip(x + G(z) - G(z0), 0, 1): the photo plus "
+                             "the change the latent move makes, so the reconstruction is the "
+                             "photo itself",
+    },
+    "text": {
+        "edit-preserving": ("a candidate sentence is the input with the word edits that the "
+                            "latent move makes, G(z0) -> G(z), applied to it, so the "
+                            "reconstruction is the input itself"),
+        "plain": "a candidate sentence is the greedy decode G(z)",
+    },
 }
+DECODING_ALIASES = {"greedy": "edit-preserving"}  # a text manifest's word for the decoder's search
 
 
 class ImageGenerator:
@@ -31,7 +43,7 @@ class ImageGenerator:
         raise NotImplementedError
 
     def describe_decoding(self) -> str:
-        return DECODINGS[self.decoding]
+        return DECODINGS[self.modality][self.decoding]
 
     def render(self, z: np.ndarray, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """The candidate image of latent ``z`` for image ``x`` whose reconstruction is ``base``
@@ -73,10 +85,13 @@ class BundleGenerator(ImageGenerator):
     reference: Any = None  # the bundle's reference classifier R (auditor.reference), if any
 
 
-def decoding_of(manifest: dict[str, Any], bundle: Path) -> str:
-    """The image bundle's decoding rule (DECODINGS), "plain" where the manifest names none."""
-    rule = str(manifest.get("decoding", "plain"))
-    if rule not in DECODINGS:
+def decoding_of(manifest: dict[str, Any], bundle: Path, modality: str = "image") -> str:
+    """The bundle's decoding rule (DECODINGS of its modality), the modality's first where the
+    manifest names none."""
+    rules = DECODINGS[modality]
+    rule = str(manifest.get("decoding", next(iter(rules))))
+    rule = DECODING_ALIASES.get(rule, rule)
+    if rule not in rules:
         raise GeneratorError(f"{bundle}: decoding rule {rule!r} is unknown; expected one of "
-                             f"{', '.join(DECODINGS)} (a newer auditor may read it)")
+                             f"{', '.join(rules)} (a newer auditor may read it)")
     return rule

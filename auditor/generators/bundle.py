@@ -26,6 +26,7 @@ from .protocol import Generator
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+NEEDED = {"image": ("image_shape", "hidden")}  # the manifest fields a modality adds
 WEIGHTS = "weights.npz"
 
 
@@ -43,9 +44,7 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
             f"{bundle}: bundle format {version!r} is newer than this auditor reads "
             f"({FORMAT_VERSION}); upgrade auditor"
         )
-    needed = ("name", "family", "latent_dim", "files")
-    if modality_of(manifest) == "image":
-        needed += ("image_shape", "hidden")
+    needed = ("name", "family", "latent_dim", "files") + NEEDED.get(modality_of(manifest), ())
     for key in needed:
         if key not in manifest:
             raise GeneratorError(f"{bundle / MANIFEST}: field {key!r} is missing")
@@ -124,29 +123,23 @@ def _intact(path: Path, manifest: dict[str, Any]) -> bool:
     return path.is_file() and expected is not None and sha256(path) == expected
 
 
-# The generator backends (docs/architecture.md), one line each: a module with FAMILIES (the
-# manifest families it loads) and load_bundle(bundle, manifest, device, load_reference).
-BACKENDS = ("auditor.generators.torch_vae", "auditor.generators.onnx_generator",
-            "auditor.text.bundle")
-
-
 def load_generator(name_or_path: str, device: str | None = None) -> Generator:
     """Load a bundle by name or folder, checking its files against the manifest, into the
-    backend of its family; its reference classifier R, where it ships one, as ``reference``."""
-    import importlib
+    backend of its family (generators/backends.py); its reference classifier R, where it ships
+    one, as ``reference``."""
+    from ..text import bundle as text_bundle  # noqa: F401  (the imports register the backends)
+    from . import onnx_generator, torch_vae  # noqa: F401
+    from .backends import GENERATORS as backends
 
     bundle = resolve(name_or_path)
     manifest = read_manifest(bundle)
     family = manifest["family"]
-    backends = [importlib.import_module(name) for name in BACKENDS]
-    for backend in backends:
-        if family in backend.FAMILIES:
-            return backend.load_bundle(bundle, manifest, device, load_reference)
-    images = [f for b in backends for f in b.FAMILIES if b.MODALITY == "image"]
-    raise GeneratorError(
-        f"{bundle}: generator family {family!r} is unknown; expected one of "
-        f"{', '.join(images)} (a newer auditor may read it)"
-    )
+    if family not in backends:
+        raise GeneratorError(
+            f"{bundle}: generator family {family!r} is unknown; expected one of "
+            f"{', '.join(sorted(backends))} (a newer auditor may read it)"
+        )
+    return backends[family](bundle, manifest, device, load_reference)
 
 
 def load_reference(bundle: Path, manifest: dict[str, Any], device: str = "cpu") -> Any:

@@ -21,11 +21,11 @@ import numpy as np
 from ..errors import GeneratorError, first_line
 from ..files import sha256
 from ..onnx_session import open_session
+from .backends import GENERATORS
 from .base import BundleGenerator
 
 FAMILY = "onnx"
-FAMILIES = (FAMILY,)  # bundle.py's BACKENDS: the families this backend loads
-MODALITY = "image"
+FAMILIES = (FAMILY,)  # the manifest families this backend loads
 DECODER, ENCODER = "decoder.onnx", "encoder.onnx"
 
 
@@ -91,6 +91,7 @@ def load_onnx(bundle: Path, manifest: dict[str, Any], device: str | None = None)
     )
 
 
+@GENERATORS.register(*FAMILIES)
 def load_bundle(bundle: Path, manifest: dict[str, Any], device: str | None,
                 load_reference) -> OnnxGenerator:
     """An imported bundle, its decoder and encoder checked against the manifest; R through

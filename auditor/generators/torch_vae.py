@@ -15,10 +15,10 @@ import numpy as np
 
 from ..errors import GeneratorError
 from ..files import sha256
+from .backends import GENERATORS
 from .base import BundleGenerator, decoding_of
 
-FAMILIES = ("vae-mlp", "vae-conv")  # bundle.py's BACKENDS: the families this backend loads
-MODALITY = "image"
+FAMILIES = ("vae-mlp", "vae-conv")  # the manifest families this backend loads
 WEIGHTS = "weights.npz"
 CONV_FC = 128  # the conv family's fully connected width between the feature map and z
 
@@ -159,6 +159,7 @@ def load_vae(bundle: Path, manifest: dict[str, Any], weights: Path, decoding: st
     )
 
 
+@GENERATORS.register(*FAMILIES)
 def load_bundle(bundle: Path, manifest: dict[str, Any], device: str | None,
                 load_reference) -> VaeGenerator:
     """A bundled VAE, its weights checked against the manifest; R through ``load_reference``

@@ -104,6 +104,9 @@ def load_torch_reference(path: Path, manifest: dict[str, Any], device: str) -> R
     return ReferenceClassifier(net.to(device).eval(), names, record, device)
 
 
+TEXT_KINDS = {True: "premise-hypothesis pairs", False: "single sentences"}  # by ``pairs``
+
+
 def mismatch(clf, reference, labels: np.ndarray) -> str | None:
     """Why R's figures do not apply to classifier ``clf`` (None: they apply).
 
@@ -113,10 +116,9 @@ def mismatch(clf, reference, labels: np.ndarray) -> str | None:
     some images)."""
     from ..models.hf_folder import is_generic
 
-    if clf.pairs is False and getattr(reference, "pairs", None):
-        return "it takes single sentences; the reference classifier judges premise-hypothesis pairs"
-    if clf.pairs and getattr(reference, "pairs", None) is False:
-        return "it takes premise-hypothesis pairs; the reference classifier judges single sentences"
+    given, judged = getattr(clf, "pairs", None), getattr(reference, "pairs", None)
+    if None not in (given, judged) and given != judged:  # texts of another kind than R's
+        return f"it takes {TEXT_KINDS[given]}; the reference classifier judges {TEXT_KINDS[judged]}"
     k = len(reference.class_names)
     n_outputs = clf.n_outputs
     if n_outputs is not None and n_outputs != k:

@@ -53,4 +53,5 @@ DEFAULTS: dict[tuple[str, bool], dict] = {
 def default_search(modality: str, latent_dim: int) -> dict:
     """The algorithm (and settings) --search auto runs for a generator of this modality and
     latent size."""
-    return DEFAULTS[(modality if modality == "text" else "image", latent_dim > WIDE)]
+    wide = latent_dim > WIDE
+    return DEFAULTS.get((modality, wide), DEFAULTS[("image", wide)])

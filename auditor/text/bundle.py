@@ -18,17 +18,12 @@ import numpy as np
 
 from ..errors import GeneratorError
 from ..files import sha256
+from ..generators.backends import GENERATORS
+from ..generators.base import DECODINGS, decoding_of
 from .reference import TextReferenceClassifier
 
-DECODINGS = {
-    "edit-preserving": ("a candidate sentence is the input with the word edits that the latent "
-                        "move makes, G(z0) -> G(z), applied to it, so the reconstruction is the "
-                        "input itself"),
-    "plain": "a candidate sentence is the greedy decode G(z)",
-}
 FILES = ("weights.npz", "vocab.txt", "reference.npz")
-FAMILIES = ("sentence-vae-gru",)  # generators/bundle.py's BACKENDS: the families it loads
-MODALITY = "text"
+FAMILIES = ("sentence-vae-gru",)  # the manifest families this backend loads
 
 
 def is_text_bundle(manifest: dict[str, Any]) -> bool:
@@ -54,7 +49,7 @@ class TextBundle:
         return int(self.model.latent_dim)
 
     def describe_decoding(self) -> str:
-        return DECODINGS[self.decoding]
+        return DECODINGS[self.modality][self.decoding]
 
     @staticmethod
     def _sentences(items: np.ndarray) -> list[str]:
@@ -123,18 +118,14 @@ def load_text_bundle(bundle: Path, manifest: dict[str, Any]) -> TextBundle:
         ref = TextReference.load(bundle) if "reference.npz" in manifest["files"] else None
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise GeneratorError(f"{bundle}: the text generator does not load ({err})") from err
-    decoding = manifest.get("decoding", "edit-preserving")
-    if decoding == "greedy":  # the manifest's word for the decoder's search; the rule is ours
-        decoding = "edit-preserving"
-    if decoding not in DECODINGS:
-        raise GeneratorError(f"{bundle}: decoding {decoding!r} is unknown; expected one of "
-                             f"{', '.join(DECODINGS)}")
+    decoding = decoding_of(manifest, bundle, "text")
     record = manifest.get("reference_classifier") or {}
     reference = TextReferenceClassifier(ref, record) if ref is not None else None
     return TextBundle(name=str(manifest["name"]), path=bundle, manifest=manifest, model=model,
                       reference=reference, decoding=decoding)
 
 
+@GENERATORS.register(*FAMILIES)
 def load_bundle(bundle: Path, manifest: dict[str, Any], device: str | None,
                 load_reference=None) -> TextBundle:
     """A text bundle, its files checked against the manifest (its R is its own)."""

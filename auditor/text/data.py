@@ -37,15 +37,18 @@ class TextSet:
     n_normalised: int = 0  # texts that normalisation changed
     skipped: list = field(default_factory=list)  # (kept empty: bad text is refused, not skipped)
     ignored: list = field(default_factory=list)
-    n_resized: int = 0
-
-    @property
-    def images(self) -> np.ndarray:  # the scan's name for its inputs
-        return self.items
+    rule = RULE  # the one normalisation every text went through (domains.base.InputSet)
 
     @property
     def kind(self) -> str:
         return "premise-hypothesis pairs" if self.pairs else "sentences"
+
+    @property
+    def one(self) -> str:  # one input, in a word
+        return "pair" if self.pairs else "sentence"
+
+    def identity(self) -> bytes:
+        return hashable(self.items)
 
 
 def is_text(source) -> bool:

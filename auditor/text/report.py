@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def label_name(results: dict[str, Any], model: str, k: int | None) -> str:
-    """A label id as the model's class name where it has one (SNLI's names for pair models)."""
-    if k is None or k < 0:
-        return "–"
-    names = (next((m.get("class_names") for m in results["models"] if m["name"] == model), None)
-             or [])
-    return str(names[k]) if k < len(names) else str(k)
+from ..gallery import (base_cell, class_names, column_models, gallery_columns, label_name,
+                       select_gallery)
 
 
 def _split(inst: dict[str, Any]) -> tuple[str | None, str]:
@@ -21,11 +15,11 @@ def _split(inst: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def gallery_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    from ..gallery import _column_models, _semantics, gallery_columns, select_gallery
     from .edits import changed_words
 
     columns = gallery_columns(results)
     n = results.get("report", {}).get("gallery", 0)
+    names = class_names(results)
     rows = []
     for index, reason in select_gallery(results, n, results["search"].get("seed", 0)):
         inst = results["instances"][index]
@@ -33,13 +27,12 @@ def gallery_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         premise, sentence = _split(inst)
         cells = []
-        for name in _column_models(results, inst, columns):
+        for name in column_models(results, inst, columns):
             r = inst["results"][name]
-            cell = {"model": name, "prediction": label_name(results, name, r["prediction"]),
-                    "adversary_prediction": label_name(results, name, r["adversary_prediction"]),
-                    "delta_z": r["delta_z"], "censored": r["censored"],
-                    "changed": r["reconstruction_changed_label"],
-                    "semantics": _semantics(inst, r)}
+            cell = base_cell(inst, name) | {
+                "prediction": label_name(names[name], r["prediction"], index=False),
+                "adversary_prediction": label_name(names[name], r["adversary_prediction"],
+                                                   index=False)}
             if r.get("adversary") is not None:
                 cell["words"] = changed_words(sentence, r["adversary"])
                 cell["adversary_text"] = r["adversary"]
@@ -50,6 +43,7 @@ def gallery_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def strip_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    names = class_names(results)
     rows = []
     for strip in results.get("report", {}).get("strips", []):
         if "sentences" not in strip:
@@ -63,8 +57,8 @@ def strip_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 continue
             last = sentence
             frames.append({"sentence": sentence,
-                           "label": label_name(results, strip["model"], label), "t": t,
-                           "flipped": label != r["prediction"]})
+                           "label": label_name(names[strip["model"]], label, index=False),
+                           "t": t, "flipped": label != r["prediction"]})
         rows.append({"file": inst["file"], "model": strip["model"], "delta_z": r["delta_z"],
                      "premise": premise, "frames": frames})
     return rows

@@ -16,35 +16,37 @@ from typing import Any
 import numpy as np
 
 from ..errors import GeneratorError, OptionError
+from ..gallery import strip_picks, strip_times
 
 log = logging.getLogger("auditor")
-STRIP_FRAMES = 8
-LEFT_OUT = ("for text, the pixel attacks, difference maps and the pixel-space naturalness check "
-            "are left out (they act on pixels); the report highlights the changed words instead")
+STRIP_TEXTS = 4  # gallery inputs that get strips
 
 
-def load(source, generator: str, limit: int | None, named: dict[str, Any], options):
-    """(generator, candidates, texts, fit, its per-input figures, classifiers) of a text scan
-    (``options``: the scan's ModelOptions)."""
-    device = options.device
+def text_generator(generator: str, device: str | None):
+    """The text scan's generator: the one named, or (``auto``) the bundled text generator."""
     from ..generators import bundled_names, load_generator
-    from .data import RULE, load_text
-    from .fit import text_fit
 
-    texts = load_text(source, limit)
-    if generator == "auto":
-        names = bundled_names("text")
-        if not names:
-            raise GeneratorError("no bundled text generator found: reinstall auditor, or pass "
-                                 "--generator DIR")
-        gen = load_generator(names[0], device=device)
-        log.info(f"generator auto: {gen.name}, the bundled generator for text "
-                 "(images never see it)")
-    else:
+    if generator != "auto":
         gen = load_generator(generator, device=device)
         if gen.modality != "text":
             raise OptionError(f"generator {gen.name} makes images, and the data is text: scan text "
                               "with a text generator (--generator snli) or give images")
+        return gen
+    names = bundled_names("text")
+    if not names:
+        raise GeneratorError("no bundled text generator found: reinstall auditor, or pass "
+                             "--generator DIR")
+    return load_generator(names[0], device=device)
+
+
+def describe(gen, texts, source, generator: str, classifiers, left_out: str) -> None:
+    """The set-up lines of a text scan: the generator, the texts and their rule, the decoding,
+    the generator's quality, the views left out, the models."""
+    from .data import RULE
+
+    if generator == "auto":
+        log.info(f"generator auto: {gen.name}, the bundled generator for text "
+                 "(images never see it)")
     origin = (source if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__")
               else "a list")
     log.info(f"{len(texts.names)} {texts.kind} from {origin}"
@@ -57,18 +59,11 @@ def load(source, generator: str, limit: int | None, named: dict[str, Any], optio
                  f"{100 * quality['exact_match']:.0f}% of {quality.get('n_sentences', '?')} "
                  "held-out sentences back exactly, "
                  f"{100 * quality.get('token_accuracy', 0):.0f}% of their words")
-    log.info(f"note: {LEFT_OUT}")
-    classifiers = [text_classifier(gen, m, name, texts.pairs, options)
-                   for name, m in named.items()]
+    log.info(f"note: {left_out}")
     for clf in classifiers:
-        clf.predict(texts.items[:2])  # a model that fails on the data fails now, in one line
         log.info(f"model {clf.name} ({clf.format}, {clf.provider}): input {clf.describe()}")
         for note in getattr(clf, "notes", ()):
             log.info(note)
-    fit, per_input = text_fit(gen, texts.items)
-    if fit["verdict"] in ("poor", "partial"):
-        log.warning(fit["message"])
-    return gen, None, texts, fit, per_input, classifiers
 
 
 def text_classifier(gen, model, name: str, pairs: bool, options=None, threads: int = 0):
@@ -81,23 +76,6 @@ def text_classifier(gen, model, name: str, pairs: bool, options=None, threads: i
     same_kind = pairs == (gen.manifest.get("texts", "pairs") == "pairs")
     class_names = (bundle_classes(gen) or []) if same_kind else []
     return as_text_classifier(model, name, pairs, class_names, options, threads)
-
-
-def check_modalities(source, generator: str) -> bool:
-    """Whether the scan is a text scan; refuses a text generator for images."""
-    from ..generators import modality_of, read_manifest, resolve
-    from .data import is_text
-
-    text = is_text(source)
-    if not text and generator != "auto":
-        try:
-            bundle = resolve(generator)
-        except GeneratorError:
-            return False
-        if modality_of(read_manifest(bundle)) == "text":
-            raise OptionError(f"generator {generator} is for text; give .txt, .tsv or .jsonl files "
-                              "(or a folder of them), or an image generator for images")
-    return text
 
 
 def adversary_texts(gen, items: np.ndarray, output, classifiers):
@@ -141,8 +119,6 @@ def adversary_texts(gen, items: np.ndarray, output, classifiers):
 
 def attach(res: dict[str, Any], gen, texts, classifiers, output, gallery: int) -> None:
     """Texts, adversaries and sentence strips into results.json (see the module docstring)."""
-    from ..gallery import gallery_columns, select_gallery
-
     adversaries, labels, changed = adversary_texts(gen, texts.items, output, classifiers)
     for i, inst in enumerate(res["instances"]):
         item = texts.items[i]
@@ -155,26 +131,19 @@ def attach(res: dict[str, Any], gen, texts, classifiers, output, gallery: int) -
             r["adversary_prediction"] = int(labels[name][i])
             r["adversary_relabelled"] = True
     res["report"] = {"gallery": gallery}
-    picks = [i for i, _ in select_gallery(res, gallery, res["search"].get("seed", 0))][:4]
     by_name = {c.name: c for c in classifiers}
-    t = np.linspace(0.0, 1.0, STRIP_FRAMES).astype(np.float32)
+    t = strip_times()
     strips = []
-    columns = gallery_columns(res)
-    for index in picks:
-        inst = res["instances"][index]
-        names = [c["model"] for c in columns if c["model"]] or [min(
-            ((r["delta_z"], n) for n, r in inst["results"].items() if r["delta_z"] is not None),
-            default=(0, None))[1]]
-        for name in dict.fromkeys(n for n in names if n):
-            r = inst["results"][name]
-            if r.get("z_star") is None or r["delta_z"] == 0:
-                continue
-            z0, z1 = output.z0[index], np.asarray(r["z_star"], np.float32)
-            z = z0[None] + t[:, None] * (z1 - z0)[None]
-            x = np.repeat(texts.items[index : index + 1], len(t), axis=0)
-            frames = gen.render(z, x, np.repeat(gen.decode(z0[None]), len(t)))
-            labels = by_name[name].predict(frames)
-            sentences = [f if np.ndim(f) == 0 else f[1] for f in frames]
-            strips.append({"index": index, "model": name, "t": [round(float(v), 4) for v in t],
-                           "sentences": sentences, "labels": [int(v) for v in labels]})
+    for index, name in strip_picks(res, STRIP_TEXTS):
+        r = res["instances"][index]["results"][name]
+        if r["delta_z"] == 0:  # the reconstruction itself changed the label: nothing to walk
+            continue
+        z0, z1 = output.z0[index], np.asarray(r["z_star"], np.float32)
+        z = z0[None] + t[:, None] * (z1 - z0)[None]
+        x = np.repeat(texts.items[index : index + 1], len(t), axis=0)
+        frames = gen.render(z, x, np.repeat(gen.decode(z0[None]), len(t)))
+        got = by_name[name].predict(frames)
+        sentences = [f if np.ndim(f) == 0 else f[1] for f in frames]
+        strips.append({"index": index, "model": name, "t": [round(float(v), 4) for v in t],
+                       "sentences": sentences, "labels": [int(v) for v in got]})
     res["report"]["strips"] = strips
