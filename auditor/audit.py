@@ -19,7 +19,7 @@ import numpy as np
 from .errors import OptionError
 from .formats import FORMATS
 from .stats import Pair
-from .summaries import PixelFigures, PixelView, ReferenceClassifier, Semantics
+from .audit_records import PixelFigures, PixelView, ReferenceRecord, Semantics
 
 
 @dataclass(frozen=True)
@@ -201,10 +201,10 @@ class Audit:
         return str(self._results["generator"]["name"])
 
     @property
-    def reference_classifier(self) -> ReferenceClassifier | None:
+    def reference_classifier(self) -> ReferenceRecord | None:
         """The generator's reference classifier R, where the scan used it."""
         record = self._results["generator"].get("reference_classifier")
-        return ReferenceClassifier.from_record(record)
+        return ReferenceRecord.from_record(record)
 
     @property
     def error_ranking(self) -> list[list[str]]:

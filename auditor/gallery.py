@@ -43,6 +43,13 @@ def select_gallery(results: dict[str, Any], n: int, seed: int = 0) -> list[tuple
     return chosen
 
 
+def gallery_instances(results: dict[str, Any]):
+    """(instance, reason it is shown) of the report's gallery, in order (results.json's choice)."""
+    n = results.get("report", {}).get("gallery", 0)
+    for index, reason in select_gallery(results, n, results["search"].get("seed", 0)):
+        yield results["instances"][index], reason
+
+
 ALL_MODELS_UP_TO = 6  # the gallery, strips and pairwise table show every model up to this many
 
 

@@ -2,7 +2,7 @@
 decoder G and encoder E (and optionally a reference classifier R) become a bundle. First
 :func:`plan_import` reads G's image shape (one latent decoded) and the images of its domain,
 then :func:`import_generator` checks G and E on them and writes the bundle (the checks and the
-bundle's format are :func:`auditor.importing.import_onnx`'s). Nothing here prints.
+bundle's format are :func:`auditor.generators.onnx_import.import_onnx`'s). Nothing here prints.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def import_generator(plan: ImportPlan) -> ImportedGenerator:
     """Check G and E on the plan's images (shapes, value range, that they fit each other),
     measure R where given, and write the bundle into ``plan.out``."""
     from .generators import read_manifest
-    from .importing import DECODER, import_onnx
+    from .generators.onnx_import import DECODER, import_onnx
 
     bundle = import_onnx(plan.decoder, plan.encoder, plan.images.images, plan.out, plan.name,
                          reference=plan.reference, class_names=plan.reference_classes,

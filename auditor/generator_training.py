@@ -16,7 +16,7 @@ from typing import Any
 
 from .data import ImageSet, conversion_rule, folder_labels, load_images
 from .errors import OptionError
-from .train import TrainConfig, train_vae
+from .generators.vae_training import TrainConfig, train_vae
 
 SIZES = (28, 32, 64)  # image sides a bundle can be trained at
 FAMILIES = ("conv", "mlp")  # convolutional or fully connected VAE

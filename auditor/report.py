@@ -18,7 +18,7 @@ from .domains import of_results
 from .formats import FORMATS, parse_formats  # noqa: F401  (their home: auditor/formats.py)
 from .gallery import ALL_MODELS_UP_TO, gallery_columns, ranked
 from .pictures import svg_data_uri
-from .summary_text import (
+from .summary_sentences import (
     FEW_IMAGES, consensus_text, fit_text, format_rho, overlap, pair_matrix, search_error_text,
     trust,
 )

@@ -335,7 +335,7 @@ def weak_reference(gen, domain: str, steps: int):
     """R trained like the bundle's (same images, split, seed) for only ``steps`` steps."""
     from auditor.data import load_images
     from auditor.reference import ReferenceClassifier, train_reference
-    from auditor.train import split_holdout
+    from auditor.generators.vae_training import split_holdout
 
     if domain == "fashion":
         x, y, _, _ = fashion_splits()

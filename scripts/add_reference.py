@@ -17,7 +17,7 @@ import numpy as np
 
 from auditor.data import load_images
 from auditor.reference import save_reference, train_reference
-from auditor.train import split_holdout
+from auditor.generators.vae_training import split_holdout
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ snli) on held-out in-domain inputs that neither the bundle's generator was train
 
 - cifar10: the even rows of the held-out photos of scripts/cifar10_splits.py ("validation");
 - mnist: the 200 train-split digits that train-generator held out of the bundle's training
-  (auditor.train.split_holdout(4000, 0.05, seed 0)); never the test split;
+  (auditor.generators.vae_training.split_holdout(4000, 0.05, seed 0)); never the test split;
 - fashion: the 150 images train-generator held out, plus the 300 "validation" images of
   scripts/fashion_splits.py;
 - snli: the sentences of the held-out pairs (scripts/snli_splits.py) of every other premise.
@@ -48,7 +48,7 @@ def _cifar():
 def _mnist():
     from mnist_splits import mnist_splits
 
-    from auditor.train import split_holdout
+    from auditor.generators.vae_training import split_holdout
 
     x_train, _, x_test, _ = mnist_splits()
     return x_train[split_holdout(len(x_train), 0.05, 0)[1]], x_test
@@ -57,7 +57,7 @@ def _mnist():
 def _fashion():
     from fashion_splits import fashion_splits
 
-    from auditor.train import split_holdout
+    from auditor.generators.vae_training import split_holdout
 
     x_train, _, x_hold, _ = fashion_splits()
     held = x_train[split_holdout(len(x_train), 0.05, 0)[1]]

@@ -94,7 +94,7 @@ def digits_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
     """A generator bundle trained for a few steps by the real training code."""
-    from auditor.train import TrainConfig, train_vae
+    from auditor.generators.vae_training import TrainConfig, train_vae
 
     out = tmp_path_factory.mktemp("gen") / "tiny"
     images = (blob_images(64, seed=1) / 255.0).astype(np.float32)[:, None]

@@ -74,7 +74,7 @@ def test_the_check_catches_a_modality_branch(tmp_path):
 
 
 def test_the_renderer_runs_no_model_and_imports_no_backend():
-    for name in ("report.py", "gallery.py", "plots.py", "pictures.py", "summary_text.py"):
+    for name in ("report.py", "gallery.py", "plots.py", "pictures.py", "summary_sentences.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         calls = [n.func.attr for n in ast.walk(tree)
                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]

@@ -151,3 +151,17 @@ def test_the_reference_classifiers_know_their_classes(onnx_factory, tmp_path, sk
     args = (onnx_factory, tmp_path, sklearn_model, torchscript_model)
     assert _reference(*args).n_outputs == 10 and _onnx_reference(*args).n_outputs == 3
     assert _text_reference(*args).class_names == ["entailment", "neutral", "contradiction"]
+
+
+# the registered backend (models/backends.py) each case above covers
+COVERS = {"onnx": "onnx", "torchscript": "torchscript", "torch-module": "torch.nn.Module",
+          "onnx-session": "onnxruntime.InferenceSession", "callable": "function"}
+
+
+def test_every_registered_model_backend_has_a_contract_case():
+    """The contract runs over the registries: a backend registered without a case here fails."""
+    from auditor.models.backends import MODEL_FILES, MODEL_OBJECTS
+    from auditor.models.loading import FILE_BACKENDS  # noqa: F401  (imports register them)
+
+    registered = set(MODEL_FILES) | set(MODEL_OBJECTS)
+    assert registered == {COVERS[case] for case in COVERS if case in BACKENDS}, registered

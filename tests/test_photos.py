@@ -103,7 +103,7 @@ def test_a_scan_of_three_models_reports_consensus_and_naturalness(onnx_factory, 
 
 
 def test_the_scan_says_when_consensus_rates_a_model_above_the_reference():
-    from auditor.summary_text import consensus_text, underrated_text
+    from auditor.summary_sentences import consensus_text, underrated_text
 
     res = {"consensus": {"method": "Dawid-Skene", "assumption": "errors independent"},
            "generator": {"reference_classifier": {"accuracy": 0.8, "models": ["a", "b", "c"]}},

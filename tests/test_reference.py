@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.errors import GeneratorError
 from auditor.generators import load_generator
-from auditor.train import TrainConfig, train_vae
+from auditor.generators.vae_training import TrainConfig, train_vae
 from conftest import blob_images
 
 # two classes a CNN tells apart at once: horizontal bars (even rows) and vertical bars (odd rows)

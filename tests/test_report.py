@@ -142,7 +142,7 @@ def test_class_flow_counts_label_changes():
 
 
 def test_a_validated_figure_other_than_dz_leads_the_summary_best_first():
-    from auditor.summary_text import trust
+    from auditor.summary_sentences import trust
 
     def results(figure):
         validation = {"figure": figure, "n_models": 5, "n_images": {"test": 100},

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from auditor.errors import OptionError
-from auditor.train import TrainConfig, train_vae
+from auditor.generators.vae_training import TrainConfig, train_vae
 from conftest import blob_images
 
 IMAGES = (blob_images(32, seed=3) / 255.0).astype(np.float32)[:, None]

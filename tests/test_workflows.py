@@ -179,7 +179,7 @@ def test_an_audit_hands_out_typed_views_of_its_summary(onnx_factory, digits_dir,
 
 
 def test_pixel_and_reference_records_read_as_typed_objects():
-    from auditor.summaries import PixelFigures, PixelView, ReferenceClassifier, Semantics
+    from auditor.audit_records import PixelFigures, PixelView, ReferenceRecord, Semantics
 
     view = PixelView.from_record({"attack": "hsj", "norm": "l2", "queries_budget": 2000,
                                   "levels": [0.5, 1.0], "ranking": [["a", "b"]],
@@ -195,13 +195,13 @@ def test_pixel_and_reference_records_read_as_typed_objects():
     assert figures.pixel_repaired == 0.7 and figures.natural_repaired is None
     assert figures.has_naturalness and Semantics.from_record({}) is None
     assert Semantics.from_record({"kept_class": 0.5}).kept_class == 0.5
-    ref = ReferenceClassifier.from_record({"accuracy": 0.9, "class_names": ["x", "y"]})
+    ref = ReferenceRecord.from_record({"accuracy": 0.9, "class_names": ["x", "y"]})
     assert ref.accuracy == 0.9 and ref.class_names == ("x", "y")
 
 
 def test_output_formats_are_defined_once():
     from auditor import audit, formats, report
-    from auditor.summary_text import format_rho
+    from auditor.summary_sentences import format_rho
 
     assert report.FORMATS is formats.FORMATS and audit.FORMATS is formats.FORMATS
     assert report.parse_formats is formats.parse_formats

@@ -64,7 +64,7 @@ app.command()(doctor)
 
 def trust_line(res: dict) -> str:
     """How far to trust a scan's figures (its results.json document), in one line."""
-    from .summary import trust_line as line
+    from .terminal_summary import trust_line as line
 
     return line(res)
 

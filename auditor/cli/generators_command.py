@@ -82,7 +82,7 @@ def _validated(record: dict[str, Any] | None) -> str:
     """The validation column: the figure to read as accuracy and its ρ, where validated."""
     if not record:
         return "not validated"
-    from ..summary_text import FIGURE_NAMES, format_rho
+    from ..summary_sentences import FIGURE_NAMES, format_rho
     from ..validation import chosen_figure
 
     chosen = chosen_figure(record)

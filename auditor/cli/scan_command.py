@@ -124,7 +124,7 @@ def scan(
     from ..config import build_config, named_models
     from ..models import unique_names
     from ..progress import ProgressBar
-    from .summary import print_summary
+    from .terminal_summary import print_summary
 
     def terminate(signum, frame):  # a kill ends the scan like Ctrl-C: partial results kept
         raise KeyboardInterrupt

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..gallery import (base_cell, class_names, column_models, gallery_columns, label_name,
-                       select_gallery, strip_picks, strip_times)
+from ..gallery import (base_cell, class_names, column_models, gallery_columns, gallery_instances,
+                       label_name, select_gallery, strip_picks, strip_times)
 from ..pictures import difference_map, image_from_uri, png_data_uri
 
 STRIP_IMAGES = 3  # gallery images that get strips
@@ -94,12 +94,8 @@ def _cell(generator, inst: dict[str, Any], name: str, names, recon) -> dict[str,
 def gallery_rows(results: dict[str, Any], generator) -> list[dict[str, Any]]:
     """Rows for the gallery template: original, reconstruction, and per column (see
     :func:`~auditor.gallery.gallery_columns`) the model's adversary."""
-    columns = gallery_columns(results)
-    n = results.get("report", {}).get("gallery", 0)
-    names = class_names(results)
-    rows = []
-    for index, reason in select_gallery(results, n, results["search"].get("seed", 0)):
-        inst = results["instances"][index]
+    columns, names, rows = gallery_columns(results), class_names(results), []
+    for inst, reason in gallery_instances(results):
         if inst.get("z0") is None:
             continue
         recon = candidates(generator, inst, np.zeros((0, generator.latent_dim), np.float32))[0]

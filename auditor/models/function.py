@@ -9,8 +9,10 @@ from ..errors import ModelError, first_line
 from .base import ImageClassifier
 from .contract import InputContract, ModelOptions, normalisation
 from .outputs import labels_from_output
+from .backends import MODEL_OBJECTS
 
 
+@MODEL_OBJECTS.register("function")
 class CallableClassifier(ImageClassifier):
     """Any function ``f(images) -> labels (N,) or scores (N, K)``: images are float32 (N, C, H, W)
     in [0, 1] (after ``input_scale`` and ``normalize``; ``layout`` changes the array's shape),
@@ -19,6 +21,7 @@ class CallableClassifier(ImageClassifier):
 
     format = "callable"
     provider = "python"
+    catch_all = True  # accepts anything callable: asked after the other in-memory backends
 
     @staticmethod
     def accepts(model) -> bool:

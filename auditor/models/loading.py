@@ -10,19 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from .backends import MODEL_FILES, MODEL_OBJECTS
 from .contract import ModelOptions
-from .function import CallableClassifier
+from .function import CallableClassifier  # noqa: F401  (the backends' imports register them)
 from .hf_folder import HFImageClassifier, beside, read_folder
 from .onnx_file import OnnxClassifier
 from .protocol import Classifier
-from .session import OnnxSessionClassifier
-from .torch_module import TorchModuleClassifier
+from .session import OnnxSessionClassifier  # noqa: F401
+from .torch_module import TorchModuleClassifier  # noqa: F401
 from .torchscript import TorchScriptClassifier
 
-# The backends (docs/architecture.md): a model file goes to the backend whose ``suffixes`` hold
-# its extension (``from_file``); an object in memory to the first whose ``accepts`` it.
-FILE_BACKENDS = (OnnxClassifier, TorchScriptClassifier)
-MEMORY_BACKENDS = (TorchModuleClassifier, OnnxSessionClassifier, CallableClassifier)
+# The backends (docs/architecture.md, models/backends.py; the imports above register them): a
+# model file goes to the backend whose ``suffixes`` hold its extension (``from_file``); an object
+# in memory to the first whose ``accepts`` it, catch-all backends last.
+FILE_BACKENDS = MODEL_FILES.values()
+MEMORY_BACKENDS = sorted(MODEL_OBJECTS.values(), key=lambda b: getattr(b, "catch_all", False))
 ONNX_SUFFIXES = set(OnnxClassifier.suffixes)
 TORCHSCRIPT_SUFFIXES = set(TorchScriptClassifier.suffixes)
 

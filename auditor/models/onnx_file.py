@@ -17,6 +17,7 @@ from ..onnx_session import open_session
 from .base import ImageClassifier
 from .contract import InputContract, ModelOptions, contract_from_shape
 from .outputs import labels_from_output, zipmap
+from .backends import MODEL_FILES
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # a tokenizer's outputs
 INPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
@@ -29,6 +30,7 @@ def open_model_session(path: Path, device: str | None = None, threads: int = 0) 
         f"{path.name}: not a loadable ONNX model ({first_line(err)}); check the file"))
 
 
+@MODEL_FILES.register("onnx")
 class OnnxClassifier(ImageClassifier):
     format = "onnx"
     suffixes = (".onnx",)  # the files models/loading.py gives this backend

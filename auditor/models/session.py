@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from .contract import ModelOptions
 from .onnx_file import OnnxClassifier
+from .backends import MODEL_OBJECTS
 
 
+@MODEL_OBJECTS.register("onnxruntime.InferenceSession")
 class OnnxSessionClassifier(OnnxClassifier):
     """An ``onnxruntime.InferenceSession`` given in memory; its providers are the caller's."""
 

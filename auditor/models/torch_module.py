@@ -9,8 +9,10 @@ import numpy as np
 
 from .contract import ModelOptions
 from .torchscript import TorchScriptClassifier
+from .backends import MODEL_OBJECTS
 
 
+@MODEL_OBJECTS.register("torch.nn.Module")
 class TorchModuleClassifier(TorchScriptClassifier):
     """A ``torch.nn.Module`` given in memory: run in eval mode under ``torch.inference_mode()``
     on the device its parameters are on (CPU for a module without parameters, or ``device``),

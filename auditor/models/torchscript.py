@@ -17,8 +17,10 @@ from ..errors import ModelError, first_line
 from .base import ImageClassifier
 from .contract import InputContract, ModelOptions, normalisation
 from .outputs import labels_from_output
+from .backends import MODEL_FILES
 
 
+@MODEL_FILES.register("torchscript")
 class TorchScriptClassifier(ImageClassifier):
     format = "torchscript"
     suffixes = (".pt", ".ts", ".pth", ".jit")  # the files models/loading.py gives this backend

@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import OptionError
+from ..registry import Registry
 from . import gradients
 from .common import Oracle, distance
 from .deepfool import DeepFool
@@ -57,16 +58,16 @@ class AttackInfo:
     make: Callable[[float], PixelAttack]  # the cap (max eps) -> the attack
 
 
-REGISTRY = {
-    "fmn": AttackInfo("FMN", "Pintor, Roli, Brendel & Biggio, NeurIPS 2021", "white", "gradients",
-                      lambda cap: FastMinimumNorm()),
-    "deepfool": AttackInfo("DeepFool", "Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016", "white",
-                           "gradients", lambda cap: DeepFool()),
-    "nattack": AttackInfo("NATTACK", "Li, Li, Wang, Zhang & Gong, ICML 2019", "black", "scores",
-                          NAttack),
-    "hsj": AttackInfo("HopSkipJump", "Chen, Jordan & Wainwright, IEEE S&P 2020", "black", "labels",
-                      lambda cap: HopSkipJump()),
-}
+REGISTRY: Registry[AttackInfo] = Registry("pixel attack")  # the attacks, in --pixel-attack's order
+REGISTRY.register("fmn")(AttackInfo("FMN", "Pintor, Roli, Brendel & Biggio, NeurIPS 2021", "white",
+                                    "gradients", lambda cap: FastMinimumNorm()))
+REGISTRY.register("deepfool")(AttackInfo(
+    "DeepFool", "Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016", "white", "gradients",
+    lambda cap: DeepFool()))
+REGISTRY.register("nattack")(AttackInfo("NATTACK", "Li, Li, Wang, Zhang & Gong, ICML 2019", "black",
+                                        "scores", NAttack))
+REGISTRY.register("hsj")(AttackInfo("HopSkipJump", "Chen, Jordan & Wainwright, IEEE S&P 2020",
+                                    "black", "labels", lambda cap: HopSkipJump()))
 ATTACKS = ("auto", *REGISTRY, "none")
 NORMS = ("l2", "linf")
 DEFAULT_MAX = {"l2": 10.0, "linf": 0.5}

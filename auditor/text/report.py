@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..gallery import (base_cell, class_names, column_models, gallery_columns, label_name,
-                       select_gallery)
+from ..gallery import (base_cell, class_names, column_models, gallery_columns, gallery_instances,
+                       label_name)
 
 
 def _split(inst: dict[str, Any]) -> tuple[str | None, str]:
@@ -17,12 +17,8 @@ def _split(inst: dict[str, Any]) -> tuple[str | None, str]:
 def gallery_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     from .edits import changed_words
 
-    columns = gallery_columns(results)
-    n = results.get("report", {}).get("gallery", 0)
-    names = class_names(results)
-    rows = []
-    for index, reason in select_gallery(results, n, results["search"].get("seed", 0)):
-        inst = results["instances"][index]
+    columns, names, rows = gallery_columns(results), class_names(results), []
+    for inst, reason in gallery_instances(results):
         if "text" not in inst:
             continue
         premise, sentence = _split(inst)

@@ -27,7 +27,7 @@ class Semantics:
 
 
 @dataclass(frozen=True)
-class ReferenceClassifier:
+class ReferenceRecord:
     """The generator's reference classifier R, as the scan used it."""
 
     accuracy: float | None  # on the labelled hold-out its bundle records; None where unmeasured
@@ -35,7 +35,7 @@ class ReferenceClassifier:
     record: dict[str, Any] = field(default_factory=dict, repr=False)  # results.json's record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any] | None) -> ReferenceClassifier | None:
+    def from_record(cls, record: dict[str, Any] | None) -> ReferenceRecord | None:
         if not record:
             return None
         return cls(record.get("accuracy"), tuple(record.get("class_names") or ()), record)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GeneratorError, first_line
-from .generators.onnx_generator import DECODER, ENCODER, FAMILY, generator_session, single_io
+from ..errors import GeneratorError, first_line
+from .onnx_generator import DECODER, ENCODER, FAMILY, generator_session, single_io
 
 RANGE_TOLERANCE = 1e-3  # decoded pixels may stray this far outside [0, 1] (float error), no more
 
@@ -35,10 +35,10 @@ def import_onnx(decoder: Path, encoder: Path, images: np.ndarray, out: Path, nam
     """Check G and E on ``images`` (N, C, H, W) in [0, 1] and write a bundle into ``out``; with
     ``reference``, an ONNX reference classifier R of the same images (scores (N, K) or labels),
     measured on ``labels`` where given."""
-    from .files import sha256
-    from .generators.bundle import FORMAT_VERSION, write_manifest
-    from .generators.fit import calibrate_generator
-    from .generators.onnx_generator import load_onnx
+    from ..files import sha256
+    from .bundle import FORMAT_VERSION, write_manifest
+    from .fit import calibrate_generator
+    from .onnx_generator import load_onnx
 
     for path, what in ((decoder, "decoder"), (encoder, "encoder")):
         if not Path(path).is_file():
@@ -119,7 +119,7 @@ def _check_pair(decoder: Path, encoder: Path, images: np.ndarray) -> tuple[int, 
 
 def _copy(files, out: Path) -> None:
     """Copy (source, name in the bundle) pairs into ``out`` (a file onto itself is left)."""
-    from .files import write_error
+    from ..files import write_error
 
     for src, dst in files:
         try:
@@ -134,7 +134,7 @@ def _import_reference(path: Path, images: np.ndarray, out: Path, class_names: li
                       labels: np.ndarray | None) -> dict[str, Any]:
     """Check R on the bundle's images, copy it into ``out``, measure it on ``labels``; its
     manifest record."""
-    from .files import write_error
+    from ..files import write_error
 
     if not Path(path).is_file():
         raise GeneratorError(f"reference classifier file {str(path)!r} does not exist")
@@ -168,7 +168,7 @@ def _import_reference(path: Path, images: np.ndarray, out: Path, class_names: li
                               "class_names": names, "input": "float32 NCHW in [0, 1]",
                               "imported_from": Path(path).name}
     if labels is not None:
-        from .reference.classifiers import OnnxReference
+        from ..reference.classifiers import OnnxReference
 
         predicted = OnnxReference(session, names, record).predict(images)
         record["accuracy"] = round(float((predicted == labels).mean()), 4)

@@ -1,7 +1,7 @@
 """The terminal summary of a scan: the Δz table, the natural-error and pixel-space tables, the
 sign tests and the ranking, printed from an :class:`~auditor.audit.Audit` and its
 :class:`~auditor.audit.ModelSummary` objects (the sentences the report shares come from
-:mod:`auditor.summary_text`)."""
+:mod:`auditor.summary_sentences`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from rich.table import Table
 
 from ..audit import Audit
-from ..summaries import Semantics
-from ..summary_text import (FEW_IMAGES, consensus_text, fit_text, overlap, search_error_text,
+from ..audit_records import Semantics
+from ..summary_sentences import (FEW_IMAGES, consensus_text, fit_text, overlap, search_error_text,
                             trust, underrated_text)
 from .common import out_console
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import OptionError
-from .files import atomic_write
-from .generators import build_vae, save_bundle
+from ..errors import OptionError
+from ..files import atomic_write
+from . import build_vae, save_bundle
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -49,7 +49,7 @@ class TrainConfig:
                 raise OptionError(f"{key} must be positive, got {getattr(self, key)}")
         if not self.hidden or min(self.hidden) <= 0:
             raise OptionError(f"hidden widths must be positive, got {self.hidden}")
-        from .generators import FAMILIES
+        from . import FAMILIES
 
         if self.family not in FAMILIES:
             raise OptionError(f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
@@ -191,7 +191,7 @@ def train_vae(
     if labels is not None:
         if len(labels) != len(images):
             raise OptionError(f"{len(labels)} labels for {len(images)} images")
-        from .reference import save_reference, train_reference
+        from ..reference import save_reference, train_reference
 
         net, record = train_reference(images, labels, train_idx, hold_idx, class_names,
                                       steps=config.reference_steps,
@@ -236,7 +236,7 @@ def calibrate_fit(encoder, decoder, images: np.ndarray, hold_idx: np.ndarray,
     flagged somewhat more often than the stated rate)."""
     import torch
 
-    from .generators.fit import MIN_CALIBRATION, calibrate_generator
+    from .fit import MIN_CALIBRATION, calibrate_generator
 
     shape = images.shape[1:]
 
