@@ -246,7 +246,7 @@ def text_sets(gen, rng, n: int) -> dict[str, list[str]]:
               "el perro corre por la playa .", "una mujer cocina en la cocina .",
               "los niños juegan al fútbol en el parque .", "der hund schläft auf dem sofa .",
               "un grupo de personas espera el autobús ."]
-    words = gen.model.vocab.words[4:]
+    words = gen.vocabulary.words[4:]
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789")
     pick = lambda pool: [pool[i % len(pool)] for i in rng.permutation(max(n, len(pool)))[:n]]
     return {

@@ -134,7 +134,7 @@ def test_snli_flags_random_strings_and_keeps_its_own_pairs():
     rng = np.random.default_rng(0)
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789")
     junk = [" ".join("".join(rng.choice(letters, 5)) for _ in range(8)) for _ in range(20)]
-    words = gen.model.vocab.words[4:]
+    words = gen.vocabulary.words[4:]
     shuffled = [" ".join(rng.choice(words, 9)) for _ in range(20)]
     for texts in (junk, shuffled):
         fit, per_input = text_fit(gen, np.asarray(texts, dtype=object))

@@ -191,14 +191,9 @@ def generator_fit(generator: Generator,
     extra = {"data_recon_mse_median": float(np.median(mse)) if len(mse) else None,
              "reference_recon_mse_median": ref.get("recon_mse_median")}
     if record is not None:
-        scores = score(record, names, features)
-        inside = scores <= 1.0
-        how = (f"{record['n_images']} held-out in-domain images calibrate it to flag about "
-               f"{100 * record['false_alarm']:g}% of such images")
-        extra |= {"measure": record["measure"], "threshold": record["threshold"],
-                  "false_alarm": record["false_alarm"],
-                  "score_median": float(np.median(scores)) if len(scores) else None}
-    elif ref.get("recon_mse_p95"):
+        summary, per_input = calibrated_fit(record, names, features, generator.name, "images")
+        return summary | extra, {"recon_mse": mse} | per_input
+    if ref.get("recon_mse_p95"):
         scores = mse / (OUTSIDE_FACTOR * ref["recon_mse_p95"])
         inside = scores <= 1.0
         how = f"reconstruction error above {OUTSIDE_FACTOR:g}x its reference"
@@ -209,6 +204,26 @@ def generator_fit(generator: Generator,
         return {"verdict": "unknown", "message": unknown}, {"recon_mse": mse}
     summary = summarise(inside, generator.name, "images", how)
     return summary | extra, {"recon_mse": mse, "fit_score": scores, "in_domain": inside}
+
+
+def calibrated_fit(record: dict[str, Any], names: list[str], features: np.ndarray, name: str,
+                   what: str, how: str = "", advice: str | None = None,
+                   unit: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The fit of inputs whose ``features`` a calibrated ``domain_fit`` record judges, in every
+    domain: (summary with the measure's figures, per-input ``fit_score`` and ``in_domain``).
+    ``how`` opens the sentence on how it was judged (the record's calibration, on held-out
+    ``unit`` (default: ``what``), follows)."""
+    scores = score(record, names, features)
+    inside = scores <= 1.0
+    unit = unit or what
+    calibration = (f"{record['n_images']} held-out in-domain {unit} calibrate it to flag about "
+                   f"{100 * record['false_alarm']:g}% of such {unit}")
+    summary = summarise(inside, name, what, f"{how}; {calibration}" if how else calibration,
+                        advice)
+    summary |= {"measure": record["measure"], "threshold": record["threshold"],
+                "false_alarm": record["false_alarm"],
+                "score_median": float(np.median(scores)) if len(scores) else None}
+    return summary, {"fit_score": scores, "in_domain": inside}
 
 
 def summarise(inside: np.ndarray, name: str, what: str, how: str,

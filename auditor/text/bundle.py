@@ -52,12 +52,22 @@ class TextBundle:
         return DECODINGS[self.modality][self.decoding]
 
     @staticmethod
-    def _sentences(items: np.ndarray) -> list[str]:
+    def sentences(items: np.ndarray) -> list[str]:
+        """The sentences the latent moves: the inputs, or the pairs' hypotheses."""
         items = np.asarray(items, dtype=object)
         return list(items[:, 1] if items.ndim == 2 else items)
 
+    @property
+    def vocabulary(self):
+        """The decoder's vocabulary (``in``, ``index``: word -> rank by frequency, ``len``)."""
+        return self.model.vocab
+
+    def token_nll(self, sentences) -> np.ndarray:
+        """The decoder's negative log-likelihood per token of each sentence given its own code."""
+        return self.model.token_nll(sentences)
+
     def encode(self, items: np.ndarray) -> np.ndarray:
-        return self.model.encode(self._sentences(items))
+        return self.model.encode(self.sentences(items))
 
     def refine(self, items: np.ndarray, z0: np.ndarray, steps: int) -> np.ndarray:
         return z0
@@ -85,9 +95,9 @@ class TextBundle:
         from .edits import apply_edit
 
         decoded = self.decode(z)
-        sentences = self._sentences(x)
+        sentences = self.sentences(x)
         if self.decoding == "edit-preserving":
-            bases = self._sentences(base)
+            bases = self.sentences(base)
             decoded[:] = [apply_edit(s, b, d) for s, b, d in zip(sentences, bases, decoded)]
         if np.asarray(x).ndim == 1:
             return decoded

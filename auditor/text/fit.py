@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ..generators.fit import calibrate, score, summarise
+from ..generators.fit import calibrate, calibrated_fit
 
 
 def text_features(gen, items: np.ndarray) -> tuple[list[str], np.ndarray]:
     """(names, (N, F)) of the sentences of ``items`` (sentences or pairs) under text bundle
     ``gen``."""
-    sentences = gen._sentences(items)
-    vocab = gen.model.vocab
+    sentences = gen.sentences(items)
+    vocab = gen.vocabulary
     rows = []
     for s in sentences:
         words = s.split() or [""]
@@ -36,7 +36,7 @@ def text_features(gen, items: np.ndarray) -> tuple[list[str], np.ndarray]:
     names = ["unknown_share", "no_letter_share", "mean_log_rank", "log_length", "token_nll"]
     if not rows:
         return names, np.zeros((0, len(names)))
-    nll = gen.model.token_nll(sentences)
+    nll = gen.token_nll(sentences)
     return names, np.column_stack([np.asarray(rows, dtype=np.float64), nll])
 
 
@@ -53,9 +53,9 @@ def text_fit(gen, items: np.ndarray,
     words outside the vocabulary and how many of (up to 256) sentences decode(encode(x)) gives
     back exactly."""
     items = items if sample is None else items[:sample]
-    sentences = gen._sentences(items[:256])
+    sentences = gen.sentences(items[:256])
     words = [w for s in sentences for w in s.split()]
-    unknown = sum(1 for w in words if w not in gen.model.vocab) / max(1, len(words))
+    unknown = sum(1 for w in words if w not in gen.vocabulary) / max(1, len(words))
     back = gen.decode(gen.encode(np.asarray(sentences, dtype=object)))
     exact = float(np.mean([a == b for a, b in zip(back, sentences)])) if sentences else 0.0
     figures = {"share_unknown_words": round(unknown, 4), "reconstruction_exact": round(exact, 4),
@@ -72,13 +72,8 @@ def text_fit(gen, items: np.ndarray,
                         "be little")
         return {"verdict": verdict, "message": message, **figures}, None
     names, features = text_features(gen, items)
-    scores = score(record, names, features)
-    inside = scores <= 1.0
-    summary = summarise(inside, gen.name, "texts", f"{how}; {record['n_images']} held-out "
-                        f"in-domain sentences calibrate it to flag about "
-                        f"{100 * record['false_alarm']:g}% of such sentences",
-                        "adversaries of such text change it where the generator can, which may be "
-                        "little")
-    extra = {"measure": record["measure"], "threshold": record["threshold"],
-             "false_alarm": record["false_alarm"], "score_median": float(np.median(scores))}
-    return summary | extra | figures, {"fit_score": scores, "in_domain": inside}
+    summary, per_input = calibrated_fit(
+        record, names, features, gen.name, "texts", how,
+        "adversaries of such text change it where the generator can, which may be little",
+        unit="sentences")
+    return summary | figures, per_input
