@@ -1,7 +1,7 @@
 """Validating a generator on labelled images of its domain, as `auditor validate-generator` does
 it: load the bundle, the models and the labelled images (:func:`plan_validation`), then scan
 them, measure which of the scan's figures ranks the models by accuracy and record it in the
-bundle's manifest (:func:`validate_generator`). The measures are :mod:`auditor.validation`'s.
+bundle's manifest (:func:`validate_generator`). The measures are :mod:`auditor.accuracy_figures`'s.
 
 Nothing here prints: the scan's progress goes to the ``progress`` callback.
 """
@@ -121,7 +121,7 @@ def validate_generator(plan: ValidationPlan, progress: Callable[[int], None] | N
     from .files import write_text
     from .generators import MANIFEST, read_manifest
     from .search import SearchSettings, search
-    from .validation import LABELS, chosen_figure, validate
+    from .accuracy_figures import LABELS, chosen_figure, validate
 
     gen, classifiers = plan.generator, plan.classifiers
     settings = SearchSettings(seed=plan.seed).resolved()

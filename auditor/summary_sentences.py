@@ -95,7 +95,7 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
             "have none): Δz is a robustness figure, and whether any figure here ranks models by "
             "accuracy on this domain is unmeasured; measure it on a small labelled set before "
             "reading it as accuracy")}
-    from .validation import chosen_figure
+    from .accuracy_figures import chosen_figure
 
     rho = v.get("spearman_test", {})
     chosen = chosen_figure(v)
@@ -119,7 +119,7 @@ def trust(results: dict[str, Any]) -> dict[str, Any]:
 def proxy_value(model: dict[str, Any], figure: str) -> float | None:
     """A model's value of a validated figure, from its results.json entry (the field
     RESULTS_FIELDS names; of an object, its "mean" or "median")."""
-    from .validation import RESULTS_FIELDS
+    from .accuracy_figures import RESULTS_FIELDS
 
     value = model.get(RESULTS_FIELDS.get(figure, figure))
     return value.get(figure.split("_")[0]) if isinstance(value, dict) else value

@@ -40,7 +40,7 @@ def main() -> None:
     data.write_text("\n".join([lines[0]] + lines[1 + start: 1 + stop]) + "\n", encoding="utf-8")
     import auditor
     from auditor.text.data import load_labelled
-    from auditor.validation import RESULTS_FIELDS, chosen_figure
+    from auditor.accuracy_figures import RESULTS_FIELDS, chosen_figure
 
     manifest = json.loads((Path(a.bundle) / "manifest.json").read_text())
     figure = chosen_figure(manifest["validation"])

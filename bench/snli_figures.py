@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from snli_zoo import FOLDER, LABELS, read, spread_specs, wide_specs, zoo_specs  # noqa: E402
 
 from auditor.consensus import dawid_skene  # noqa: E402
-from auditor.validation import rank_corr  # noqa: E402
+from auditor.accuracy_figures import rank_corr  # noqa: E402
 
 
 def fit_pool(x, y, hx):

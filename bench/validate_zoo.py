@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from fashion_splits import fashion_splits  # noqa: E402
 
 from auditor.generators import load_generator, resolve  # noqa: E402
-from auditor.validation import TIE, figures_table, model_figures, validate  # noqa: E402
+from auditor.accuracy_figures import TIE, figures_table, model_figures, validate  # noqa: E402
 from auditor.search import SearchSettings, search  # noqa: E402
 
 
@@ -298,7 +298,7 @@ def main() -> None:
         "",
         f"**Chosen on the validation half ({half} {unit}): `{chosen}`**, the product's figure with the highest ρ "
         f"there (figures within {TIE} of the highest are tied, and the one that needs the least computation is "
-        "preferred: `auditor.validation.choose`); quote the test half's ρ.",
+        "preferred: `auditor.accuracy_figures.choose`); quote the test half's ρ.",
         "",
         *figures_table(corr),
         "",

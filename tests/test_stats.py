@@ -123,7 +123,7 @@ def test_a_model_rarely_flipped_ranks_first_not_last():
 
 
 def test_the_validation_chooses_the_best_figure_and_breaks_near_ties_by_what_it_needs():
-    from auditor.validation import TIE, choose
+    from auditor.accuracy_figures import TIE, choose
 
     assert choose({"mean_dz": 0.95, "agreement_with_reference": 0.80, "confidence": 0.99}) == "mean_dz"
     near = {"mean_error_distance": 0.974, "agreement_with_reference": 0.974 - TIE / 2, "mean_dz": 0.5}

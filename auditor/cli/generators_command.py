@@ -83,7 +83,7 @@ def _validated(record: dict[str, Any] | None) -> str:
     if not record:
         return "not validated"
     from ..summary_sentences import FIGURE_NAMES, format_rho
-    from ..validation import chosen_figure
+    from ..accuracy_figures import chosen_figure
 
     chosen = chosen_figure(record)
     rho = (record.get("spearman_test") or {}).get(chosen)
