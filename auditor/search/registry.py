@@ -11,6 +11,7 @@ from .boundary import BoundarySearch
 from .hybrid import HybridSearch
 from .iterative import IterativeSearch
 from .local import LocalSearch
+from .margin import MarginSearch
 
 
 class LatentSearch(Protocol):
@@ -36,7 +37,8 @@ class LatentSearch(Protocol):
 
 
 ALGORITHMS: dict[str, type] = {"local": LocalSearch, "boundary": BoundarySearch,
-                               "hybrid": HybridSearch, "iterative": IterativeSearch}
+                               "margin": MarginSearch, "hybrid": HybridSearch,
+                               "iterative": IterativeSearch}
 
 AUTO = "auto"  # --search auto (the default): the search DEFAULTS names for the generator
 WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale bundles have 16)

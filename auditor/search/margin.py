@@ -1,0 +1,158 @@
+"""Margin search: the boundary search (boundary.py), steered by the model's class scores where it
+gives them.
+
+Score-based (class scores, no gradients), for models that give scores; a pair whose model gives
+labels only is searched exactly as ``boundary`` searches it (same proposals, same results). The
+driver hands this search, besides which proposals flipped, each proposal's *margin*
+m(z) = log p_t(G(z)) - max_{c != t} log p_c(G(z)) (t: the label to flip; m < 0 where it flipped).
+A margin is a number where a label is a bit, so the walk changes in two places:
+
+Gradient: every walking step's proposals near the boundary point b = z0 + hi u (a verified flip
+    whose margin m_b is known) are finite differences of m: the estimate G of grad m is moved,
+    by the least change that fits them (a Broyden update; Broyden 1965, as in Nocedal & Wright,
+    "Numerical Optimization", ch. 6), to m(b + D_i) - m_b = G . D_i for each proposal's offset
+    D_i from b. Bisection points fit G along u, probes (random directions across u, radius
+    PROBE * hi around b) across it, ladder points along the turned direction: every query
+    informs G, where a label only says on which side it fell. The normal is g = -G / |G|.
+Ladder: the step turns u towards g by the share lam (as boundary.py) and puts its k norms around
+    the norm t* at which the linear model m_b + G . (z - b) crosses 0 along the turned direction
+    (from t* (1 - BELOW) up, spaced SPREAD apart) instead of a geometric ladder from the flat
+    boundary's guess to hi: a good G lands a flip within a few percent of the boundary with no
+    bisection after it. Where G predicts no nearer crossing, the boundary search's ladder.
+
+Probes between turns: PROBES0 before the first turn, PROBES after each. Where margins carry no
+gradient (a forest's scores are constant between jumps: every difference 0), the probes' labels
+update g as the boundary search does. The best proposal's label comes from the same model call
+as its scores; the driver checks every pair's final adversary with the model's own ``predict``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .boundary import BISECT, PROBE, STEP, WALK, BoundarySearch, _unit
+
+PROBES0, PROBES = 2, 1  # probe steps before the first turn, and between turns
+PROBE = 0.03  # probe radius / hi
+NEAR = 0.3  # proposals farther than NEAR * hi from b do not update G (curvature)
+BELOW, SPREAD = 0.01, 0.012  # the ladder around t*: from t* (1 - BELOW), norms SPREAD apart
+RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
+LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
+
+
+class MarginSearch(BoundarySearch):
+    name = "margin"
+    defaults = {"samples": 8, "step": 0.005, "max_steps": 36}
+    scores = True  # the driver passes each proposal's margin (NaN for label-only models)
+
+    def __init__(self, n: int, settings, latent_dim: int, context) -> None:
+        super().__init__(n, settings, latent_dim, context)
+        self.G = np.zeros((n, latent_dim))  # estimate of grad m (0: none yet)
+        self.m_r = np.full(n, np.nan)  # margin at the best point (r, d)
+        self.m_hi = np.full(n, np.nan)  # margin at b = z0 + hi u
+        self.scored = np.zeros(n, dtype=bool)  # the pair's model gives margins
+        self.turned_at = np.full(n, -1)  # probe steps taken at the last turn (-1: none yet)
+
+    def _valued(self, pairs: np.ndarray) -> np.ndarray:
+        """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
+        return self.scored[pairs] & np.isfinite(self.m_hi[pairs])
+
+    def propose(self, live: np.ndarray, noise: np.ndarray,
+                uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        deltas, keys = super().propose(live, noise, uniform)
+        walking = np.isfinite(self.r[live]) & (self.phase[live] != WALK) & self._valued(live)
+        probe = np.flatnonzero(walking & (self.phase[live] == PROBE))
+        if len(probe):
+            pairs = live[probe]
+            u, hi = self.u[pairs], self.hi[pairs]
+            unit = _unit(noise[probe])
+            w = _unit(unit - (unit * u[:, None, :]).sum(2, keepdims=True) * u[:, None, :])
+            deltas[probe] = (hi[:, None, None] * u[:, None, :]
+                             + (PROBE * hi)[:, None, None] * w).astype(np.float32)
+        step = np.flatnonzero(walking & (self.phase[live] == STEP))
+        if len(step):
+            dirs, radii, ok = self._guided(live[step], noise.shape[1])
+            rows = step[ok]
+            deltas[rows] = (radii[ok][:, :, None] * dirs[ok][:, None, :]).astype(np.float32)
+        return deltas, keys
+
+    def _guided(self, pairs: np.ndarray, k: int):
+        """The turned direction (W, d), the norms around the linear model's crossing (W, k), and
+        whether the model predicts a crossing nearer than hi (W,)."""
+        u, hi, lam = self.u[pairs], self.hi[pairs], self.lam[pairs]
+        grad = self.G[pairs]
+        g = _unit(-grad)
+        cos = np.clip((g * u).sum(1), -1.0, 1.0)
+        tangent = _unit(g - cos[:, None] * u)
+        turned = _unit(u + np.tan(lam * np.arccos(cos))[:, None] * tangent)
+        # m_b + G . (t u' - hi u) = 0
+        slope = (grad * turned).sum(1)
+        start = (grad * u).sum(1) * hi - self.m_hi[pairs]
+        t = np.where(slope < 0, start / np.where(slope < 0, slope, -1.0), np.inf)
+        low = t * (1 - BELOW)
+        radii = low[:, None] * (1 + SPREAD) ** np.arange(k)[None, :]
+        ok = (slope < 0) & (low > 0.5 * hi) & (low < hi)
+        radii = np.minimum(radii, hi[:, None] * (1 - 1e-3))
+        return turned, radii, ok
+
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
+                deltas: np.ndarray, flips: np.ndarray | None = None,
+                margins: np.ndarray | None = None) -> None:
+        if margins is None:
+            margins = np.full(flips.shape, np.nan)
+        self.scored[live] |= np.isfinite(margins).all(1)
+        rows = np.arange(len(live))
+        walking = (np.isfinite(self.r[live]) & (self.phase[live] != WALK)
+                   & self._valued(live))
+        w = np.flatnonzero(walking)
+        if len(w):
+            self._absorb(live[w], deltas[w], margins[w])
+        hi_before = self.hi[live].copy()
+        better = np.isfinite(r_min) & (r_min < self.r[live])
+        m_best = margins[rows, best]
+        super().observe(live, r_min, best, deltas, flips)
+        self.m_r[live[better]] = m_best[better]
+        # b moved to this step's closest flip (bisection, a turn), or to the best point (start)
+        moved = self.hi[live] != hi_before
+        at_best = moved & (self.hi[live] == r_min)
+        self.m_hi[live[at_best]] = m_best[at_best]
+        other = moved & ~at_best & (self.hi[live] == self.r[live])
+        self.m_hi[live[other]] = self.m_r[live[other]]
+        lost = moved & ~at_best & ~other
+        self.m_hi[live[lost]] = np.nan
+
+    def _absorb(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray) -> None:
+        """The least change of G that fits m(b + D_i) - m_b = G . D_i for the proposals near b."""
+        b = self.hi[pairs, None] * self.u[pairs].astype(np.float64)
+        offsets = deltas.astype(np.float64) - b[:, None, :]  # (W, k, d)
+        near = (np.linalg.norm(offsets, axis=2) <= NEAR * self.hi[pairs, None]) & np.isfinite(
+            margins)
+        offsets = np.where(near[:, :, None], offsets, 0.0)
+        residual = np.where(near, margins - self.m_hi[pairs, None], 0.0)
+        residual -= np.einsum("wkd,wd->wk", offsets, self.G[pairs])
+        gram = np.einsum("wkd,wjd->wkj", offsets, offsets)
+        scale = np.maximum(np.trace(gram, axis1=1, axis2=2), 1e-12)
+        gram += (RIDGE * scale)[:, None, None] * np.eye(gram.shape[1])[None]
+        coef = np.linalg.solve(gram, residual[:, :, None])[:, :, 0]
+        self.G[pairs] += np.einsum("wk,wkd->wd", coef, offsets)
+
+    def _probed(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        valued = self._valued(pairs) & (np.linalg.norm(self.G[pairs], axis=1) > 0)
+        plain = ~valued
+        if plain.any():
+            super()._probed(pairs[plain], r_min[plain], best[plain], deltas[plain], flips[plain],
+                            norms[plain])
+        p = pairs[valued]
+        if len(p) == 0:
+            return
+        self.g[p] = _unit(-self.G[p]).astype(np.float32)
+        first = self.probes[p] == 0
+        self.lam[p[first]] = LAM_SCORES
+        self.probes[p] += 1
+        turned = self.turned_at[p] >= 0
+        since = self.probes[p] - np.where(turned, self.turned_at[p], 0)
+        self.phase[p] = np.where(since >= np.where(turned, PROBES, PROBES0), STEP, PROBE)
+
+    def _stepped(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        self.turned_at[pairs] = self.probes[pairs]
+        super()._stepped(pairs, r_min, best, deltas, flips, norms)
