@@ -36,6 +36,7 @@ PROBES0, PROBES = 2, 1  # probe steps before the first turn, and between turns
 PROBE = 0.03  # probe radius / hi
 NEAR = 0.3  # proposals farther than NEAR * hi from b do not update G (curvature)
 BELOW, SPREAD = 0.01, 0.012  # the ladder around t*: from t* (1 - BELOW), norms SPREAD apart
+STILL, STEPWISE = 1e-4, 0.25  # a margin change below STILL is none; this share of none: stepwise
 RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
 
@@ -51,6 +52,7 @@ class MarginSearch(BoundarySearch):
         self.m_r = np.full(n, np.nan)  # margin at the best point (r, d)
         self.m_hi = np.full(n, np.nan)  # margin at b = z0 + hi u
         self.scored = np.zeros(n, dtype=bool)  # the pair's model gives margins
+        self.stepwise = np.zeros(n, dtype=bool)  # its margins are flat between jumps: labels
         self.turned_at = np.full(n, -1)  # probe steps taken at the last turn (-1: none yet)
 
     def _valued(self, pairs: np.ndarray) -> np.ndarray:
@@ -100,7 +102,7 @@ class MarginSearch(BoundarySearch):
                 margins: np.ndarray | None = None) -> None:
         if margins is None:
             margins = np.full(flips.shape, np.nan)
-        self.scored[live] |= np.isfinite(margins).all(1)
+        self.scored[live] |= np.isfinite(margins).all(1) & ~self.stepwise[live]
         rows = np.arange(len(live))
         walking = (np.isfinite(self.r[live]) & (self.phase[live] != WALK)
                    & self._valued(live))
@@ -129,6 +131,9 @@ class MarginSearch(BoundarySearch):
             margins)
         offsets = np.where(near[:, :, None], offsets, 0.0)
         residual = np.where(near, margins - self.m_hi[pairs, None], 0.0)
+        # a forest's margins: most small moves change nothing; walk such a pair by its labels
+        flat = (near & (np.abs(residual) < STILL)).sum(1) >= STEPWISE * np.maximum(near.sum(1), 1)
+        self.stepwise[pairs[flat]], self.scored[pairs[flat]] = True, False
         residual -= np.einsum("wkd,wd->wk", offsets, self.G[pairs])
         gram = np.einsum("wkd,wjd->wkj", offsets, offsets)
         scale = np.maximum(np.trace(gram, axis1=1, axis2=2), 1e-12)

@@ -56,3 +56,13 @@ def default_search(modality: str, latent_dim: int) -> dict:
     """The algorithm (and settings) --search auto runs for a generator of this modality and
     latent size."""
     return DEFAULTS[(modality if modality == "text" else "image", latent_dim > WIDE)]
+
+
+def describe_search(settings, classifiers) -> str:
+    """One line for the scan's log: the latent search and, where it reads scores, what it reads
+    of each model (scores: a margin-guided walk; labels only: the boundary search's)."""
+    if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
+        return f"latent search: {settings.algorithm} (labels only)"
+    reads = [f"{c.name}: " + ("scores, margin-guided" if getattr(c, "has_scores", False)
+                              else "labels only, boundary walk") for c in classifiers]
+    return f"latent search: {settings.algorithm} ({'; '.join(reads)})"
