@@ -73,7 +73,9 @@ def test_scored_results_do_not_depend_on_the_other_models_or_the_batching():
                       settings).results["half"]
     batched = search(gen, [clf], images, SearchSettings(**{**vars(settings), "batch_images": 4}))
     np.testing.assert_array_equal(together.delta_z, alone.delta_z)
-    np.testing.assert_allclose(batched.results["half"].delta_z, alone.delta_z, rtol=0, atol=1e-6)
+    # other batches encode z0 with other matrix shapes: the margins' values carry that rounding on
+    # into the walk (labels mostly do not), so equal up to a relative 1e-4
+    np.testing.assert_allclose(batched.results["half"].delta_z, alone.delta_z, rtol=1e-4)
     again = search(gen, [clf], images, settings).results["half"]
     np.testing.assert_array_equal(again.delta_z, alone.delta_z)
 

@@ -12,7 +12,7 @@ Gradient: every walking step's proposals near the boundary point b = z0 + hi u (
     by the least change that fits them (a Broyden update; Broyden 1965, as in Nocedal & Wright,
     "Numerical Optimization", ch. 6), to m(b + D_i) - m_b = G . D_i for each proposal's offset
     D_i from b. Bisection points fit G along u, probes (random directions across u, radius
-    PROBE * hi around b) across it, ladder points along the turned direction: every query
+    RADIUS * hi around b) across it, ladder points along the turned direction: every query
     informs G, where a label only says on which side it fell. The normal is g = -G / |G|.
 Ladder: the step turns u towards g by the share lam (as boundary.py) and puts its k norms around
     the norm t* at which the linear model m_b + G . (z - b) crosses 0 along the turned direction
@@ -21,8 +21,9 @@ Ladder: the step turns u towards g by the share lam (as boundary.py) and puts it
     bisection after it. Where G predicts no nearer crossing, the boundary search's ladder.
 
 Probes between turns: PROBES0 before the first turn, PROBES after each. Where margins carry no
-gradient (a forest's scores are constant between jumps: every difference 0), the probes' labels
-update g as the boundary search does. The best proposal's label comes from the same model call
+gradient (a forest's scores are constant between jumps: a share STEPWISE of a step's differences
+near b are below STILL), the pair is walked by its labels from then on, as the boundary search
+walks it. The best proposal's label comes from the same model call
 as its scores; the driver checks every pair's final adversary with the model's own ``predict``.
 """
 
@@ -33,10 +34,11 @@ import numpy as np
 from .boundary import BISECT, PROBE, STEP, WALK, BoundarySearch, _unit
 
 PROBES0, PROBES = 2, 1  # probe steps before the first turn, and between turns
-PROBE = 0.03  # probe radius / hi
+RADIUS = 0.03  # probe radius / hi
 NEAR = 0.3  # proposals farther than NEAR * hi from b do not update G (curvature)
 BELOW, SPREAD = 0.01, 0.012  # the ladder around t*: from t* (1 - BELOW), norms SPREAD apart
-STILL, STEPWISE = 1e-4, 0.25  # a margin change below STILL is none; this share of none: stepwise
+STILL, STEPWISE = 5e-6, 0.25  # a change below STILL is none (margins are rounded to 1e-5)
+SLOTS = 4  # a guided step's ladder points; its other proposals probe around the crossing
 RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
 
@@ -54,6 +56,7 @@ class MarginSearch(BoundarySearch):
         self.scored = np.zeros(n, dtype=bool)  # the pair's model gives margins
         self.stepwise = np.zeros(n, dtype=bool)  # its margins are flat between jumps: labels
         self.turned_at = np.full(n, -1)  # probe steps taken at the last turn (-1: none yet)
+        self.guided = np.zeros(n, dtype=bool)  # its last step was around the model's crossing
 
     def _valued(self, pairs: np.ndarray) -> np.ndarray:
         """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
@@ -63,19 +66,25 @@ class MarginSearch(BoundarySearch):
                 uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         deltas, keys = super().propose(live, noise, uniform)
         walking = np.isfinite(self.r[live]) & (self.phase[live] != WALK) & self._valued(live)
+        unit = _unit(noise)
         probe = np.flatnonzero(walking & (self.phase[live] == PROBE))
         if len(probe):
             pairs = live[probe]
             u, hi = self.u[pairs], self.hi[pairs]
-            unit = _unit(noise[probe])
-            w = _unit(unit - (unit * u[:, None, :]).sum(2, keepdims=True) * u[:, None, :])
-            deltas[probe] = (hi[:, None, None] * u[:, None, :]
-                             + (PROBE * hi)[:, None, None] * w).astype(np.float32)
+            deltas[probe] = (hi[:, None, None] * u[:, None, :] + (RADIUS * hi)[:, None, None]
+                             * _across(unit[probe], u)).astype(np.float32)
+        self.guided[live] = False
         step = np.flatnonzero(walking & (self.phase[live] == STEP))
         if len(step):
-            dirs, radii, ok = self._guided(live[step], noise.shape[1])
-            rows = step[ok]
-            deltas[rows] = (radii[ok][:, :, None] * dirs[ok][:, None, :]).astype(np.float32)
+            turned, radii, ok = self._guided(live[step], SLOTS)
+            rows, pairs = step[ok], live[step[ok]]
+            self.guided[pairs] = True
+            ladder = radii[ok][:, :, None] * turned[ok][:, None, :]
+            # the other slots probe around the predicted crossing: G for the next turn
+            centre = radii[ok][:, 1, None] * turned[ok]
+            around = centre[:, None, :] + (RADIUS * self.hi[pairs])[:, None, None] * _across(
+                unit[rows, SLOTS:], turned[ok])
+            deltas[rows] = np.concatenate([ladder, around], axis=1).astype(np.float32)
         return deltas, keys
 
     def _guided(self, pairs: np.ndarray, k: int):
@@ -104,36 +113,47 @@ class MarginSearch(BoundarySearch):
             margins = np.full(flips.shape, np.nan)
         self.scored[live] |= np.isfinite(margins).all(1) & ~self.stepwise[live]
         rows = np.arange(len(live))
-        walking = (np.isfinite(self.r[live]) & (self.phase[live] != WALK)
-                   & self._valued(live))
-        w = np.flatnonzero(walking)
-        if len(w):
-            self._absorb(live[w], deltas[w], margins[w])
-        hi_before = self.hi[live].copy()
+        phase = np.where(np.isfinite(self.r[live]) & self._valued(live), self.phase[live], -1)
+        before = np.flatnonzero(phase == PROBE)  # G first: the probes' turn reads it
+        if len(before):
+            self._absorb(live[before], deltas[before], margins[before], probes=True)
+        hi, u = self.hi[live].copy(), self.u[live].copy()
         better = np.isfinite(r_min) & (r_min < self.r[live])
-        m_best = margins[rows, best]
         super().observe(live, r_min, best, deltas, flips)
-        self.m_r[live[better]] = m_best[better]
-        # b moved to this step's closest flip (bisection, a turn), or to the best point (start)
-        moved = self.hi[live] != hi_before
-        at_best = moved & (self.hi[live] == r_min)
-        self.m_hi[live[at_best]] = m_best[at_best]
-        other = moved & ~at_best & (self.hi[live] == self.r[live])
-        self.m_hi[live[other]] = self.m_r[live[other]]
-        lost = moved & ~at_best & ~other
-        self.m_hi[live[lost]] = np.nan
+        self.m_r[live[better]] = margins[rows, best][better]
+        moved = np.flatnonzero((self.hi[live] != hi) | (self.u[live] != u).any(1))
+        if len(moved):
+            self._anchor(live[moved], deltas[moved], margins[moved])
+        after = np.flatnonzero(((phase == BISECT) | (phase == STEP)) & self._valued(live))
+        if len(after):  # the new b's neighbours: the ladder's and the probes' differences
+            self._absorb(live[after], deltas[after], margins[after])
+            p = live[after]
+            self.g[p] = _unit(-self.G[p]).astype(np.float32)
 
-    def _absorb(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray) -> None:
-        """The least change of G that fits m(b + D_i) - m_b = G . D_i for the proposals near b."""
+    def _anchor(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray) -> None:
+        """m_b of pairs whose b moved: the proposal at b, else the best point's, else unknown."""
+        b = self.hi[pairs, None] * self.u[pairs]
+        gap = np.linalg.norm(deltas - b[:, None, :], axis=2)
+        slot = gap.argmin(1)
+        rows = np.arange(len(pairs))
+        here = gap[rows, slot] <= 1e-4 * np.maximum(self.hi[pairs], 1e-12)
+        known = np.where(self.hi[pairs] == self.r[pairs], self.m_r[pairs], np.nan)
+        self.m_hi[pairs] = np.where(here, margins[rows, slot], known)
+
+    def _absorb(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray,
+                probes: bool = False) -> None:
+        """The least change of G that fits m(b + D_i) - m_b = G . D_i for the proposals near b
+        (``probes``: they are a probe step's, random moves, which change a smooth margin)."""
         b = self.hi[pairs, None] * self.u[pairs].astype(np.float64)
         offsets = deltas.astype(np.float64) - b[:, None, :]  # (W, k, d)
-        near = (np.linalg.norm(offsets, axis=2) <= NEAR * self.hi[pairs, None]) & np.isfinite(
-            margins)
+        size = np.linalg.norm(offsets, axis=2)
+        near = (size <= NEAR * self.hi[pairs, None]) & (size > 0) & np.isfinite(margins)
         offsets = np.where(near[:, :, None], offsets, 0.0)
         residual = np.where(near, margins - self.m_hi[pairs, None], 0.0)
         # a forest's margins: most small moves change nothing; walk such a pair by its labels
-        flat = (near & (np.abs(residual) < STILL)).sum(1) >= STEPWISE * np.maximum(near.sum(1), 1)
-        self.stepwise[pairs[flat]], self.scored[pairs[flat]] = True, False
+        if probes:
+            flat = (near & (np.abs(residual) < STILL)).sum(1) >= STEPWISE * near.sum(1)
+            self.stepwise[pairs[flat]], self.scored[pairs[flat]] = True, False
         residual -= np.einsum("wkd,wd->wk", offsets, self.G[pairs])
         gram = np.einsum("wkd,wjd->wkj", offsets, offsets)
         scale = np.maximum(np.trace(gram, axis1=1, axis2=2), 1e-12)
@@ -159,5 +179,25 @@ class MarginSearch(BoundarySearch):
         self.phase[p] = np.where(since >= np.where(turned, PROBES, PROBES0), STEP, PROBE)
 
     def _stepped(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        """A guided step's ladder is its first SLOTS proposals (the rest probed); where it moved b
+        and the bracket is narrow, the next turn follows at once (its probes came with it)."""
         self.turned_at[pairs] = self.probes[pairs]
-        super()._stepped(pairs, r_min, best, deltas, flips, norms)
+        guided = self.guided[pairs]
+        plain = ~guided
+        if plain.any():
+            super()._stepped(pairs[plain], r_min[plain], best[plain], deltas[plain],
+                             flips[plain], norms[plain])
+        p = pairs[guided]
+        if len(p) == 0:
+            return
+        f, n = flips[guided, :SLOTS], norms[guided, :SLOTS]
+        ladder = np.where(f, n, np.inf).min(1)
+        hi = self.hi[p].copy()
+        super()._stepped(p, ladder, best[guided], deltas[guided, :SLOTS], f, n)
+        again = (self.hi[p] < hi) & (self.phase[p] == PROBE)
+        self.phase[p[again]] = STEP
+
+
+def _across(unit: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Unit vectors (W, j, d) of ``unit`` less their part along the unit vectors u (W, d)."""
+    return _unit(unit - (unit * u[:, None, :]).sum(2, keepdims=True) * u[:, None, :])
