@@ -88,3 +88,15 @@ def test_an_adversary_its_own_predict_does_not_confirm_is_dropped():
     searched = ~res.reconstruction_changed
     assert searched.any() and res.censored[searched].all()
     assert (res.adversary_prediction == -1).all()
+
+
+def test_the_setup_line_says_what_the_search_reads_of_each_model():
+    from auditor.search.registry import describe_search
+
+    gen, _, w, b, _ = flat(n=1)
+    models = [ScoredHalfSpace("cnn", w, b), HalfSpace("forest", w, b)]
+    line = describe_search(SearchSettings(algorithm="margin"), models)
+    assert line == ("latent search: margin (cnn: scores, margin-guided; forest: labels only, "
+                    "boundary walk)")
+    assert describe_search(SearchSettings(algorithm="local"), models) == (
+        "latent search: local (labels only)")

@@ -33,12 +33,12 @@ import numpy as np
 
 from .boundary import BISECT, PROBE, STEP, WALK, BoundarySearch, _unit
 
-PROBES0, PROBES = 2, 1  # probe steps before the first turn, and between turns
+PROBES0, PROBES = 1, 1  # probe steps before the first turn, and between turns
 RADIUS = 0.03  # probe radius / hi
 NEAR = 0.3  # proposals farther than NEAR * hi from b do not update G (curvature)
 BELOW, SPREAD = 0.01, 0.012  # the ladder around t*: from t* (1 - BELOW), norms SPREAD apart
 STILL, STEPWISE = 5e-6, 0.25  # a change below STILL is none (margins are rounded to 1e-5)
-SLOTS = 4  # a guided step's ladder points; its other proposals probe around the crossing
+SLOTS = 3  # a guided step's ladder points; its other proposals probe around the crossing
 RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
 
