@@ -20,6 +20,9 @@ Ladder: the step turns u towards g by the share lam (as boundary.py) and puts it
     boundary's guess to hi: a good G lands a flip within a few percent of the boundary with no
     bisection after it. Where G predicts no nearer crossing, the boundary search's ladder.
 
+Start: the boundary search's, except that its growing shells (no flip yet) aim around the
+    direction of the lowest margin seen so far (spread LEAD) instead of anywhere: a model that
+    resists every random direction up to max_radius often gives way along the one it liked least.
 Probes between turns: PROBES0 before the first turn, PROBES after each. Where margins carry no
 gradient (a forest's scores are constant between jumps: a share STEPWISE of a step's differences
 near b are below STILL), the pair is walked by its labels from then on, as the boundary search
@@ -40,6 +43,7 @@ BELOW, SPREAD = 0.01, 0.012  # the ladder around t*: from t* (1 - BELOW), norms 
 STILL, STEPWISE = 5e-6, 0.25  # a change below STILL is none (margins are rounded to 1e-5)
 SLOTS = 3  # a guided step's ladder points; its other proposals probe around the crossing
 RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
+LEAD = 0.7  # before a flip: the shells' directions spread this far around the lowest margin's
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
 
 
@@ -57,6 +61,8 @@ class MarginSearch(BoundarySearch):
         self.stepwise = np.zeros(n, dtype=bool)  # its margins are flat between jumps: labels
         self.turned_at = np.full(n, -1)  # probe steps taken at the last turn (-1: none yet)
         self.guided = np.zeros(n, dtype=bool)  # its last step was around the model's crossing
+        self.m_low = np.full(n, np.inf)  # before any flip: the lowest margin seen, and its
+        self.d_low = np.zeros((n, latent_dim), dtype=np.float32)  # direction
 
     def _valued(self, pairs: np.ndarray) -> np.ndarray:
         """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
@@ -67,6 +73,13 @@ class MarginSearch(BoundarySearch):
         deltas, keys = super().propose(live, noise, uniform)
         walking = np.isfinite(self.r[live]) & (self.phase[live] != WALK) & self._valued(live)
         unit = _unit(noise)
+        _, growing, _ = self._phases(live)
+        lead = np.flatnonzero(growing & self.scored[live] & np.isfinite(self.m_low[live]))
+        if len(lead):  # the growing shells' directions around the lowest margin seen so far
+            pairs = live[lead]
+            dirs = _unit(self.d_low[pairs][:, None, :] + LEAD * unit[lead])
+            deltas[lead] = np.linalg.norm(deltas[lead], axis=2, keepdims=True) * dirs
+            keys[lead] = np.stack([np.ones(len(lead)), pairs.astype(float)], 1)
         probe = np.flatnonzero(walking & (self.phase[live] == PROBE))
         if len(probe):
             pairs = live[probe]
@@ -118,6 +131,11 @@ class MarginSearch(BoundarySearch):
         if len(before):
             self._absorb(live[before], deltas[before], margins[before], probes=True)
         hi, u = self.hi[live].copy(), self.u[live].copy()
+        lowest = np.nanargmin(np.where(np.isfinite(margins), margins, np.inf), axis=1)
+        m = margins[rows, lowest]
+        low = ~np.isfinite(self.r[live]) & (m < self.m_low[live])
+        self.m_low[live[low]] = m[low]
+        self.d_low[live[low]] = _unit(deltas[rows[low], lowest[low]])
         better = np.isfinite(r_min) & (r_min < self.r[live])
         super().observe(live, r_min, best, deltas, flips)
         self.m_r[live[better]] = margins[rows, best][better]
