@@ -24,9 +24,10 @@ Start: the boundary search's, except that its growing shells (no flip yet) aim a
     direction of the lowest margin seen so far (spread LEAD) instead of anywhere: a model that
     resists every random direction up to max_radius often gives way along the one it liked least.
 Probes between turns: PROBES0 before the first turn, PROBES after each. Where margins carry no
-gradient (a forest's scores are constant between jumps: a share STEPWISE of a step's differences
-near b are below STILL), the pair is walked by its labels from then on, as the boundary search
-walks it. The best proposal's label comes from the same model call
+gradient (a forest's scores are constant between jumps: a share STEPWISE of the differences
+between neighbouring bisection points, or of a probe step's, are below STILL), the pair is
+walked by its labels from then on, as the boundary search walks it (the first walking step is
+always a bisection: from then on such a pair's walk is the boundary search's). The best proposal's label comes from the same model call
 as its scores; the driver checks every pair's final adversary with the model's own ``predict``.
 """
 
@@ -142,6 +143,12 @@ class MarginSearch(BoundarySearch):
         moved = np.flatnonzero((self.hi[live] != hi) | (self.u[live] != u).any(1))
         if len(moved):
             self._anchor(live[moved], deltas[moved], margins[moved])
+        line = np.flatnonzero(phase == BISECT)  # points along u: a forest's margins repeat
+        if len(line):
+            order = np.argsort(np.linalg.norm(deltas[line], axis=2), axis=1)
+            steps = np.diff(np.take_along_axis(margins[line], order, 1), axis=1)
+            still = live[line[(np.abs(steps) < STILL).mean(1) >= STEPWISE]]
+            self.stepwise[still], self.scored[still] = True, False
         after = np.flatnonzero(((phase == BISECT) | (phase == STEP)) & self._valued(live))
         if len(after):  # the new b's neighbours: the ladder's and the probes' differences
             self._absorb(live[after], deltas[after], margins[after])
