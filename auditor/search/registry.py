@@ -45,8 +45,8 @@ WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale b
 # (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
 DEFAULTS: dict[tuple[str, bool], dict] = {
-    ("image", False): {"algorithm": "boundary"},
-    ("image", True): {"algorithm": "boundary", "max_steps": 46},
+    ("image", False): {"algorithm": "margin"},  # labels-only models: the boundary search's walk
+    ("image", True): {"algorithm": "margin", "max_steps": 46},
     ("text", False): {"algorithm": "local"},
     ("text", True): {"algorithm": "local"},
 }
