@@ -26,6 +26,7 @@ from .finishing import figures, redraw
 from .formats import FORMATS
 from .loading import Loaded, load, model_record, reference_for, source_name
 from .search.estimate import BUDGET, auto_error_images, search_error_estimate
+from .search.registry import describe_search
 
 log = logging.getLogger("auditor")
 
@@ -231,6 +232,7 @@ def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source)
     """The :class:`Plan` of a loaded scan; an OptionError where the gate cannot be computed."""
     gen, classifiers, gate = loaded.gen, loaded.classifiers, config.gate
     settings = config.search.for_generator(gen)
+    log.info(describe_search(settings, classifiers))
     n, shape = loaded.n, gen.image_shape
     gated = gate.on == "error-distance" and gate.baseline and gen.reference is not None
     mode = "on" if gated and config.errors.distance == "auto" else config.errors.distance

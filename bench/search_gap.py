@@ -73,8 +73,13 @@ class _Named:
     def __init__(self, name: str, model) -> None:
         self.name, self.model = name, model
 
+    has_scores = True  # the bundle's R gives scores (a pretrained ResNet, as the hidden ones)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict(x)
+
+    def predict_scores(self, x: np.ndarray):
+        return self.model.predict_scores(x)
 
 
 def domain(name: str, per_class: int):
@@ -138,6 +143,7 @@ def measure(gen, classifiers, images, spec: str, tag: str, code: str, seed: int)
 
 
 MODULES = {"local": ["local", "surrogate"], "boundary": ["boundary", "local", "surrogate"],
+           "margin": ["margin", "boundary", "local", "surrogate", "driver"],
            "hybrid": ["hybrid", "shell"], "iterative": ["iterative", "shell"]}
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 
 from .local import START_RADIUS, LocalSearch
+from .searches import SEARCHES
 
 BISECT, PROBE, STEP, WALK = 0, 1, 2, 3
 TAU = 0.02  # relative bracket width at which bisection stops
@@ -65,6 +66,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
+@SEARCHES.register("boundary")
 class BoundarySearch(LocalSearch):
     name = "boundary"
     defaults = {"samples": 8, "step": 0.005, "max_steps": 36}

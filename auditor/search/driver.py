@@ -118,9 +118,10 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         decoded[0] += len(z)
         return images_
 
-    def classify(clf, images_: np.ndarray) -> np.ndarray:
+    def classify(clf, images_: np.ndarray, scores: bool = False):
+        """Labels (N,); with ``scores``, labels and log-probabilities from one model call."""
         t = time.perf_counter()
-        labels = clf.predict(images_)
+        labels = clf.predict_scores(images_) if scores else clf.predict(images_)
         out.classifier_seconds[clf.name] += time.perf_counter() - t
         return labels
 
@@ -189,6 +190,9 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
         progress(reported)
     step = _Step(decode, classify, models, z0, x.shape[1:], settings, results, start, target,
                  reference)
+    # searches that read scores get each proposal's margin from the models that give them
+    step.scored = np.array([getattr(algorithm, "scores", False) and reference is None
+                            and bool(getattr(clf, "has_scores", False)) for clf in models])
     streams = [_stream(settings.seed, first_index + start + i) for i in range(m)]
     for _ in range(settings.max_steps):
         live = np.flatnonzero(~state.done)
@@ -203,14 +207,36 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
             noise[i] = streams[i].standard_normal((k, d), dtype=np.float32)
             uniform[i] = 1.0 - streams[i].random(k, dtype=np.float32)  # in (0, 1]
         deltas, keys = state.propose(live, noise[img], uniform[img])  # (L, k, d), (L, c)
-        r_min, best, flips = step(live, img, deltas, keys)
-        state.observe(live, r_min, best, deltas, flips)
+        r_min, best, flips, margins = step(live, img, deltas, keys)
+        if step.scored.any():
+            state.observe(live, r_min, best, deltas, flips, margins=margins)
+        else:
+            state.observe(live, r_min, best, deltas, flips)
         if progress:
             now = int(state.done.sum())
             progress(now - reported)
             reported = now
     if progress and reported < n_pairs:  # pairs stopped by max_steps
         progress(n_pairs - reported)
+    if step.scored.any():
+        _verify(decode, classify, models, step.scored, z0, results, start, target)
+
+
+def _verify(decode, classify, models, scored, z0, results, start, target) -> None:
+    """Adversaries found from labels that came with scores: each model's own ``predict`` labels
+    the decoded z* again (one query per input); one it does not flip is dropped (censored)."""
+    m = len(z0)
+    for j, clf in enumerate(models):
+        res = results[clf.name]
+        rows = start + np.flatnonzero(~np.isnan(res.delta_z[start:start + m]))
+        if not scored[j] or len(rows) == 0:
+            continue
+        labels = classify(clf, decode(res.z_star[rows], rows - start))
+        res.queries[rows] += 1
+        flipped = labels != target[j * m + rows - start]
+        bad = rows[~flipped]
+        res.delta_z[bad], res.z_star[bad], res.adversary_prediction[bad] = np.nan, np.nan, -1
+        res.adversary_prediction[rows[flipped]] = labels[flipped]
 
 
 def _targets(models, z0, results, start, reference_labels):
@@ -268,6 +294,7 @@ class _Step:
             decode, classify, models, z0, shape)
         self.k, self.results, self.start, self.target = settings.proposals, results, start, target
         self.reference = reference
+        self.scored = np.zeros(len(models), dtype=bool)  # models whose margins are read
         # distinct states per generator call
         self.per_call = max(1, settings.chunk_samples // self.k)
 
@@ -279,9 +306,10 @@ class _Step:
         model_of = live // m
         labels = np.empty((len(live), k), dtype=np.int64)
         flips = np.empty((len(live), k), dtype=bool)
+        margins = np.full((len(live), k), np.nan)
         for b in range(0, len(first), self.per_call):
             self._block(first[b : b + self.per_call], b, live, img, deltas, inverse, model_of,
-                        labels, flips)
+                        labels, flips, margins)
         # per live pair: the closest flipping proposal (best) and its norm (r_min; inf: none)
         masked = np.where(flips, np.linalg.norm(deltas, axis=2), np.inf)
         best = masked.argmin(axis=1)
@@ -299,9 +327,10 @@ class _Step:
             res.delta_z[rb] = r_min[b]
             res.z_star[rb] = self.z0[img[b]] + deltas[b, best[b]]
             res.adversary_prediction[rb] = labels[b, best[b]]
-        return r_min, best, flips
+        return r_min, best, flips, margins
 
-    def _block(self, block, b, live, img, deltas, inverse, model_of, labels, flips) -> None:
+    def _block(self, block, b, live, img, deltas, inverse, model_of, labels, flips,
+               margins) -> None:
         """Decode the distinct proposals ``block`` (from index b) and label them for every model."""
         k, shape, d = self.k, self.shape, self.z0.shape[1]
         z = self.z0[img[block]][:, None, :] + deltas[block]
@@ -312,8 +341,26 @@ class _Step:
         in_block = (inverse >= b) & (inverse < b + len(block))
         for j, clf in enumerate(self.models):
             sel = np.flatnonzero(in_block & (model_of == j))
-            if len(sel):
-                rows = decoded[inverse[sel] - b].reshape(-1, *shape)
-                labels[sel] = self.classify(clf, rows).reshape(len(sel), k)
-                flips[sel] = (labels[sel] != self.target[live[sel]][:, None] if r_labels is None
-                              else labels[sel] != r_labels[inverse[sel] - b])
+            if len(sel) == 0:
+                continue
+            rows = decoded[inverse[sel] - b].reshape(-1, *shape)
+            if self.scored[j]:
+                found, logp = self.classify(clf, rows, scores=True)
+                margins[sel] = _margins(logp, np.repeat(self.target[live[sel]], k)).reshape(
+                    len(sel), k)
+            else:
+                found = self.classify(clf, rows)
+            labels[sel] = found.reshape(len(sel), k)
+            flips[sel] = (labels[sel] != self.target[live[sel]][:, None] if r_labels is None
+                          else labels[sel] != r_labels[inverse[sel] - b])
+
+
+def _margins(logp: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """log p_t - max over the other classes, rounded to 1e-5 (so that a model's last bits, which
+    may depend on its batch, do not steer the search); NaN where t is no class of the scores."""
+    n, k = logp.shape
+    ok = (target >= 0) & (target < k)
+    t = np.where(ok, target, 0)
+    own = logp[np.arange(n), t].astype(np.float64)
+    others = np.where(np.arange(k)[None, :] == t[:, None], -np.inf, logp).max(1)
+    return np.where(ok, np.round(own - others, 5), np.nan)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from .shell import ShellSearch
+from .searches import SEARCHES
 
 
+@SEARCHES.register("iterative")
 class IterativeSearch(ShellSearch):
     name = "iterative"
     defaults = {"samples": 250, "step": 0.1, "max_steps": 200}

@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from .surrogate import boundary_normals
+from .searches import SEARCHES
 
 ANCHORS = 512  # prior samples labelled by each model once per batch
 # times sqrt(d): norms tried along the surrogate's first normal, N geometric ones
@@ -53,6 +54,7 @@ GROW, SHRINK = 1.3, 0.8  # step-size factors after a step with, and without, a f
 MAX_SIGMA, MAX_EPS = 2.0, 0.3
 
 
+@SEARCHES.register("local")
 class LocalSearch:
     name = "local"
     defaults = {"samples": 8, "step": 0.005, "max_steps": 60}

@@ -1,5 +1,7 @@
-"""The latent searches' registry: one algorithm per module, and the protocol each implements.
-A new search is one new module plus one line in ALGORITHMS (docs/architecture.md)."""
+"""The latent searches: the protocol each implements, the registry they register in
+(search/searches.py; the imports below register them), and --search auto's choice. A new search
+is one new module decorated ``@SEARCHES.register("name")`` plus its import here
+(docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .boundary import BoundarySearch
-from .hybrid import HybridSearch
-from .iterative import IterativeSearch
-from .local import LocalSearch
+from . import boundary, hybrid, iterative, local, margin  # noqa: F401  (register the searches)
+from .searches import SEARCHES
 
 
 class LatentSearch(Protocol):
@@ -35,16 +35,15 @@ class LatentSearch(Protocol):
         which of its proposals flipped (``flips``, (L, k) bool)."""
 
 
-ALGORITHMS: dict[str, type] = {"local": LocalSearch, "boundary": BoundarySearch,
-                               "hybrid": HybridSearch, "iterative": IterativeSearch}
+ALGORITHMS = SEARCHES  # --search's names -> classes
 
 AUTO = "auto"  # --search auto (the default): the search DEFAULTS names for the generator
 WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale bundles have 16)
 # (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
 DEFAULTS: dict[tuple[str, bool], dict] = {
-    ("image", False): {"algorithm": "boundary"},
-    ("image", True): {"algorithm": "boundary", "max_steps": 46},
+    ("image", False): {"algorithm": "margin"},  # labels-only models: the boundary search's walk
+    ("image", True): {"algorithm": "margin", "max_steps": 46},
     ("text", False): {"algorithm": "local"},
     ("text", True): {"algorithm": "local"},
 }
@@ -55,3 +54,13 @@ def default_search(modality: str, latent_dim: int) -> dict:
     latent size."""
     wide = latent_dim > WIDE
     return DEFAULTS.get((modality, wide), DEFAULTS[("image", wide)])
+
+
+def describe_search(settings, classifiers) -> str:
+    """One line for the scan's log: the latent search and, where it reads scores, what it reads
+    of each model (scores: a margin-guided walk; labels only: the boundary search's)."""
+    if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
+        return f"latent search: {settings.algorithm} (labels only)"
+    reads = [f"{c.name}: " + ("scores, margin-guided" if getattr(c, "has_scores", False)
+                              else "labels only, boundary walk") for c in classifiers]
+    return f"latent search: {settings.algorithm} ({'; '.join(reads)})"

@@ -1,0 +1,231 @@
+"""Margin search: the boundary search (boundary.py), steered by the model's class scores where it
+gives them.
+
+Score-based (class scores, no gradients), for models that give scores; a pair whose model gives
+labels only is searched exactly as ``boundary`` searches it (same proposals, same results). The
+driver hands this search, besides which proposals flipped, each proposal's *margin*
+m(z) = log p_t(G(z)) - max_{c != t} log p_c(G(z)) (t: the label to flip; m < 0 where it flipped).
+A margin is a number where a label is a bit, so the walk changes in two places:
+
+Gradient: every walking step's proposals near the boundary point b = z0 + hi u (a verified flip
+    whose margin m_b is known) are finite differences of m: the estimate G of grad m is moved,
+    by the least change that fits them (a Broyden update; Broyden 1965, as in Nocedal & Wright,
+    "Numerical Optimization", ch. 6), to m(b + D_i) - m_b = G . D_i for each proposal's offset
+    D_i from b. Bisection points fit G along u, probes (random directions across u, radius
+    RADIUS * hi around b) across it, ladder points along the turned direction: every query
+    informs G, where a label only says on which side it fell. The normal is g = -G / |G|.
+Ladder: the step turns u towards g by the share lam (as boundary.py) and puts its k norms around
+    the norm t* at which the linear model m_b + G . (z - b) crosses 0 along the turned direction
+    (from t* (1 - BELOW) up, spaced SPREAD apart) instead of a geometric ladder from the flat
+    boundary's guess to hi: a good G lands a flip within a few percent of the boundary with no
+    bisection after it. Where G predicts no nearer crossing, the boundary search's ladder.
+
+Start: the boundary search's, except that its growing shells (no flip yet) aim around the
+    direction of the lowest margin seen so far (spread LEAD) instead of anywhere: a model that
+    resists every random direction up to max_radius often gives way along the one it liked least.
+Probes between turns: PROBES0 before the first turn, PROBES after each. Where margins carry no
+gradient (a forest's scores are constant between jumps: a share STEPWISE of the differences
+between neighbouring bisection points, or of a probe step's, are below STILL), the pair is
+walked by its labels from then on, as the boundary search walks it (the first walking step is
+always a bisection: from then on such a pair's walk is the boundary search's). The best
+proposal's label comes from the same model call as its scores; the driver checks every pair's
+final adversary with the model's own ``predict``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .boundary import BISECT, PROBE, STEP, WALK, BoundarySearch, _unit
+from .searches import SEARCHES
+
+PROBES0, PROBES = 1, 1  # probe steps before the first turn, and between turns
+RADIUS = 0.03  # probe radius / hi
+NEAR = 0.3  # proposals farther than NEAR * hi from b do not update G (curvature)
+BELOW, SPREAD = 0.01, 0.012  # the ladder around t*: from t* (1 - BELOW), norms SPREAD apart
+STILL, STEPWISE = 5e-6, 0.25  # a change below STILL is none (margins are rounded to 1e-5)
+SLOTS = 3  # a guided step's ladder points; its other proposals probe around the crossing
+RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
+LEAD = 0.7  # before a flip: the shells' directions spread this far around the lowest margin's
+LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
+
+
+@SEARCHES.register("margin")
+class MarginSearch(BoundarySearch):
+    name = "margin"
+    defaults = {"samples": 8, "step": 0.005, "max_steps": 36}
+    scores = True  # the driver passes each proposal's margin (NaN for label-only models)
+
+    def __init__(self, n: int, settings, latent_dim: int, context) -> None:
+        super().__init__(n, settings, latent_dim, context)
+        self.G = np.zeros((n, latent_dim))  # estimate of grad m (0: none yet)
+        self.m_r = np.full(n, np.nan)  # margin at the best point (r, d)
+        self.m_hi = np.full(n, np.nan)  # margin at b = z0 + hi u
+        self.scored = np.zeros(n, dtype=bool)  # the pair's model gives margins
+        self.stepwise = np.zeros(n, dtype=bool)  # its margins are flat between jumps: labels
+        self.turned_at = np.full(n, -1)  # probe steps taken at the last turn (-1: none yet)
+        self.guided = np.zeros(n, dtype=bool)  # its last step was around the model's crossing
+        self.m_low = np.full(n, np.inf)  # before any flip: the lowest margin seen, and its
+        self.d_low = np.zeros((n, latent_dim), dtype=np.float32)  # direction
+
+    def _valued(self, pairs: np.ndarray) -> np.ndarray:
+        """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
+        return self.scored[pairs] & np.isfinite(self.m_hi[pairs])
+
+    def propose(self, live: np.ndarray, noise: np.ndarray,
+                uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        deltas, keys = super().propose(live, noise, uniform)
+        walking = np.isfinite(self.r[live]) & (self.phase[live] != WALK) & self._valued(live)
+        unit = _unit(noise)
+        _, growing, _ = self._phases(live)
+        lead = np.flatnonzero(growing & self.scored[live] & np.isfinite(self.m_low[live]))
+        if len(lead):  # the growing shells' directions around the lowest margin seen so far
+            pairs = live[lead]
+            dirs = _unit(self.d_low[pairs][:, None, :] + LEAD * unit[lead])
+            deltas[lead] = np.linalg.norm(deltas[lead], axis=2, keepdims=True) * dirs
+            keys[lead] = np.stack([np.ones(len(lead)), pairs.astype(float)], 1)
+        probe = np.flatnonzero(walking & (self.phase[live] == PROBE))
+        if len(probe):
+            pairs = live[probe]
+            u, hi = self.u[pairs], self.hi[pairs]
+            deltas[probe] = (hi[:, None, None] * u[:, None, :] + (RADIUS * hi)[:, None, None]
+                             * _across(unit[probe], u)).astype(np.float32)
+        self.guided[live] = False
+        step = np.flatnonzero(walking & (self.phase[live] == STEP))
+        if len(step):
+            turned, radii, ok = self._guided(live[step], SLOTS)
+            rows, pairs = step[ok], live[step[ok]]
+            self.guided[pairs] = True
+            ladder = radii[ok][:, :, None] * turned[ok][:, None, :]
+            # the other slots probe around the predicted crossing: G for the next turn
+            centre = radii[ok][:, 1, None] * turned[ok]
+            around = centre[:, None, :] + (RADIUS * self.hi[pairs])[:, None, None] * _across(
+                unit[rows, SLOTS:], turned[ok])
+            deltas[rows] = np.concatenate([ladder, around], axis=1).astype(np.float32)
+        return deltas, keys
+
+    def _guided(self, pairs: np.ndarray, k: int):
+        """The turned direction (W, d), the norms around the linear model's crossing (W, k), and
+        whether the model predicts a crossing nearer than hi (W,)."""
+        u, hi, lam = self.u[pairs], self.hi[pairs], self.lam[pairs]
+        grad = self.G[pairs]
+        g = _unit(-grad)
+        cos = np.clip((g * u).sum(1), -1.0, 1.0)
+        tangent = _unit(g - cos[:, None] * u)
+        turned = _unit(u + np.tan(lam * np.arccos(cos))[:, None] * tangent)
+        # m_b + G . (t u' - hi u) = 0
+        slope = (grad * turned).sum(1)
+        start = (grad * u).sum(1) * hi - self.m_hi[pairs]
+        t = np.where(slope < 0, start / np.where(slope < 0, slope, -1.0), np.inf)
+        low = t * (1 - BELOW)
+        radii = low[:, None] * (1 + SPREAD) ** np.arange(k)[None, :]
+        ok = (slope < 0) & (low > 0.5 * hi) & (low < hi)
+        radii = np.minimum(radii, hi[:, None] * (1 - 1e-3))
+        return turned, radii, ok
+
+    def observe(self, live: np.ndarray, r_min: np.ndarray, best: np.ndarray,
+                deltas: np.ndarray, flips: np.ndarray | None = None,
+                margins: np.ndarray | None = None) -> None:
+        if margins is None:
+            margins = np.full(flips.shape, np.nan)
+        self.scored[live] |= np.isfinite(margins).all(1) & ~self.stepwise[live]
+        rows = np.arange(len(live))
+        phase = np.where(np.isfinite(self.r[live]) & self._valued(live), self.phase[live], -1)
+        before = np.flatnonzero(phase == PROBE)  # G first: the probes' turn reads it
+        if len(before):
+            self._absorb(live[before], deltas[before], margins[before], probes=True)
+        hi, u = self.hi[live].copy(), self.u[live].copy()
+        lowest = np.nanargmin(np.where(np.isfinite(margins), margins, np.inf), axis=1)
+        m = margins[rows, lowest]
+        low = ~np.isfinite(self.r[live]) & (m < self.m_low[live])
+        self.m_low[live[low]] = m[low]
+        self.d_low[live[low]] = _unit(deltas[rows[low], lowest[low]])
+        better = np.isfinite(r_min) & (r_min < self.r[live])
+        super().observe(live, r_min, best, deltas, flips)
+        self.m_r[live[better]] = margins[rows, best][better]
+        moved = np.flatnonzero((self.hi[live] != hi) | (self.u[live] != u).any(1))
+        if len(moved):
+            self._anchor(live[moved], deltas[moved], margins[moved])
+        line = np.flatnonzero(phase == BISECT)  # points along u: a forest's margins repeat
+        if len(line):
+            order = np.argsort(np.linalg.norm(deltas[line], axis=2), axis=1)
+            steps = np.diff(np.take_along_axis(margins[line], order, 1), axis=1)
+            still = live[line[(np.abs(steps) < STILL).mean(1) >= STEPWISE]]
+            self.stepwise[still], self.scored[still] = True, False
+        after = np.flatnonzero(((phase == BISECT) | (phase == STEP)) & self._valued(live))
+        if len(after):  # the new b's neighbours: the ladder's and the probes' differences
+            self._absorb(live[after], deltas[after], margins[after])
+            p = live[after]
+            self.g[p] = _unit(-self.G[p]).astype(np.float32)
+
+    def _anchor(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray) -> None:
+        """m_b of pairs whose b moved: the proposal at b, else the best point's, else unknown."""
+        b = self.hi[pairs, None] * self.u[pairs]
+        gap = np.linalg.norm(deltas - b[:, None, :], axis=2)
+        slot = gap.argmin(1)
+        rows = np.arange(len(pairs))
+        here = gap[rows, slot] <= 1e-4 * np.maximum(self.hi[pairs], 1e-12)
+        known = np.where(self.hi[pairs] == self.r[pairs], self.m_r[pairs], np.nan)
+        self.m_hi[pairs] = np.where(here, margins[rows, slot], known)
+
+    def _absorb(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray,
+                probes: bool = False) -> None:
+        """The least change of G that fits m(b + D_i) - m_b = G . D_i for the proposals near b
+        (``probes``: they are a probe step's, random moves, which change a smooth margin)."""
+        b = self.hi[pairs, None] * self.u[pairs].astype(np.float64)
+        offsets = deltas.astype(np.float64) - b[:, None, :]  # (W, k, d)
+        size = np.linalg.norm(offsets, axis=2)
+        near = (size <= NEAR * self.hi[pairs, None]) & (size > 0) & np.isfinite(margins)
+        offsets = np.where(near[:, :, None], offsets, 0.0)
+        residual = np.where(near, margins - self.m_hi[pairs, None], 0.0)
+        # a forest's margins: most small moves change nothing; walk such a pair by its labels
+        if probes:
+            flat = (near & (np.abs(residual) < STILL)).sum(1) >= STEPWISE * near.sum(1)
+            self.stepwise[pairs[flat]], self.scored[pairs[flat]] = True, False
+        residual -= np.einsum("wkd,wd->wk", offsets, self.G[pairs])
+        gram = np.einsum("wkd,wjd->wkj", offsets, offsets)
+        scale = np.maximum(np.trace(gram, axis1=1, axis2=2), 1e-12)
+        gram += (RIDGE * scale)[:, None, None] * np.eye(gram.shape[1])[None]
+        coef = np.linalg.solve(gram, residual[:, :, None])[:, :, 0]
+        self.G[pairs] += np.einsum("wk,wkd->wd", coef, offsets)
+
+    def _probed(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        valued = self._valued(pairs) & (np.linalg.norm(self.G[pairs], axis=1) > 0)
+        plain = ~valued
+        if plain.any():
+            super()._probed(pairs[plain], r_min[plain], best[plain], deltas[plain], flips[plain],
+                            norms[plain])
+        p = pairs[valued]
+        if len(p) == 0:
+            return
+        self.g[p] = _unit(-self.G[p]).astype(np.float32)
+        first = self.probes[p] == 0
+        self.lam[p[first]] = LAM_SCORES
+        self.probes[p] += 1
+        turned = self.turned_at[p] >= 0
+        since = self.probes[p] - np.where(turned, self.turned_at[p], 0)
+        self.phase[p] = np.where(since >= np.where(turned, PROBES, PROBES0), STEP, PROBE)
+
+    def _stepped(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        """A guided step's ladder is its first SLOTS proposals (the rest probed); where it moved b
+        and the bracket is narrow, the next turn follows at once (its probes came with it)."""
+        self.turned_at[pairs] = self.probes[pairs]
+        guided = self.guided[pairs]
+        plain = ~guided
+        if plain.any():
+            super()._stepped(pairs[plain], r_min[plain], best[plain], deltas[plain],
+                             flips[plain], norms[plain])
+        p = pairs[guided]
+        if len(p) == 0:
+            return
+        f, n = flips[guided, :SLOTS], norms[guided, :SLOTS]
+        ladder = np.where(f, n, np.inf).min(1)
+        hi = self.hi[p].copy()
+        super()._stepped(p, ladder, best[guided], deltas[guided, :SLOTS], f, n)
+        again = (self.hi[p] < hi) & (self.phase[p] == PROBE)
+        self.phase[p[again]] = STEP
+
+
+def _across(unit: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Unit vectors (W, j, d) of ``unit`` less their part along the unit vectors u (W, d)."""
+    return _unit(unit - (unit * u[:, None, :]).sum(2, keepdims=True) * u[:, None, :])
