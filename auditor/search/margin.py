@@ -5,7 +5,7 @@ Score-based (class scores, no gradients), for models that give scores; a pair wh
 labels only is searched exactly as ``boundary`` searches it (same proposals, same results). The
 driver hands this search, besides which proposals flipped, each proposal's *margin*
 m(z) = log p_t(G(z)) - max_{c != t} log p_c(G(z)) (t: the label to flip; m < 0 where it flipped).
-A margin is a number where a label is a bit, so the walk changes in two places:
+A margin is a number where a label is a bit, so the walk changes in three places:
 
 Gradient: every walking step's proposals near the boundary point b = z0 + hi u (a verified flip
     whose margin m_b is known) are finite differences of m: the estimate G of grad m is moved,
@@ -14,11 +14,13 @@ Gradient: every walking step's proposals near the boundary point b = z0 + hi u (
     D_i from b. Bisection points fit G along u, probes (random directions across u, radius
     RADIUS * hi around b) across it, ladder points along the turned direction: every query
     informs G, where a label only says on which side it fell. The normal is g = -G / |G|.
-Ladder: the step turns u towards g by the share lam (as boundary.py) and puts its k norms around
-    the norm t* at which the linear model m_b + G . (z - b) crosses 0 along the turned direction
-    (from t* (1 - BELOW) up, spaced SPREAD apart) instead of a geometric ladder from the flat
-    boundary's guess to hi: a good G lands a flip within a few percent of the boundary with no
-    bisection after it. Where G predicts no nearer crossing, the boundary search's ladder.
+Ladder: the step turns u towards g by the share lam (as boundary.py, LAM_SCORES at first) and
+    puts SLOTS norms around the norm t* at which the linear model m_b + G . (z - b) crosses 0
+    along the turned direction (from t* (1 - BELOW) up, spaced SPREAD apart) instead of a
+    geometric ladder from the flat boundary's guess to hi; its other k - SLOTS proposals probe
+    around the predicted crossing (radius RADIUS * hi), so that where a flip moves b and the
+    bracket is narrow the next turn follows at once, with no probe step between. Where G
+    predicts no nearer crossing, the boundary search's ladder.
 
 Start: the boundary search's, except that its growing shells (no flip yet) aim around the
     direction of the lowest margin seen so far (spread LEAD) instead of anywhere: a model that
