@@ -167,7 +167,7 @@ def validate_generator(plan: ValidationPlan, progress: Callable[[int], None] | N
     figures = tuple(FigureRho(key, LABELS[key], record["spearman_validation"].get(key), rho,
                               key == chosen, tuple(intervals[key]) if key in intervals else None)
                     for key, rho in record["spearman_test"].items())
-    _note_interval(next(f for f in figures if f.chosen), record["n_images"]["test"],
+    _note_interval(next((f for f in figures if f.chosen), None), record["n_images"]["test"],
                    "texts" if gen.modality == "text" else "images")
     return GeneratorValidation(record, figures, len(classifiers), record["n_images"]["validation"],
                                record["n_images"]["test"], manifest)
@@ -219,10 +219,10 @@ def rho_intervals(classifiers, out, labels: np.ndarray, rows: np.ndarray, rho: d
             for k, v in ((k, np.array(v)[~np.isnan(v)]) for k, v in drawn.items()) if len(v)}
 
 
-def _note_interval(chosen: FigureRho, n_test: int, unit: str) -> None:
+def _note_interval(chosen: FigureRho | None, n_test: int, unit: str) -> None:
     """Say how far the chosen figure's reported ρ moves over resamples, and where it moves a
     lot, what to do."""
-    if chosen.interval is None or chosen.rho_test is None:
+    if chosen is None or chosen.interval is None or chosen.rho_test is None:
         return
     lo, hi = chosen.interval
     wide = hi - lo > WIDE
