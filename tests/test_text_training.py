@@ -110,6 +110,44 @@ def test_validate_generator_records_the_figure_to_read_as_accuracy_for_text(trai
     record = json.loads((bundle / "manifest.json").read_text())["validation"]
     assert record["n_models"] == 3 and record["figure"] in record["spearman_test"]
     assert record["n_images"] == {"validation": 20, "test": 20}
+    intervals = record["spearman_test_interval"]
+    assert intervals and set(intervals) <= set(record["spearman_test"])
+    assert all(-1 <= lo <= hi <= 1 for lo, hi in intervals.values())
+    assert "moves between" in result.output  # the chosen figure's interval, said
+
+
+def test_rho_intervals_resample_the_reported_half_as_validate_measures_it(monkeypatch):
+    """Resampling the identity gives validate()'s own ρ of every product figure; real resamples
+    give a 10th-90th percentile range."""
+    from types import SimpleNamespace
+
+    import auditor.generator_validation as gv
+    from auditor.search.types import ModelResult, SearchOutput
+    from auditor.accuracy_figures import FIGURES, validate
+
+    rng = np.random.default_rng(1)
+    n, labels = 60, rng.integers(0, 3, 60)
+
+    def result(pred):
+        dz = np.where(rng.random(n) < 0.1, np.nan, rng.random(n) * 3)
+        return ModelResult(pred, pred.copy(), pred.copy(), dz, np.zeros((n, 2)),
+                           np.ones(n, dtype=np.int64))
+
+    preds = [np.where(rng.random(n) < acc, labels, (labels + 1) % 3) for acc in (.3, .5, .7, .9)]
+    zoo = [SimpleNamespace(name=f"m{k}", predict=lambda x, p=p: p[x]) for k, p in enumerate(preds)]
+    out = SearchOutput(np.zeros((n, 2)), {m.name: result(p) for m, p in zip(zoo, preds)},
+                       errors={m.name: result(p) for m, p in zip(zoo, preds)},
+                       reference_prediction=labels.copy(), reference_adversary={
+                           m.name: np.full(n, -1) for m in zoo})
+    record, _ = validate(zoo, out, np.arange(n), labels, "test zoo")
+    rows = np.arange(n // 2, n)
+    spread = gv.rho_intervals(zoo, out, labels, rows, record["spearman_test"], draws=50)
+    assert set(spread) == {k for k in FIGURES if record["spearman_test"].get(k) is not None}
+    monkeypatch.setattr(gv.np.random, "default_rng", lambda seed: SimpleNamespace(
+        integers=lambda lo, hi, size: np.arange(size)))
+    same = gv.rho_intervals(zoo, out, labels, rows, record["spearman_test"], draws=1)
+    assert {k: v[0] for k, v in same.items()} == {k: record["spearman_test"][k] for k in same}
+    assert all(lo <= hi for lo, hi in spread.values())
 
 
 def test_sentences_without_labels_give_a_bundle_a_sentence_model_scans_with(tmp_path):
