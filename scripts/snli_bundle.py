@@ -79,11 +79,11 @@ def cmd_vae(a) -> None:
 def cmd_eval_vae(a) -> None:
     import numpy as np
     import torch
-    from auditor.text.vae import TextGenerator
+    from auditor.text.vae import SentenceCodec
     from auditor.text.vae_quality import decode_speed, neighbourhood, reconstruction
     torch.set_num_threads(a.threads)
     out = WORK / f"vae-{a.name}"
-    gen = TextGenerator.load(out / "gen")  # float16-rounded, as bundled
+    gen = SentenceCodec.load(out / "gen")  # float16-rounded, as bundled
     hyps = holdout_hypotheses(read_pairs(WORK / "holdout.tsv"))
     rec, outs = reconstruction(gen, hyps)
     rng = np.random.default_rng(0)
@@ -185,7 +185,7 @@ def cmd_bundle(a) -> None:
     import numpy as np
     import torch
     from auditor.text.reference import TextReference
-    from auditor.text.vae import TextGenerator
+    from auditor.text.vae import SentenceCodec
     torch.set_num_threads(a.threads)
     src = WORK / f"vae-{a.name}"
     ev = json.loads((src / "eval.json").read_text())
@@ -197,7 +197,7 @@ def cmd_bundle(a) -> None:
     for f in ("weights.npz", "vocab.txt"):
         shutil.copyfile(src / "gen" / f, out / f)
     shutil.copyfile(WORK / "reference" / "reference.npz", out / "reference.npz")
-    gen = TextGenerator.load(out)
+    gen = SentenceCodec.load(out)
     ref = TextReference.load(out)
     # does R label the reconstruction as it labels the original? (holdout pairs)
     hold = read_pairs(WORK / "holdout.tsv")

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from auditor.text.reference import CLASS_NAMES, TextReference, train_reference  # noqa: E402
 from auditor.text.tokens import UNK, Vocab, normalise  # noqa: E402
-from auditor.text.vae import TextGenerator, VAEConfig  # noqa: E402
+from auditor.text.vae import SentenceCodec, VAEConfig  # noqa: E402
 from auditor.text.vae_training import round_half, train_vae  # noqa: E402
 
 BUNDLE = Path(__file__).resolve().parents[1] / "generators" / "snli"
@@ -70,7 +70,7 @@ def test_generator_shapes_determinism_and_save_load(tiny_gen, tmp_path):
     tiny_gen.save(tmp_path)
     with np.load(tmp_path / "weights.npz", allow_pickle=False) as f:
         assert all(f[k].dtype in (np.float16, np.int64) for k in f.files)
-    back = TextGenerator.load(tmp_path)
+    back = SentenceCodec.load(tmp_path)
     assert back.latent_dim == 4 and back.vocab.words == tiny_gen.vocab.words
     assert back.decode(zs) == a
     np.testing.assert_allclose(back.encode(SENTENCES), z[: len(SENTENCES)], atol=1e-5)
@@ -108,7 +108,7 @@ def test_shipped_snli_bundle():
     assert m["name"] == "snli" and m["modality"] == "text" and m["class_names"] == CLASS_NAMES
     for name, digest in m["files"].items():
         assert hashlib.sha256((BUNDLE / name).read_bytes()).hexdigest() == digest, name
-    gen = TextGenerator.load(BUNDLE)
+    gen = SentenceCodec.load(BUNDLE)
     assert gen.latent_dim == m["latent_dim"]
     hyps = ["a man is playing a guitar on stage .", "two dogs are running through the snow .",
             "the woman is sleeping ."]

@@ -37,7 +37,7 @@ class TextBundle:
     name: str
     path: Path
     manifest: dict[str, Any]
-    model: Any  # auditor.text.vae.TextGenerator
+    model: Any  # auditor.text.vae.SentenceCodec
     reference: TextReferenceClassifier | None
     decoding: str = "edit-preserving"
     modality = "text"
@@ -121,10 +121,10 @@ class TextBundle:
 def load_text_bundle(bundle: Path, manifest: dict[str, Any]) -> TextBundle:
     """G, I and R of a text bundle whose files the bundle module checked."""
     from .reference import TextReference
-    from .vae import TextGenerator
+    from .vae import SentenceCodec
 
     try:
-        model = TextGenerator.load(bundle)
+        model = SentenceCodec.load(bundle)
         ref = TextReference.load(bundle) if "reference.npz" in manifest["files"] else None
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise GeneratorError(f"{bundle}: the text generator does not load ({err})") from err

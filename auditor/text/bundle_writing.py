@@ -25,11 +25,11 @@ def write_text_bundle(plan, gen, state: dict, reference) -> tuple[Any, dict, dic
     from ..generators.bundle import FORMAT_VERSION, write_manifest
     from .bundle import TextBundle
     from .fit import calibrate_text
-    from .vae import TextGenerator
+    from .vae import SentenceCodec
 
     out = plan.out
     gen.save(out)
-    stored = TextGenerator.load(out)  # the figures are the bundle's, float16-rounded
+    stored = SentenceCodec.load(out)  # the figures are the bundle's, float16-rounded
     files = ["weights.npz", "vocab.txt"]
     record = None
     if reference is not None:

@@ -5,7 +5,7 @@ state of a GRU decoder that also sees z at every step. Trained with word dropout
 decoder's inputs, a linearly annealed KL weight (beta < 1) and optional free bits, so the
 latent carries the sentence. Input and output embeddings are tied through a projection.
 
-Run time: :class:`TextGenerator` — ``encode`` gives the posterior mean (I(x)), ``decode`` is
+Run time: :class:`SentenceCodec` — ``encode`` gives the posterior mean (I(x)), ``decode`` is
 greedy, deterministic and batched (finished rows leave the batch, so a batch costs about
 its mean length, not its longest). Bundles are plain arrays: ``weights.npz`` (float16,
 loaded with ``allow_pickle=False`` and cast to float32) and ``vocab.txt``.
@@ -108,8 +108,10 @@ def _enc_batch(seqs: Sequence[Sequence[int]]):
     return _pad(seqs), torch.tensor([len(s) for s in seqs], dtype=torch.long)
 
 
-class TextGenerator:
-    """G (decode, greedy) and I (encode, posterior mean) of a sentence VAE."""
+class SentenceCodec:
+    """G (decode, greedy) and I (encode, posterior mean) of a trained :class:`SentenceVAE`, with
+    its vocabulary: the network half of a text bundle (the scan's ``Generator`` is
+    ``text.bundle.TextBundle``, which wraps it)."""
 
     family = "sentence-vae-gru"
 
@@ -236,7 +238,7 @@ class TextGenerator:
         self.vocab.save(d / "vocab.txt")
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TextGenerator":
+    def load(cls, directory: str | Path) -> "SentenceCodec":
         d = Path(directory)
         vocab = Vocab.load(d / "vocab.txt")
         with np.load(d / "weights.npz", allow_pickle=False) as f:

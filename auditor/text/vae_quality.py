@@ -9,10 +9,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .vae import TextGenerator
+from .vae import SentenceCodec
 
 
-def reconstruction(gen: TextGenerator, sentences: Sequence[str]) -> dict:
+def reconstruction(gen: SentenceCodec, sentences: Sequence[str]) -> dict:
     """Exact match and token accuracy of decode(encode(x)).
 
     ``exact_match`` compares with the sentence as the vocabulary can write it (unknown
@@ -36,7 +36,7 @@ def reconstruction(gen: TextGenerator, sentences: Sequence[str]) -> dict:
             "z_norm_mean": float(np.linalg.norm(z, axis=1).mean())}, outs
 
 
-def neighbourhood(gen: TextGenerator, sentences: Sequence[str], radii=(0.5, 1.0, 2.0, 4.0),
+def neighbourhood(gen: SentenceCodec, sentences: Sequence[str], radii=(0.5, 1.0, 2.0, 4.0),
                   n_dirs: int = 20, seed: int = 0) -> dict:
     """For each sentence: decode z0 + r*u for n_dirs random unit u at each radius; report the
     mean number of distinct decodes and the share that differ from decode(z0)."""
@@ -60,7 +60,7 @@ def neighbourhood(gen: TextGenerator, sentences: Sequence[str], radii=(0.5, 1.0,
     return out
 
 
-def decode_speed(gen: TextGenerator, n: int = 1000, threads: int | None = None,
+def decode_speed(gen: SentenceCodec, n: int = 1000, threads: int | None = None,
                  repeats: int = 3, seed: int = 0, z0: np.ndarray | None = None) -> float:
     """Decodes per second for a batch of n latents (around encoded sentences if z0 given,
     else from the prior), best of ``repeats``."""

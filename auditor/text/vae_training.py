@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .tokens import Vocab
-from .vae import SentenceVAE, TextGenerator, VAEConfig, _enc_batch, _pad
+from .vae import SentenceVAE, SentenceCodec, VAEConfig, _enc_batch, _pad
 
 
 def round_half(model: nn.Module) -> None:
@@ -118,7 +118,7 @@ def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path |
               log: Callable[[str], None] = print,
               log_every: int = 200,
               on_step: Callable[[int, dict[str, float]], None] | None = None,
-              ) -> tuple[TextGenerator, dict]:
+              ) -> tuple[SentenceCodec, dict]:
     """Train (or resume from ``checkpoint``) a sentence VAE on tokenised sentences.
 
     Stops at ``cfg.steps`` or after ``max_seconds`` of this call (a later call resumes).
@@ -156,7 +156,7 @@ def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path |
                 job.save()
                 log(f"time limit: stopped at step {state['step']}")
                 model.eval()
-                return TextGenerator(model, job.vocab), state
+                return SentenceCodec(model, job.vocab), state
         if state["batch"] >= len(batches):
             state["epoch"] += 1
             state["batch"] = 0
@@ -164,4 +164,4 @@ def train_vae(sentences: Sequence[str], cfg: VAEConfig, checkpoint: str | Path |
     state["done"] = True
     job.save()
     model.eval()
-    return TextGenerator(model, job.vocab), state
+    return SentenceCodec(model, job.vocab), state
