@@ -27,10 +27,10 @@ def scan(
         help="auto (the bundled generator that fits the images best), a bundled generator's "
              "name, or a bundle folder.")] = "auto",
     search_name: Annotated[str, typer.Option("--search",
-        help="auto (default: margin on images, local on text), margin (walks the decision "
-             "boundary, steered by class scores where a model gives them), boundary (the same "
-             "walk by labels only), local, hybrid (the paper's Algorithm 2) or iterative "
-             "(Algorithm 1).")
+        help="auto (default: boundary on images, local on text), boundary (walks the decision "
+             "boundary by labels), margin (the same walk steered by class scores where a model "
+             "gives them: tighter for networks, opt-in), local, hybrid (the paper's Algorithm 2) "
+             "or iterative (Algorithm 1).")
     ] = "auto",
     seed: Annotated[int, typer.Option(
         help="Random seed: the same seed gives the same results.")] = 0,
