@@ -69,8 +69,6 @@ def finish(plan, res: dict, pixel=None, output=None) -> dict:
     from . import results
 
     loaded, out, gallery = plan.loaded, plan.out, plan.config.outputs.gallery
-    if output is None:  # a redraw: the latents as results.json keeps them
-        output = results.restore(res, loaded.n, loaded.gen.latent_dim)
     loaded.domain.complete(res, loaded, output, pixel, gallery)
     if out is not None:
         results.write(out / "results.json", res)

@@ -32,11 +32,6 @@ class Loaded:
         return len(self.inputs.names)
 
 
-def load(source, named: dict[str, Any], config, domain) -> Loaded:
-    """Generator, inputs in its domain, classifiers (``config``: the scan's ScanConfig)."""
-    return domain.load(source, named, config)
-
-
 def source_name(source) -> str:
     """How the scan names its inputs: the path, or what was passed in memory."""
     if isinstance(source, (str, os.PathLike)):

@@ -24,7 +24,7 @@ from .config import ScanConfig, build_config, named_models
 from .errors import AuditorError, OptionError, OutputError
 from .finishing import figures, redraw
 from .formats import FORMATS
-from .loading import Loaded, load, model_record, reference_for, source_name
+from .loading import Loaded, model_record, reference_for, source_name
 from .search.estimate import BUDGET, auto_error_images, search_error_estimate
 from .search.registry import describe_search
 
@@ -137,7 +137,7 @@ def run(config: ScanConfig, named: dict[str, Any], source: Any,
 
 def _pipeline(config: ScanConfig, named, source, progress: Callable, domain) -> Audit:
     """load -> plan -> (resume) -> search -> figures and outputs."""
-    loaded = load(source, named, config, domain)
+    loaded = domain.load(source, named, config)
     plan = make_plan(config, loaded, named, source)
     out, n = plan.out, loaded.n
     previous = (previous_results(out, plan.key, config.outputs.resume, config.outputs.force)

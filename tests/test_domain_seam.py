@@ -15,7 +15,8 @@ PACKAGE = ROOT / "auditor"
 INSIDE = (PACKAGE / "domains", PACKAGE / "text")  # where a domain may speak of itself
 MODALITIES = {"image", "text"}
 DOMAIN_INPUTS = {"TextSet", "ImageSet"}
-FLAGS = {"is_text", "text", "pairs"}
+FLAGS = {"is_text", "text", "pairs"}  # attributes a branch may not test
+NAMED_FLAGS = {"is_text", "text"}  # variables a branch may not test ("pairs" is a common word)
 
 
 def _outside() -> list[Path]:
@@ -54,6 +55,8 @@ def _branches(path: Path) -> list[str]:
         for node in ast.walk(test):
             if isinstance(node, ast.Attribute) and node.attr in FLAGS:
                 found.append(f"{path.name}:{node.lineno}: branches on .{node.attr}")
+            elif isinstance(node, ast.Name) and node.id in NAMED_FLAGS:
+                found.append(f"{path.name}:{node.lineno}: branches on {node.id}")
     return found
 
 
@@ -68,9 +71,10 @@ def test_the_check_catches_a_modality_branch(tmp_path):
     bad.write_text("def f(gen, data, x):\n"
                    "    if gen.modality == 'text':\n        pass\n"
                    "    y = 1 if data.pairs else 2\n"
+                   "    if text:\n        pass\n"
                    "    isinstance(x, TextSet)\n"
                    "    return is_text(x)\n")
-    assert len(_branches(bad)) == 4
+    assert len(_branches(bad)) == 5
 
 
 def test_the_renderer_runs_no_model_and_imports_no_backend():

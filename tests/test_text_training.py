@@ -150,6 +150,18 @@ def test_rho_intervals_resample_the_reported_half_as_validate_measures_it(monkey
     assert all(lo <= hi for lo, hi in spread.values())
 
 
+def _scan_sentences(tmp_path, model) -> dict:
+    """A scan of 6 unseen sentences with the bundle in tmp_path/sent: its results.json."""
+    scan = tmp_path / "scan.txt"
+    scan.write_text("\n".join(h for _, h in pairs(6, seed=4)[0]) + "\n")
+    out = tmp_path / "r"
+    result = CliRunner().invoke(app, ["scan", str(model), str(scan), "--generator",
+                                      str(tmp_path / "sent"), "--out", str(out), "--samples", "8",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "results.json").read_text())
+
+
 def test_sentences_without_labels_give_a_bundle_a_sentence_model_scans_with(tmp_path):
     rows, _ = pairs(300, seed=0)
     data = tmp_path / "sentences.txt"
@@ -159,15 +171,7 @@ def test_sentences_without_labels_give_a_bundle_a_sentence_model_scans_with(tmp_
     assert "text: 300 sentences" in result.output and "no reference classifier" in result.output
     m = json.loads((tmp_path / "sent" / "manifest.json").read_text())
     assert m["texts"] == "sentences" and "reference.npz" not in m["files"]
-    model = sentence_model(tmp_path / "hyp.onnx", seed=3, n=120)
-    scan = tmp_path / "scan.txt"
-    scan.write_text("\n".join(h for _, h in pairs(6, seed=4)[0]) + "\n")
-    out = tmp_path / "r"
-    result = CliRunner().invoke(app, ["scan", str(model), str(scan), "--generator",
-                                      str(tmp_path / "sent"), "--out", str(out), "--samples", "8",
-                                      "--format", "json"])
-    assert result.exit_code == 0, result.output
-    res = json.loads((out / "results.json").read_text())
+    res = _scan_sentences(tmp_path, sentence_model(tmp_path / "hyp.onnx", seed=3, n=120))
     texts = [i["results"]["hyp"]["adversary"] for i in res["instances"]]
     assert all(t is None or isinstance(t, str) for t in texts)
     assert any(isinstance(t, str) and t for t in texts)
@@ -185,15 +189,8 @@ def test_labelled_sentences_give_a_sentence_reference_that_applies_to_sentence_m
     m = json.loads((tmp_path / "sent" / "manifest.json").read_text())
     assert m["reference_classifier"]["input"] == "sentences"
     assert m["class_names"] == list(names)
-    model = sentence_model(tmp_path / "hyp.onnx", seed=3, n=120, names=names)
-    scan = tmp_path / "scan.txt"
-    scan.write_text("\n".join(h for _, h in pairs(6, seed=4)[0]) + "\n")
-    out = tmp_path / "r"
-    result = CliRunner().invoke(app, ["scan", str(model), str(scan), "--generator",
-                                      str(tmp_path / "sent"), "--out", str(out), "--samples", "8",
-                                      "--format", "json"])
-    assert result.exit_code == 0, result.output
-    res = json.loads((out / "results.json").read_text())
+    res = _scan_sentences(tmp_path, sentence_model(tmp_path / "hyp.onnx", seed=3, n=120,
+                                                    names=names))
     assert "reference_prediction" in res["instances"][0]
     assert "agreement_with_reference" in res["models"][0]
 

@@ -122,9 +122,8 @@ def _print_naturalness(audit: Audit, order: list[str]) -> None:
 
 def _print_consensus(res: dict[str, Any], order: list[str]) -> None:
     """The label-free consensus estimate of each model's accuracy (three or more models)."""
-    text = consensus_text(res, order, note=False)
-    if text:
-        out_console.print(text, soft_wrap=True)
+    if estimate := consensus_text(res, order, note=False):
+        out_console.print(estimate, soft_wrap=True)
     if under := underrated_text(res):
         out_console.print(f"note: {under}", soft_wrap=True)
 

@@ -80,7 +80,8 @@ class Domain(Protocol):
     def complete(self, res: dict[str, Any], loaded: Any, output: Any, pixel: Any,
                  gallery: int) -> None:
         """Add what the report needs from the inputs and the models to results ``res`` (the
-        gallery's originals, the strips' labels, adversaries as inputs) before it is written."""
+        gallery's originals, the strips' labels, adversaries as inputs) before it is written;
+        ``output`` is the search's, or None where a finished scan is redrawn from ``res``."""
 
     def gallery_rows(self, results: dict[str, Any], generator: Any) -> list[dict[str, Any]]:
         """The report gallery's rows, from results.json (and the generator's decodes)."""

@@ -80,8 +80,11 @@ class TextDomain:
         return None  # a pixel-space measure (views_left_out)
 
     def complete(self, res: dict[str, Any], loaded, output, pixel, gallery: int) -> None:
+        from .. import results
         from ..text.scan import attach
 
+        if output is None:  # a redraw: the latents as results.json keeps them
+            output = results.restore(res, loaded.n, loaded.gen.latent_dim)
         attach(res, loaded.gen, loaded.inputs, loaded.classifiers, output, gallery)
 
     def gallery_rows(self, results: dict[str, Any], generator) -> list[dict[str, Any]]:

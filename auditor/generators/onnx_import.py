@@ -90,11 +90,7 @@ def _check_pair(decoder: Path, encoder: Path, images: np.ndarray) -> tuple[int, 
     d = int(g_shape[1])
     rng = np.random.default_rng(0)
     z = rng.standard_normal((min(64, max(2, len(images))), d)).astype(np.float32)
-    try:
-        x = np.asarray(g.run([g_out], {g_in: z})[0])
-    except Exception as err:
-        raise GeneratorError(f"{decoder}: G fails on latents of shape {z.shape} "
-                             f"({first_line(err)})") from err
+    x = _run(g, g_in, g_out, z, f"{decoder}: G fails on latents of shape {z.shape}")
     if x.ndim != 4 or x.shape[0] != len(z):
         raise GeneratorError(f"{decoder}: G must give images (N, C, H, W), it gives {x.shape}")
     if x.shape[1:] != images.shape[1:]:
@@ -106,15 +102,21 @@ def _check_pair(decoder: Path, encoder: Path, images: np.ndarray) -> tuple[int, 
                              f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]; end the decoder with a "
                              "sigmoid or rescale its output")
     sample = np.ascontiguousarray(images[:256], dtype=np.float32)
-    try:
-        latents = np.asarray(e.run([e_out], {e_in: sample})[0])
-    except Exception as err:
-        raise GeneratorError(f"{encoder}: E fails on images of shape {images[:256].shape} "
-                             f"({first_line(err)})") from err
+    latents = _run(e, e_in, e_out, sample,
+                   f"{encoder}: E fails on images of shape {images[:256].shape}")
     if latents.ndim != 2 or latents.shape[1] not in (d, 2 * d):
         raise GeneratorError(f"{encoder}: E must give latents (N, {d}) or (N, {2 * d}) [mean, "
                              f"log-variance] for G's d = {d}, it gives {latents.shape}")
     return d, int(latents.shape[1])
+
+
+def _run(session, name_in: str, name_out: str, batch: np.ndarray, failure: str) -> np.ndarray:
+    """One ONNX graph's output on ``batch``; where the graph fails, ``failure`` and its first
+    line as a GeneratorError."""
+    try:
+        return np.asarray(session.run([name_out], {name_in: batch})[0])
+    except Exception as err:  # ONNX Runtime's own errors are many and undocumented
+        raise GeneratorError(f"{failure} ({first_line(err)})") from err
 
 
 def _copy(files, out: Path) -> None:
@@ -141,11 +143,8 @@ def _import_reference(path: Path, images: np.ndarray, out: Path, class_names: li
     session = generator_session(path, "cpu")
     name_in, _, name_out = single_io(session, path, "reference classifier")
     sample = np.ascontiguousarray(images[:64], dtype=np.float32)
-    try:
-        arr = np.asarray(session.run([name_out], {name_in: sample})[0])
-    except Exception as err:
-        raise GeneratorError(f"{path}: R fails on the bundle's images {images.shape[1:]} "
-                             f"({first_line(err)})") from err
+    arr = _run(session, name_in, name_out, sample,
+               f"{path}: R fails on the bundle's images {images.shape[1:]}")
     if arr.ndim == 2:
         k = arr.shape[1]
     elif arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):

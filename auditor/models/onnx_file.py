@@ -50,9 +50,9 @@ class OnnxClassifier(ImageClassifier):
 
     def _read_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> None:
         inputs = self.session.get_inputs()
-        text = [i.name for i in inputs if i.name in TEXT_INPUTS or i.type == "tensor(string)"]
-        if text:
-            raise ModelError(f"{self.label}: a text model (its input {text[0]!r}), and the data "
+        strings = [i.name for i in inputs if i.name in TEXT_INPUTS or i.type == "tensor(string)"]
+        if strings:  # the graph reads strings, not pixels: refused by this image backend
+            raise ModelError(f"{self.label}: a text model (its input {strings[0]!r}), and the data "
                              "is images; scan it with texts: pairs in a .tsv/.jsonl or sentences "
                              "in a .txt")
         if len(inputs) != 1:

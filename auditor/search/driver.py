@@ -188,11 +188,11 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     reported = int(state.done.sum())
     if progress and reported:
         progress(reported)
-    step = _Step(decode, classify, models, z0, x.shape[1:], settings, results, start, target,
-                 reference)
     # searches that read scores get each proposal's margin from the models that give them
-    step.scored = np.array([getattr(algorithm, "scores", False) and reference is None
-                            and bool(getattr(clf, "has_scores", False)) for clf in models])
+    scored = np.array([getattr(algorithm, "scores", False) and reference is None
+                       and bool(getattr(clf, "has_scores", False)) for clf in models])
+    step = _Step(decode, classify, models, z0, x.shape[1:], settings, results, start, target,
+                 reference, scored)
     streams = [_stream(settings.seed, first_index + start + i) for i in range(m)]
     for _ in range(settings.max_steps):
         live = np.flatnonzero(~state.done)
@@ -289,12 +289,12 @@ class _Step:
     which proposals flipped (L, k)."""
 
     def __init__(self, decode, classify, models, z0, shape, settings, results, start, target,
-                 reference) -> None:
+                 reference, scored: np.ndarray) -> None:
         self.decode, self.classify, self.models, self.z0, self.shape = (
             decode, classify, models, z0, shape)
         self.k, self.results, self.start, self.target = settings.proposals, results, start, target
         self.reference = reference
-        self.scored = np.zeros(len(models), dtype=bool)  # models whose margins are read
+        self.scored = scored  # (models,) bool: the models whose margins are read
         # distinct states per generator call
         self.per_call = max(1, settings.chunk_samples // self.k)
 
