@@ -16,7 +16,8 @@ examples' cnn, mlp and rf20 plus a logistic regression, a tree and a 5-NN traine
 train split; held-out images of scripts/fashion_splits.py, N per class), cifar10 (the examples'
 resnet8, mlp64 and rf10, and the bundle's reference classifier (ResNet-9) as a fourth model; the
 examples' 60 held-out photos, N per class), snli (the examples' two text models on the first
-4 N of the examples' 40 pairs). A search spec is 'algorithm[:samples[:max_steps[:step]]]'.
+4 N of the examples' 40 pairs), example (the README's gate: lenet and rf5 on the first 30
+example digits). A search spec is 'algorithm[:samples[:max_steps[:step]]]'.
 """
 
 from __future__ import annotations
@@ -91,7 +92,13 @@ def domain(name: str, per_class: int):
         gen, _, texts, _, _, classifiers = load(ROOT / "examples/text/pairs.tsv", "snli", None,
                                                 models, None)
         return gen, classifiers, texts.items[:4 * per_class]
-    gen = load_generator(name, device="cpu")
+    gen = load_generator(name if name != "example" else "mnist", device="cpu")
+    if name == "example":  # the README's gate: lenet vs rf5 on the first 30 example digits
+        from auditor.data import load_images
+
+        models = [load_classifier(ROOT / "examples/models" / f, Path(f).stem, gen.image_shape)
+                  for f in ("lenet.onnx", "rf5.onnx")]
+        return gen, models, load_images(ROOT / "examples/digits", gen.image_shape).images[:30]
     if name == "mnist":
         import search_zoo
         from mnist_splits import balanced_test
@@ -158,7 +165,7 @@ def code(spec: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--domain", default="mnist", choices=["mnist", "fashion", "cifar10", "snli"])
+    ap.add_argument("--domain", default="mnist", choices=["mnist", "fashion", "cifar10", "snli", "example"])
     ap.add_argument("--images", type=int, default=5, help="inputs per class")
     ap.add_argument("--searches", default="local,boundary,hybrid")
     ap.add_argument("--reference", action="append", default=[],
