@@ -231,7 +231,7 @@ class Plan:
 def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source) -> Plan:
     """The :class:`Plan` of a loaded scan; an OptionError where the gate cannot be computed."""
     gen, classifiers, gate = loaded.gen, loaded.classifiers, config.gate
-    settings = config.search.for_generator(gen)
+    settings = config.search.for_generator(gen, classifiers, loaded.inputs.items)
     log.info(describe_search(settings, classifiers))
     n, shape = loaded.n, gen.image_shape
     gated = gate.on == "error-distance" and gate.baseline and gen.reference is not None
@@ -244,7 +244,7 @@ def make_plan(config: ScanConfig, loaded: Loaded, named: dict[str, Any], source)
                           f"{', '.join(applies or []) or 'none'}")
     model_meta = [model_record(c, m) for c, m in zip(classifiers, named.values())]
     chosen = config.errors.search_error_images
-    k_error = min(n, chosen) if chosen is not None else auto_error_images(n)
+    k_error = min(n, chosen) if chosen is not None else auto_error_images(n, gen.modality)
     attack = None
     if config.pixel.attack != "none":
         from .pixel import choose_attack, describe

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .domains import of_results
 from .gallery import ranked
 
@@ -146,29 +148,46 @@ def accuracy_proxy(results: dict[str, Any], figure: str, rho: float | None,
 
 
 def search_error_text(results: dict[str, Any], order: list[str] | None = None) -> str:
-    """One line on how far above the best known adversary the search stops, per model."""
+    """One line on how far above the best known adversary the search stops, per model; where it
+    ran on fewer than ERROR_IMAGES_MAX inputs, how wide its intervals are."""
+    from .search.estimate import BUDGET, ERROR_IMAGES_MAX, long_cost, min_inputs
+
     record = results.get("search_error")
     n = results["data"]["n_images"]
     unit = results["data"].get("kind", "images")  # or sentences, premise-hypothesis pairs
+    modality = results["generator"].get("modality", "image")
     if not record:
-        return (f"search error: not estimated on {n} {unit} (by default from 200 {unit}; "
-                f"--search-error 10 estimates it on 10 {unit}, about 3,000 more queries per "
-                f"{unit[:-1]} and model); on the example models the default search stops 10-40% "
-                "above the best adversary known (docs/benchmarks.md)")
+        return (f"search error: not estimated on {n} {unit} (by default from "
+                f"{min_inputs(modality)} {unit}, within {100 * BUDGET:.0f}% of the scan's "
+                f"queries; --search-error 10 estimates it on 10 {unit}, up to "
+                f"{long_cost(modality):.0f} times the scan's queries per {unit[:-1]} and "
+                "model); how far the default search stops above the best adversary known on "
+                "the example inputs: docs/benchmarks.md, \"The default search\"")
     by_name = {m["name"]: m.get("search_error") or {} for m in results["models"]}
-    parts = []
+    parts, halves = [], []
     for name in order or list(by_name):
         e = by_name.get(name) or {}
         if e.get("gap") is None:
             parts.append(f"{name} –")
             continue
         ci = e.get("gap_ci")
+        if ci:
+            halves.append((ci[1] - ci[0]) / 2)
         parts.append(f"{name} {100 * e['gap']:+.0f}%"
                      + (f" [{100 * ci[0]:+.0f}%, {100 * ci[1]:+.0f}%]" if ci else ""))
     budget = (f", within {100 * record['budget']:.0f}% of the scan's queries"
               if record.get("budget") else "")
+    width = ""
+    if record["images"] < ERROR_IMAGES_MAX:
+        half = 100 * float(np.mean(halves)) if halves else None
+        spread = ("are too few for an interval" if half is None else
+                  f"give intervals ±{half:.0f} point{'s' if round(half) != 1 else ''} wide on "
+                  "average" + (": read the figures as rough" if half > 3 else ""))
+        width = (f"; {record['images']} {unit} {spread}"
+                 + (f" (--search-error {ERROR_IMAGES_MAX} runs it on {ERROR_IMAGES_MAX})"
+                    if record.get("budget") else ""))
     return (f"search error (Δz above the best adversary a long search finds, on "
-            f"{record['images']} of the {unit}{budget}): " + ", ".join(parts)
+            f"{record['images']} of the {unit}{budget}): " + ", ".join(parts) + width
             + "; a difference between two models smaller than theirs may be the search's")
 
 

@@ -101,7 +101,11 @@ def test_in_memory_models_give_the_delta_z_of_their_files(images_dir):
     models = {"lenet_file": onnx_path, "lenet_session": session, "lenet_callable": lenet_fn,
               "mlp_file": ts_path, "mlp_module": module,
               "mlp_callable": lambda x: module(torch.from_numpy(x.reshape(len(x), -1)))}
-    audit = auditor.scan(models, images_dir, generator="mnist", progress=False, **FAST)
+    # the label-only search: a TorchScript file runs frozen and folded (optimize_for_inference),
+    # so its scores differ from the module's in the fifth digit, and a search steered by scores
+    # (auto's margin, here) may then take other steps; its labels are the module's
+    audit = auditor.scan(models, images_dir, generator="mnist", progress=False, search="boundary",
+                         **FAST)
     dz = {n: audit.delta_z(n) for n in models}
     for family in ("lenet", "mlp"):
         file = dz[f"{family}_file"]
@@ -159,9 +163,16 @@ def test_a_scikit_learn_estimator_through_the_documented_one_liner(digits_dir, t
     audit = auditor.scan({"logreg": lambda x: est.predict(x.reshape(len(x), -1))}, digits_dir,
                          generator=str(tiny_bundle), progress=False, **FAST)
     assert audit.models["logreg"].n_images == 8
-    proba = auditor.scan({"logreg": lambda x: est.predict_proba(x.reshape(len(x), -1))}, digits_dir,
-                         generator=str(tiny_bundle), progress=False, **FAST)
+    proba_fn = {"logreg": lambda x: est.predict_proba(x.reshape(len(x), -1))}
+    proba = auditor.scan(proba_fn, digits_dir, generator=str(tiny_bundle), progress=False,
+                         search="boundary", **FAST)
     np.testing.assert_array_equal(proba.delta_z("logreg"), audit.delta_z("logreg"))
+    # auto: labels only -> boundary; smooth probabilities -> margin, which reads them
+    assert audit.to_dict()["search"]["algorithm"] == "boundary"
+    scored = auditor.scan(proba_fn, digits_dir, generator=str(tiny_bundle), progress=False, **FAST)
+    assert scored.to_dict()["search"]["algorithm"] == "margin"
+    np.testing.assert_array_equal(np.isnan(scored.delta_z("logreg")),
+                                  np.isnan(audit.delta_z("logreg")))
 
 
 def test_gate_fails_a_worse_candidate(digits_dir, tiny_bundle):

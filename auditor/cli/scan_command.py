@@ -27,10 +27,10 @@ def scan(
         help="auto (the bundled generator that fits the images best), a bundled generator's "
              "name, or a bundle folder.")] = "auto",
     search_name: Annotated[str, typer.Option("--search",
-        help="auto (default: boundary on images, local on text), boundary (walks the decision "
-             "boundary by labels), margin (the same walk steered by class scores where a model "
-             "gives them: tighter for networks, opt-in), local, hybrid (the paper's Algorithm 2) "
-             "or iterative (Algorithm 1).")
+        help="auto (default: on images margin where every model gives smooth class scores, "
+             "else boundary for all; local on text), boundary (walks the decision boundary by "
+             "labels), margin (the same walk steered by class scores: tighter for networks), "
+             "local, hybrid (the paper's Algorithm 2) or iterative (Algorithm 1).")
     ] = "auto",
     seed: Annotated[int, typer.Option(
         help="Random seed: the same seed gives the same results.")] = 0,
@@ -103,8 +103,8 @@ def scan(
              "forward and backward passes (fmn, deepfool).")] = 2000,
     search_error: Annotated[str, typer.Option("--search-error",
         help="Estimate how far above the best adversary the search stops, per model, with a long "
-             "search on N images: auto (from 200 images: n/25, at most 20, stopping once the "
-             "long search has spent 15% of the scan's queries), off, or N.")] = "auto",
+             "search on N images: auto (20, within 15% of the scan's queries, from 134 images; "
+             "400 texts), off, or N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option("--workers",
         help="Search on a local Ray cluster of N worker processes (needs auditor[ray]); same "
              "results.", show_default=False)] = None,

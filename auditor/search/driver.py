@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .margin import score_margins
 from .registry import ALGORITHMS
 from .types import SearchContext, SearchOutput, SearchSettings, batch_size, empty_output
 
@@ -64,7 +65,7 @@ def search(
     """
     import time
 
-    settings = settings.for_generator(generator)
+    settings = settings.for_generator(generator, classifiers, images)
     started = time.perf_counter()
     n = len(images)
     names = [c.name for c in classifiers]
@@ -346,21 +347,10 @@ class _Step:
             rows = decoded[inverse[sel] - b].reshape(-1, *shape)
             if self.scored[j]:
                 found, logp = self.classify(clf, rows, scores=True)
-                margins[sel] = _margins(logp, np.repeat(self.target[live[sel]], k)).reshape(
+                margins[sel] = score_margins(logp, np.repeat(self.target[live[sel]], k)).reshape(
                     len(sel), k)
             else:
                 found = self.classify(clf, rows)
             labels[sel] = found.reshape(len(sel), k)
             flips[sel] = (labels[sel] != self.target[live[sel]][:, None] if r_labels is None
                           else labels[sel] != r_labels[inverse[sel] - b])
-
-
-def _margins(logp: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """log p_t - max over the other classes, rounded to 1e-5 (so that a model's last bits, which
-    may depend on its batch, do not steer the search); NaN where t is no class of the scores."""
-    n, k = logp.shape
-    ok = (target >= 0) & (target < k)
-    t = np.where(ok, target, 0)
-    own = logp[np.arange(n), t].astype(np.float64)
-    others = np.where(np.arange(k)[None, :] == t[:, None], -np.inf, logp).max(1)
-    return np.where(ok, np.round(own - others, 5), np.nan)

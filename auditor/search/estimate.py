@@ -1,28 +1,60 @@
 """The search-error estimate: how far above the best adversary a long search finds the scan's
 search stops, per model (docs/benchmarks.md, "Search error, per scan").
 
-A long search (LONG_SEARCH, within 0-5% of the best known on the digit zoo) runs on seeded images
-of the scan; gap = mean dz / mean of the per-image smaller of the two - 1, over the images where
-both flipped, with a 95% bootstrap interval over those images. By default it runs from 200 images
-on n/25 of them, at most 20, in groups of GROUP images, and stops after the group that brings its
-queries to BUDGET of the scan's own: a long search costs 10-25x the default's queries per image,
-more where the latent space is larger (photos), and the estimate must not double a scan.
+A long search runs on seeded inputs of the scan, per model the one that gets closest to the best
+known for its kind of model at a few times the default's queries (on the README's example digits,
+gap of means to the best known: docs/benchmarks.md): on images, ``margin`` with 16 proposals and up
+to 200 steps for a model with smooth scores (smoothness.py; lenet +2.5% at 2.5x the default's
+queries), ``local`` with 32 proposals and 200 steps of 0.002 for the others (rf5 +9.5% at 4x;
+the long walk stays +21% there: it refines the stretch of boundary it found); on text ``local``
+with 64 proposals and 400 fine steps (10-25x). gap = mean dz / mean of the per-input smaller of
+the two - 1, over the inputs where both flipped, with a 95% bootstrap interval over those inputs.
+
+By default it aims at ERROR_IMAGES_MAX inputs within BUDGET of the scan's queries: it searches
+GROUP inputs at a time and stops before a group that its cost so far says would pass the budget;
+it runs by default only where MIN_FIT inputs fit at COST times the scan's queries per input.
 Queries, not seconds, bound it, so that the estimate is the same on every run and after a resume.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
 import numpy as np
 
-LONG_SEARCH = dict(algorithm="local", samples=64, max_steps=400, step=0.001)
+LONG_SMOOTH = dict(algorithm="margin", samples=16, max_steps=200)
+LONG_FLAT = dict(algorithm="local", samples=32, max_steps=200, step=0.002)
+LONG_TEXT = dict(algorithm="local", samples=64, max_steps=400, step=0.001)
+COST = {"image": 5.0, "text": 15.0}  # the long search's queries per input / the scan's, at most
 ERROR_IMAGES_MAX = 20
-MIN_IMAGES = 200  # by default none below: the long search would cost more than the scan
-BUDGET = 0.15  # by default the long search stops once its queries pass this share of the scan's
-GROUP = 2  # images searched together; the budget is checked between groups
+MIN_FIT = 4  # by default no estimate where fewer inputs are expected to fit the budget
+BUDGET = 0.15  # by default the long search's queries stay within this share of the scan's
+GROUP = 2  # inputs searched together; the budget is checked between groups
 SEED = 0x5EA4C4
+
+
+def long_searches(gen, classifiers, images) -> list[tuple[dict, list]]:
+    """The long searches and the models each runs on."""
+    if getattr(gen, "modality", "image") == "text":
+        return [(LONG_TEXT, list(classifiers))]
+    from .smoothness import flat_models
+
+    flat = set(flat_models(gen, classifiers, images))
+    runs = [(LONG_SMOOTH, [c for c in classifiers if c.name not in flat]),
+            (LONG_FLAT, [c for c in classifiers if c.name in flat])]
+    return [(settings, models) for settings, models in runs if models]
+
+
+def long_cost(modality: str) -> float:
+    """The long search's queries per input, at most, as a multiple of the scan's."""
+    return COST.get(modality, COST["image"])
+
+
+def _flags(settings: dict) -> str:
+    return " ".join(f"--{key.replace('_', '-')} {value}" if key != "algorithm"
+                    else f"--search {value}" for key, value in settings.items())
 
 
 def parse_error_images(value, error) -> int | None:
@@ -42,17 +74,23 @@ def parse_error_images(value, error) -> int | None:
     return k
 
 
-def auto_error_images(n: int) -> int:
-    """The most images the search error is estimated on by default: none below MIN_IMAGES, then
-    n / 25 up to ERROR_IMAGES_MAX (the query budget may stop it earlier)."""
-    return 0 if n < MIN_IMAGES else min(ERROR_IMAGES_MAX, n // 25)
+def min_inputs(modality: str) -> int:
+    """The fewest inputs from which the estimate runs by default: MIN_FIT long searches within
+    BUDGET of the scan's queries."""
+    return math.ceil(MIN_FIT * long_cost(modality) / BUDGET)
+
+
+def auto_error_images(n: int, modality: str = "image") -> int:
+    """The most inputs the search error is estimated on by default: none below
+    :func:`min_inputs`, else ERROR_IMAGES_MAX (the query budget may stop it earlier)."""
+    return 0 if n < min_inputs(modality) else min(ERROR_IMAGES_MAX, n)
 
 
 def search_error_estimate(gen, classifiers, images, output, settings, k: int, progress=None,
                           budget: float | None = None) -> dict:
-    """The estimate on at most ``k`` seeded images of the scan (``output``: its search). With a
-    ``budget`` (a share of the scan's queries) the long search stops after the group of images
-    that passes it; without, it runs on all ``k``."""
+    """The estimate on at most ``k`` seeded inputs of the scan (``output``: its search). With a
+    ``budget`` (a share of the scan's queries) the long search stops before a group of inputs its
+    cost so far says would pass it (but runs the first); without, it runs on all ``k``."""
     from .driver import search
 
     started = time.perf_counter()
@@ -61,31 +99,39 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
     names = [c.name for c in classifiers]
     allowed = (None if budget is None
                else budget * sum(float(output.results[m].queries.sum()) for m in names))
-    long_settings = replace(settings, **LONG_SEARCH, batch_images=None)
+    runs = long_searches(gen, classifiers, images)
     dz = {m: [] for m in names}
     queries = {m: [] for m in names}
-    spent, done = 0.0, 0
-    while done < k and (allowed is None or spent < allowed or done == 0):
+    spent, done, per_input = 0.0, 0, 0.0  # per_input: the long search's queries per input so far
+    while done < k:
         group = order[done:done + GROUP]
-        # keyed by the position in the seeded order: the same streams as one search over all k
-        long = search(gen, classifiers, images[group], long_settings, progress=progress,
-                      first_index=done)
-        for m in names:
-            dz[m].append(long.results[m].delta_z)
-            queries[m].append(long.results[m].queries)
-            spent += float(long.results[m].queries.sum())
+        if allowed is not None and done and spent + per_input * len(group) > allowed:
+            break
+        for chosen, models in runs:
+            # keyed by the position in the seeded order: the same streams as one search of all k
+            long = search(gen, models, images[group], replace(settings, **chosen,
+                                                              batch_images=None, chosen=None),
+                          progress=progress, first_index=done)
+            for m in [c.name for c in models]:
+                dz[m].append(long.results[m].delta_z)
+                queries[m].append(long.results[m].queries)
+                spent += float(long.results[m].queries.sum())
         done += len(group)
+        per_input = spent / done
     if progress and done < k:
         progress((k - done) * len(classifiers))  # the bar planned k images
     idx = order[:done]
     models = {}
     rng = np.random.default_rng(0)
-    for m in names:
-        models[m] = _gap(output.results[m].delta_z[idx], np.concatenate(dz[m]), rng)
-        models[m]["long_queries_per_image"] = round(float(np.concatenate(queries[m]).mean()), 1)
-    return {"images": int(done), "indices": idx.tolist(), "long_search": " ".join(
-        f"--{key.replace('_', '-')} {value}" if key != "algorithm" else f"--search {value}"
-        for key, value in LONG_SEARCH.items()),
+    for chosen, group_models in runs:
+        for m in [c.name for c in group_models]:
+            models[m] = _gap(output.results[m].delta_z[idx], np.concatenate(dz[m]), rng)
+            models[m]["long_queries_per_image"] = round(float(np.concatenate(queries[m]).mean()),
+                                                        1)
+            models[m]["long_search"] = _flags(chosen)
+    return {"images": int(done), "indices": idx.tolist(), "planned": int(k),
+            "long_search": "; ".join(f"{_flags(chosen)} ({', '.join(c.name for c in ms)})"
+                                     for chosen, ms in runs),
         **({"budget": budget, "budget_queries": round(allowed)} if budget is not None else {}),
         "seconds": round(time.perf_counter() - started, 2), "models": models}
 

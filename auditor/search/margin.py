@@ -231,3 +231,14 @@ class MarginSearch(BoundarySearch):
 def _across(unit: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Unit vectors (W, j, d) of ``unit`` less their part along the unit vectors u (W, d)."""
     return _unit(unit - (unit * u[:, None, :]).sum(2, keepdims=True) * u[:, None, :])
+
+
+def score_margins(logp: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """log p_t - max over the other classes, rounded to 1e-5 (so that a model's last bits, which
+    may depend on its batch, do not steer the search); NaN where t is no class of the scores."""
+    n, k = logp.shape
+    ok = (target >= 0) & (target < k)
+    t = np.where(ok, target, 0)
+    own = logp[np.arange(n), t].astype(np.float64)
+    others = np.where(np.arange(k)[None, :] == t[:, None], -np.inf, logp).max(1)
+    return np.where(ok, np.round(own - others, 5), np.nan)

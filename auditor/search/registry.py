@@ -41,14 +41,18 @@ AUTO = "auto"  # --search auto (the default): the search DEFAULTS names for the 
 WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale bundles have 16)
 # (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
-# Images keep the label-only boundary search: margin tightens only the models with smooth scores,
-# which biases a comparison with a forest or a label-only model (the example's gate flipped).
+# Where every model's scores are smooth (smoothness.py), SMOOTH_DEFAULTS' search reads them instead;
+# with a forest, tree, kNN or label-only model in the scan, every model is walked by its labels:
+# margin tightens only the models with smooth scores, which biases a comparison (the README's gate).
 DEFAULTS: dict[tuple[str, bool], dict] = {
     ("image", False): {"algorithm": "boundary"},
     ("image", True): {"algorithm": "boundary", "max_steps": 46},
     ("text", False): {"algorithm": "local"},
     ("text", True): {"algorithm": "local"},
 }
+
+
+SMOOTH_DEFAULTS: dict[str, str] = {"image": "margin"}
 
 
 def default_search(modality: str, latent_dim: int) -> dict:
@@ -58,11 +62,30 @@ def default_search(modality: str, latent_dim: int) -> dict:
     return DEFAULTS.get((modality, wide), DEFAULTS[("image", wide)])
 
 
+def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, str]:
+    """--search auto's algorithm (and settings) for these models and this generator, and why, in
+    words: SMOOTH_DEFAULTS' search where every model's scores are smooth, else DEFAULTS'."""
+    from .smoothness import flat_models
+
+    modality = getattr(generator, "modality", "image")
+    chosen = default_search(modality, generator.latent_dim)
+    smooth = SMOOTH_DEFAULTS.get(modality)
+    if smooth is None:
+        return chosen, f"auto: the default on {modality}"
+    flat = flat_models(generator, classifiers, inputs, seed)
+    if flat:  # a search steered by the other models' scores would favour these in a comparison
+        return chosen, (f"auto: {', '.join(flat)} {'gives' if len(flat) == 1 else 'give'} no "
+                        "smooth scores, so every model is searched by its labels alike")
+    return {**chosen, "algorithm": smooth}, "auto: every model's scores are smooth"
+
+
 def describe_search(settings, classifiers) -> str:
-    """One line for the scan's log: the latent search and, where it reads scores, what it reads
-    of each model (scores: a margin-guided walk; labels only: the boundary search's)."""
+    """One line for the scan's log: the latent search, why auto chose it, and, where it reads
+    scores, what it reads of each model (scores: a margin-guided walk; labels only: the boundary
+    search's)."""
+    why = f"; {settings.chosen}" if getattr(settings, "chosen", None) else ""
     if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
-        return f"latent search: {settings.algorithm} (labels only)"
+        return f"latent search: {settings.algorithm} (labels only{why})"
     reads = [f"{c.name}: " + ("scores, margin-guided" if getattr(c, "has_scores", False)
                               else "labels only, boundary walk") for c in classifiers]
-    return f"latent search: {settings.algorithm} ({'; '.join(reads)})"
+    return f"latent search: {settings.algorithm} ({'; '.join(reads)}{why})"

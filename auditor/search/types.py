@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import OptionError
-from .registry import ALGORITHMS, AUTO, default_search
+from .registry import ALGORITHMS, AUTO, auto_search, default_search
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class SearchSettings:
     seed: int = 0
     chunk_samples: int = 8192  # decodes per generator call: bounds memory
     batch_images: int | None = None  # images searched together; None: from chunk_samples
+    chosen: str | None = None  # why --search auto chose the algorithm, in words (for_generator)
 
     def resolved(self) -> SearchSettings:
         """A copy with the algorithm's defaults in place of ``None``; validated. With the algorithm
@@ -66,13 +67,20 @@ class SearchSettings:
         if self.refine_steps < 0:
             raise OptionError(f"--refine-steps must be 0 or more, got {self.refine_steps}")
 
-    def for_generator(self, generator) -> SearchSettings:
+    def for_generator(self, generator, classifiers: Sequence | None = None,
+                      inputs: np.ndarray | None = None) -> SearchSettings:
         """A resolved copy for ``generator``: ``auto`` becomes the default search of its modality
         and latent size (settings the user gave stay theirs), and the radius cap its latent
-        size's unless given."""
+        size's unless given. Given the ``classifiers`` and the ``inputs`` they will be searched
+        on, auto also asks whether every model's scores are smooth (registry.auto_search)."""
         values = dict(vars(self))
         if self.algorithm == AUTO:
-            chosen = default_search(getattr(generator, "modality", "image"), generator.latent_dim)
+            modality = getattr(generator, "modality", "image")
+            if classifiers is None:
+                chosen = default_search(modality, generator.latent_dim)
+                values["chosen"] = "auto: the default for the generator"
+            else:
+                chosen, values["chosen"] = auto_search(generator, classifiers, inputs, self.seed)
             values.update({key: value for key, value in chosen.items()
                            if key == "algorithm" or values.get(key) is None})
         return SearchSettings(**values).for_latent(generator.latent_dim).resolved()

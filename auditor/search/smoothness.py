@@ -1,0 +1,60 @@
+"""Whether a model's class scores are smooth in z: --search auto's question before it lets a search
+read scores (registry.SMOOTH_DEFAULTS).
+
+The margin search (margin.py) tightens Δz only for models whose margins change with every small
+move of z (networks, linear models); a forest's, a tree's or a kNN's margins are constant between
+jumps and are walked by their labels. A scan compares its models, so a search that tightens some
+of them and not others biases the comparison: on the README's gate (lenet against rf5, 30 digits)
+the best adversaries known give lenet the larger Δz on 24 digits and rf5 on 1, ``boundary`` gives
+21 against 4 and ``margin`` 16 against 9 (docs/benchmarks.md, "The default search"). So auto reads
+scores only where every model's are smooth.
+
+The check: the first PROBE_INPUTS inputs are encoded, each moved by PROBE_DIRECTIONS random
+directions of norm RADIUS sqrt(d) (a bisection's spacing near the boundary), and a model is smooth
+where fewer than FLAT_SHARE of its margins stayed where they were (rounded as the search rounds
+them). Measured on the example models: networks and the linear models change on 94-100% of the
+moves, the forests on 0-3%. Seeded and on the scan's first inputs, so the same for a resume and
+with workers; PROBE_INPUTS (1 + PROBE_DIRECTIONS) calls per model with scores, not counted in the
+search's queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .margin import STILL, score_margins
+
+PROBE_INPUTS, PROBE_DIRECTIONS = 4, 8
+RADIUS = 1e-3  # the moves' norm / sqrt(latent size)
+FLAT_SHARE = 0.5  # a model with at least this share of unchanged margins is flat between jumps
+SEED = 0x5300
+
+
+def flat_models(generator, classifiers: Sequence, inputs: np.ndarray, seed: int = 0) -> list[str]:
+    """The names of the models whose scores do not steer a search: labels only, or margins flat
+    between jumps; [] where every model's margins are smooth."""
+    scored = [c for c in classifiers if getattr(c, "has_scores", False)]
+    flat = [c.name for c in classifiers if not getattr(c, "has_scores", False)]
+    if not scored or len(inputs) == 0:
+        return flat
+    x = inputs[:PROBE_INPUTS]
+    z0 = generator.encode(x)
+    base = generator.decode(z0)
+    m, d = z0.shape
+    rng = np.random.default_rng([seed, SEED])
+    u = rng.standard_normal((m, PROBE_DIRECTIONS, d))
+    u *= RADIUS * np.sqrt(d) / np.linalg.norm(u, axis=2, keepdims=True)
+    z = (z0[:, None, :] + u).reshape(-1, d).astype(np.float32)
+    rows = np.repeat(np.arange(m), PROBE_DIRECTIONS)
+    centres = generator.render(z0, x, base)
+    moved = generator.render(z, x[rows], base[rows])
+    for clf in scored:
+        label, logp = clf.predict_scores(centres)
+        m0 = score_margins(logp, label)
+        _, logp = clf.predict_scores(moved)
+        still = np.abs(score_margins(logp, label[rows]) - m0[rows]) < STILL
+        if still.mean() >= FLAT_SHARE:
+            flat.append(clf.name)
+    return [c.name for c in classifiers if c.name in flat]
