@@ -14,11 +14,15 @@ SHAPE = (1, 28, 28)
 
 @pytest.fixture(autouse=True)
 def _interruptible():
-    """Ctrl-C raises KeyboardInterrupt in every test, even where the suite was started in the
+    """Each test counts the passes of a fault point from 0 (a count left by an earlier test of
+    the process would skip its stop). Ctrl-C raises KeyboardInterrupt in every test, even where the suite was started in the
     background by a shell without job control (which leaves SIGINT ignored, and Python then
     never turns it into KeyboardInterrupt): the interrupt tests must not depend on that."""
     import signal
 
+    from auditor import faults
+
+    faults._hits.clear()  # AUDITOR_FAULT's "N-th time" counts from each test's start
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)

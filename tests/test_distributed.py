@@ -40,6 +40,7 @@ def test_two_workers_give_the_single_process_results_even_when_one_is_killed(sin
                                 env={"AUDITOR_FAULT_WORKER": str(marker)})
     assert result.exit_code == 0, result.output
     assert marker.exists()  # a worker process was SIGKILLed mid-scan and its unit retried
+    assert single["search"]["algorithm"] == "margin"  # auto's choice: both models' scores smooth
     assert comparable(tmp_path / "ray") == single
 
 

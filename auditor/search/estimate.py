@@ -27,6 +27,8 @@ import numpy as np
 LONG_SMOOTH = dict(algorithm="margin", samples=16, max_steps=200)
 LONG_FLAT = dict(algorithm="local", samples=32, max_steps=200, step=0.002)
 LONG_TEXT = dict(algorithm="local", samples=64, max_steps=400, step=0.001)
+# per modality, one long search for every model (images: per model, by its scores)
+LONG_FOR_ALL = {"text": LONG_TEXT}
 COST = {"image": 5.0, "text": 15.0}  # the long search's queries per input / the scan's, at most
 ERROR_IMAGES_MAX = 20
 MIN_FIT = 4  # by default no estimate where fewer inputs are expected to fit the budget
@@ -37,8 +39,9 @@ SEED = 0x5EA4C4
 
 def long_searches(gen, classifiers, images) -> list[tuple[dict, list]]:
     """The long searches and the models each runs on."""
-    if getattr(gen, "modality", "image") == "text":
-        return [(LONG_TEXT, list(classifiers))]
+    every = LONG_FOR_ALL.get(getattr(gen, "modality", "image"))
+    if every is not None:
+        return [(every, list(classifiers))]
     from .smoothness import flat_models
 
     flat = set(flat_models(gen, classifiers, images))
