@@ -50,6 +50,7 @@ SLOTS = 3  # a guided step's ladder points; its other proposals probe around the
 RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
 LEAD = 0.7  # before a flip: the shells' directions spread this far around the lowest margin's
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
+FAR = 0.2  # a stepwise pair's probe radius / hi (the boundary search's: 0.06)
 
 
 @SEARCHES.register("margin")
@@ -69,6 +70,7 @@ class MarginSearch(BoundarySearch):
         self.guided = np.zeros(n, dtype=bool)  # its last step was around the model's crossing
         self.m_low = np.full(n, np.inf)  # before any flip: the lowest margin seen, and its
         self.d_low = np.zeros((n, latent_dim), dtype=np.float32)  # direction
+        self.m_step = np.full((n, settings.proposals), np.nan)  # the last step's margins
 
     def _valued(self, pairs: np.ndarray) -> np.ndarray:
         """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
@@ -143,6 +145,7 @@ class MarginSearch(BoundarySearch):
         self.m_low[live[low]] = m[low]
         self.d_low[live[low]] = _unit(deltas[rows[low], lowest[low]])
         better = np.isfinite(r_min) & (r_min < self.r[live])
+        self.m_step[live] = margins
         super().observe(live, r_min, best, deltas, flips)
         self.m_r[live[better]] = margins[rows, best][better]
         moved = np.flatnonzero((self.hi[live] != hi) | (self.u[live] != u).any(1))
@@ -226,6 +229,33 @@ class MarginSearch(BoundarySearch):
         super()._stepped(p, ladder, best[guided], deltas[guided, :SLOTS], f, n)
         again = (self.hi[p] < hi) & (self.phase[p] == PROBE)
         self.phase[p[again]] = STEP
+
+
+    def _delta(self, pairs: np.ndarray) -> np.ndarray:
+        """A stepwise pair probes farther out (a forest's boundary is jagged at small scales,
+        its margins change in steps): FAR, the others as the boundary search."""
+        return np.where(self.stepwise[pairs], FAR, super()._delta(pairs))
+
+    def _signal(self, pairs: np.ndarray, flips: np.ndarray) -> np.ndarray:
+        """A stepwise pair's probes are weighed by their margins (a forest's change in many
+        small steps across its boundary): the centred ranks of -m, equal margins tied, so that
+        the probes' order says more than their labels; others by their labels."""
+        phi = super()._signal(pairs, flips)
+        m = self.m_step[pairs]
+        ranked = (self.stepwise[pairs] & np.isfinite(m).all(1)
+                  & (m.max(1) - m.min(1) > STILL))
+        if ranked.any():
+            phi[ranked] = _ranks(-m[ranked])
+        return phi
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """Per row the ranks of v (ties share their mean rank), centred, in [-1, 1]."""
+    k = v.shape[1]
+    less = (v[:, None, :] < v[:, :, None]).sum(2)
+    equal = (v[:, None, :] == v[:, :, None]).sum(2)
+    rank = less + (equal - 1) / 2  # 0 .. k-1
+    return (2 * rank - (k - 1)) / max(k - 1, 1)
 
 
 def _across(unit: np.ndarray, u: np.ndarray) -> np.ndarray:
