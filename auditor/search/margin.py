@@ -50,6 +50,9 @@ SLOTS = 3  # a guided step's ladder points; its other proposals probe around the
 RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
 LEAD = 0.7  # before a flip: the shells' directions spread this far around the lowest margin's
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
+BETWEEN = 2
+JUMP = 1e-3  # stepwise pairs whose probes repeat a margin this far from 0 jump (not a smooth
+# model's rounding where the boundary is very near z0): walked as below (FAR, BETWEEN, ranks)
 FAR = 0.2  # a stepwise pair's probe radius / hi (the boundary search's: 0.06)
 
 
@@ -66,6 +69,7 @@ class MarginSearch(BoundarySearch):
         self.m_hi = np.full(n, np.nan)  # margin at b = z0 + hi u
         self.scored = np.zeros(n, dtype=bool)  # the pair's model gives margins
         self.stepwise = np.zeros(n, dtype=bool)  # its margins are flat between jumps: labels
+        self.jumps = np.zeros(n, dtype=bool)  # stepwise, and a probe step's margins jumped
         self.turned_at = np.full(n, -1)  # probe steps taken at the last turn (-1: none yet)
         self.guided = np.zeros(n, dtype=bool)  # its last step was around the model's crossing
         self.m_low = np.full(n, np.inf)  # before any flip: the lowest margin seen, and its
@@ -146,6 +150,11 @@ class MarginSearch(BoundarySearch):
         self.d_low[live[low]] = _unit(deltas[rows[low], lowest[low]])
         better = np.isfinite(r_min) & (r_min < self.r[live])
         self.m_step[live] = margins
+        probing = np.isfinite(self.r[live]) & (self.phase[live] == PROBE) & self.stepwise[live]
+        big = np.where(np.abs(margins) >= JUMP, margins, np.nan)  # NaN: never equal
+        equal = (big[:, :, None] == big[:, None, :]).sum((1, 2))
+        tied = equal > (~np.isnan(big)).sum(1)  # more than each with itself
+        self.jumps[live[probing & tied]] = True
         super().observe(live, r_min, best, deltas, flips)
         self.m_r[live[better]] = margins[rows, best][better]
         moved = np.flatnonzero((self.hi[live] != hi) | (self.u[live] != u).any(1))
@@ -198,8 +207,12 @@ class MarginSearch(BoundarySearch):
         valued = self._valued(pairs) & (np.linalg.norm(self.G[pairs], axis=1) > 0)
         plain = ~valued
         if plain.any():
-            super()._probed(pairs[plain], r_min[plain], best[plain], deltas[plain], flips[plain],
+            q = pairs[plain]
+            super()._probed(q, r_min[plain], best[plain], deltas[plain], flips[plain],
                             norms[plain])
+            more = q[self.jumps[q] & (self.turned_at[q] >= 0)
+                     & (self.probes[q] - self.turned_at[q] < BETWEEN)]
+            self.phase[more] = PROBE
         p = pairs[valued]
         if len(p) == 0:
             return
@@ -234,7 +247,7 @@ class MarginSearch(BoundarySearch):
     def _delta(self, pairs: np.ndarray) -> np.ndarray:
         """A stepwise pair probes farther out (a forest's boundary is jagged at small scales,
         its margins change in steps): FAR, the others as the boundary search."""
-        return np.where(self.stepwise[pairs], FAR, super()._delta(pairs))
+        return np.where(self.jumps[pairs], FAR, super()._delta(pairs))
 
     def _signal(self, pairs: np.ndarray, flips: np.ndarray) -> np.ndarray:
         """A stepwise pair's probes are weighed by their margins (a forest's change in many
@@ -242,7 +255,7 @@ class MarginSearch(BoundarySearch):
         the probes' order says more than their labels; others by their labels."""
         phi = super()._signal(pairs, flips)
         m = self.m_step[pairs]
-        ranked = (self.stepwise[pairs] & np.isfinite(m).all(1)
+        ranked = (self.jumps[pairs] & np.isfinite(m).all(1)
                   & (m.max(1) - m.min(1) > STILL))
         if ranked.any():
             phi[ranked] = _ranks(-m[ranked])
