@@ -51,8 +51,9 @@ RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
 LEAD = 0.7  # before a flip: the shells' directions spread this far around the lowest margin's
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
 BETWEEN = 2
-JUMP = 1e-3  # stepwise pairs whose probes repeat a margin this far from 0 jump (not a smooth
-# model's rounding where the boundary is very near z0): walked as below (FAR, BETWEEN, ranks)
+JUMP = 1e-3  # stepwise pairs whose probes' margins repeat a value this far from 0 and spread
+# this far jump (not a smooth model's rounding where the boundary is very near z0): walked as
+# below (FAR, BETWEEN, ranks)
 FAR = 0.2  # a stepwise pair's probe radius / hi (the boundary search's: 0.06)
 
 
@@ -154,7 +155,9 @@ class MarginSearch(BoundarySearch):
         big = np.where(np.abs(margins) >= JUMP, margins, np.nan)  # NaN: never equal
         equal = (big[:, :, None] == big[:, None, :]).sum((1, 2))
         tied = equal > (~np.isnan(big)).sum(1)  # more than each with itself
-        self.jumps[live[probing & tied]] = True
+        spread = np.nanmax(margins, 1, initial=-np.inf) - np.nanmin(margins, 1, initial=np.inf)
+        wide = spread >= JUMP
+        self.jumps[live[probing & tied & wide]] = True
         super().observe(live, r_min, best, deltas, flips)
         self.m_r[live[better]] = margins[rows, best][better]
         moved = np.flatnonzero((self.hi[live] != hi) | (self.u[live] != u).any(1))
