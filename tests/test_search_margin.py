@@ -118,8 +118,8 @@ class SteppedHalfSpace(ScoredHalfSpace):
 def test_a_stepwise_model_is_walked_by_its_margins_ranks_and_alone():
     """Flat-between-jumps margins: detected, the pair probes farther and weighs its probes by their
     margins' ranks (so it is no longer the boundary search's walk), its adversaries are verified
-    flips, and its results (and a smooth model's beside it) do not depend on the other models or
-    on the run."""
+    flips, and its results (and a smooth model's beside it) do not depend on the other models,
+    the run or the batching."""
     from auditor.search.margin import MarginSearch
 
     gen, images, w, b, exact = flat()
@@ -147,6 +147,12 @@ def test_a_stepwise_model_is_walked_by_its_margins_ranks_and_alone():
     alone = search(gen, [stepped], images, settings).results["stepped"]
     np.testing.assert_array_equal(alone.delta_z, res.delta_z)
     np.testing.assert_array_equal(alone.queries, res.queries)
+    again = search(gen, [stepped], images, settings).results["stepped"]
+    np.testing.assert_array_equal(again.delta_z, res.delta_z)
+    batched = search(gen, [stepped], images, SearchSettings(**{**vars(settings),
+                                                               "batch_images": 5}))
+    # other batches encode z0 with other matrix shapes (see the smooth test above)
+    np.testing.assert_allclose(batched.results["stepped"].delta_z, res.delta_z, rtol=1e-4)
     smooth_alone = search(gen, [smooth], images, settings).results["smooth"]
     np.testing.assert_array_equal(smooth_alone.delta_z, both["smooth"].delta_z)
 
