@@ -100,3 +100,66 @@ def test_the_setup_line_says_what_the_search_reads_of_each_model():
                     "boundary walk)")
     assert describe_search(SearchSettings(algorithm="local"), models) == (
         "latent search: local (labels only)")
+
+
+class SteppedHalfSpace(ScoredHalfSpace):
+    """A forest-like HalfSpace: its score w . x - b counted in steps of 0.25 (flat between jumps,
+    as a forest's vote shares), its label the same as HalfSpace's."""
+
+    def predict_scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = images.reshape(len(images), -1) @ self.w - self.b
+        votes = np.where(s > 0, np.maximum(np.ceil(s / 0.25), 1), np.minimum(np.floor(s / 0.25),
+                                                                            -1)) * 0.25
+        logits = np.stack([np.zeros_like(votes), votes], 1).astype(np.float64)
+        logp = logits - np.logaddexp(logits[:, :1], logits[:, 1:])
+        return (s > 0).astype(np.int64), logp
+
+
+def test_a_stepwise_model_is_walked_by_its_margins_ranks_and_alone():
+    """Flat-between-jumps margins: detected, the pair probes farther and weighs its probes by their
+    margins' ranks (so it is no longer the boundary search's walk), its adversaries are verified
+    flips, and its results (and a smooth model's beside it) do not depend on the other models,
+    the run or the batching."""
+    from auditor.search.margin import MarginSearch
+
+    gen, images, w, b, exact = flat()
+    settings = SearchSettings(algorithm="margin", max_radius=8.0, refine_steps=0, seed=3)
+    stepped, smooth = SteppedHalfSpace("stepped", w, b), ScoredHalfSpace("smooth", w, b)
+    seen = []
+    observe = MarginSearch.observe
+
+    def spy(self, *args, **kwargs):
+        observe(self, *args, **kwargs)
+        seen.append(self.jumps.copy())
+
+    MarginSearch.observe = spy
+    try:
+        both = search(gen, [stepped, smooth], images, settings).results
+    finally:
+        MarginSearch.observe = observe
+    m = len(images)
+    assert seen[-1][:m].all() and not seen[-1][m:].any()  # only the stepped model's pairs
+    res = both["stepped"]
+    assert np.isfinite(res.delta_z).all() and np.all(res.delta_z >= exact - 1e-4)
+    assert np.all(HalfSpace("h", w, b).predict(gen.decode(res.z_star)) != res.prediction)
+    label_only = search(gen, [HalfSpace("stepped", w, b)], images, settings).results["stepped"]
+    assert not np.array_equal(res.delta_z, label_only.delta_z)
+    alone = search(gen, [stepped], images, settings).results["stepped"]
+    np.testing.assert_array_equal(alone.delta_z, res.delta_z)
+    np.testing.assert_array_equal(alone.queries, res.queries)
+    again = search(gen, [stepped], images, settings).results["stepped"]
+    np.testing.assert_array_equal(again.delta_z, res.delta_z)
+    batched = search(gen, [stepped], images, SearchSettings(**{**vars(settings),
+                                                               "batch_images": 5}))
+    # other batches encode z0 with other matrix shapes (see the smooth test above)
+    np.testing.assert_allclose(batched.results["stepped"].delta_z, res.delta_z, rtol=1e-4)
+    smooth_alone = search(gen, [smooth], images, settings).results["smooth"]
+    np.testing.assert_array_equal(smooth_alone.delta_z, both["smooth"].delta_z)
+
+
+def test_margin_ranks_tie_equal_margins():
+    from auditor.search.margin import _ranks
+
+    r = _ranks(np.array([[0.1, 0.1, -0.2, 0.3]]))
+    np.testing.assert_allclose(r, [[0.0, 0.0, -1.0, 1.0]])
+    assert abs(r.sum()) < 1e-12

@@ -112,13 +112,17 @@ class BoundarySearch(LocalSearch):
         p = phase == PROBE
         if p.any():
             centre = (lo[p] + hi[p]) / 2
-            delta = np.maximum(DELTA * hi[p], 2 * (hi[p] - lo[p]))
+            delta = np.maximum(self._delta(pairs[p]) * hi[p], 2 * (hi[p] - lo[p]))
             g = _unit(self.g[pairs[p]])[:, None, :]  # zero before the first probe
             w = _unit(unit[p] - (unit[p] * g).sum(2, keepdims=True) * g)  # across g
             out[p] = (centre[:, None, None] * u[p, None, :]
                       + delta[:, None, None] * w).astype(np.float32)
         deltas[rows] = out
         return deltas, keys
+
+    def _delta(self, pairs: np.ndarray) -> np.ndarray:
+        """The probe radius / hi of ``pairs``."""
+        return np.full(len(pairs), DELTA)
 
     def _ladder(self, pairs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The step's direction u' (W, k, d) and norms (W, k) for ``pairs``."""
@@ -196,12 +200,15 @@ class BoundarySearch(LocalSearch):
         self._next(pairs)
 
     def _probed(self, pairs, r_min, best, deltas, flips, norms) -> None:
+        self._correct(pairs, deltas, flips)
+        self.probes[pairs] += 1
+        self.phase[pairs] = np.where(self.probes[pairs] >= MIN_PROBES, STEP, PROBE)
+
+    def _correct(self, pairs: np.ndarray, deltas: np.ndarray, flips: np.ndarray) -> None:
+        """Correct the normal g from probes ``deltas`` (W, j, d) around the bracket's centre."""
         centre = (self.lo[pairs] + self.hi[pairs]) / 2
-        w = _unit(deltas - centre[:, None, None] * self.u[pairs, None, :])  # (W, k, d)
-        phi = np.where(flips, 1.0, -1.0)
-        mean = phi.mean(1, keepdims=True)
-        phi = np.where(np.abs(mean) < 1, phi - mean, phi)  # HopSkipJump's baseline
-        e = _unit((phi[:, :, None] * w).sum(1))
+        w = _unit(deltas - centre[:, None, None] * self.u[pairs, None, :])  # (W, j, d)
+        e = _unit((self._signal(pairs, flips)[:, :, None] * w).sum(1))
         first = self.probes[pairs] == 0
         agree = (e * self.e[pairs]).sum(1) > 0
         self.eta[pairs] = np.where(first, ETA0,
@@ -209,8 +216,13 @@ class BoundarySearch(LocalSearch):
         self.g[pairs] = np.where(first[:, None], e,
                                  _unit(_unit(self.g[pairs]) + self.eta[pairs, None] * e))
         self.e[pairs] = e
-        self.probes[pairs] += 1
-        self.phase[pairs] = np.where(self.probes[pairs] >= MIN_PROBES, STEP, PROBE)
+
+    def _signal(self, pairs: np.ndarray, flips: np.ndarray) -> np.ndarray:
+        """Each probe's weight (W, k) in the normal's correction: +1 where it flipped, -1 where
+        not, less their mean (HopSkipJump's baseline) unless all agree."""
+        phi = np.where(flips, 1.0, -1.0)
+        mean = phi.mean(1, keepdims=True)
+        return np.where(np.abs(mean) < 1, phi - mean, phi)
 
     def _stepped(self, pairs, r_min, best, deltas, flips, norms) -> None:
         hit = np.isfinite(r_min) & (r_min < self.hi[pairs])
