@@ -37,7 +37,17 @@ def test_auto_reads_scores_only_where_every_model_gives_smooth_ones():
     assert smooth.algorithm == "margin" and smooth.chosen == "auto: every model's scores are smooth"
     mixed = SearchSettings(max_radius=8.0).for_generator(
         gen, [ScoredHalfSpace("a", w, b), SteppedHalfSpace("forest", w, b)], images)
-    assert mixed.algorithm == "boundary" and "forest gives no smooth scores" in mixed.chosen
+    assert mixed.algorithm == "boundary"
+    assert mixed.chosen == ("auto: scores of more than one kind (forest: flat between jumps; a: "
+                            "smooth), so every model is searched by its labels alike")
+    # forests alone: margin, which walks every stepwise pair the same way
+    forests = SearchSettings(max_radius=8.0).for_generator(
+        gen, [SteppedHalfSpace("f1", w, b), SteppedHalfSpace("f2", -w, -b)], images)
+    assert forests.algorithm == "margin"
+    assert forests.chosen == "auto: every model's scores are flat between jumps"
+    labels = SearchSettings(max_radius=8.0).for_generator(
+        gen, [HalfSpace("h", w, b), ScoredHalfSpace("a", w, b)], images)
+    assert labels.algorithm == "boundary" and "h: labels only" in labels.chosen
     # settings the user gave are theirs: no question asked
     given = SearchSettings(algorithm="local").for_generator(gen, [ScoredHalfSpace("a", w, b)],
                                                             images)

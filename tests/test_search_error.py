@@ -32,7 +32,7 @@ def test_estimated_shown_stored_and_identical_after_resume(tmp_path):
         assert e["long_queries_per_image"] > 2 * m["queries_per_image"]  # the long search: longer
     # per model the long search that gets closest for its kind: lenet's scores are smooth
     assert res["search_error"]["long_search"] == (
-        "--search margin --samples 16 --max-steps 200 (lenet); "
+        "--search margin --samples 16 --max-steps 200 (lenet, rf5); "
         "--search local --samples 32 --max-steps 200 --step 0.002 (rf5)")
     assert "; 4 images give intervals ±" in first.output  # fewer than 20: how wide, in words
     assert "Search error" in (tmp_path / "a" / "model-card.md").read_text()
@@ -47,9 +47,9 @@ def test_estimated_shown_stored_and_identical_after_resume(tmp_path):
 
 def test_auto_estimates_only_where_it_costs_little():
     """By default on 20 inputs, from as many as fit 4 long searches within 15% of the scan's
-    queries: a long search costs up to 5x the scan's queries per image, 15x per text."""
-    assert min_inputs("image") == 134 and min_inputs("text") == 400
-    assert auto_error_images(133) == 0 and auto_error_images(134) == 20
+    queries: a long search costs up to 6x the scan's queries per image, 15x per text."""
+    assert min_inputs("image") == 160 and min_inputs("text") == 400
+    assert auto_error_images(159) == 0 and auto_error_images(160) == 20
     assert auto_error_images(10_000) == 20
     assert auto_error_images(399, "text") == 0 and auto_error_images(400, "text") == 20
 

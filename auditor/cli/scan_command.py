@@ -103,7 +103,7 @@ def scan(
              "forward and backward passes (fmn, deepfool).")] = 2000,
     search_error: Annotated[str, typer.Option("--search-error",
         help="Estimate how far above the best adversary the search stops, per model, with a long "
-             "search on N images: auto (20, within 15% of the scan's queries, from 134 images; "
+             "search on N images: auto (20, within 15% of the scan's queries, from 160 images; "
              "400 texts), off, or N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option("--workers",
         help="Search on a local Ray cluster of N worker processes (needs auditor[ray]); same "

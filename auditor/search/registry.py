@@ -64,19 +64,26 @@ def default_search(modality: str, latent_dim: int) -> dict:
 
 def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, str]:
     """--search auto's algorithm (and settings) for these models and this generator, and why, in
-    words: SMOOTH_DEFAULTS' search where every model's scores are smooth, else DEFAULTS'."""
-    from .smoothness import flat_models
+    words: SMOOTH_DEFAULTS' search where every model's scores are of one kind, smooth or flat
+    between jumps (it walks each kind its own way), else DEFAULTS' by labels for all."""
+    from .smoothness import LABELS, score_kinds
 
     modality = getattr(generator, "modality", "image")
     chosen = default_search(modality, generator.latent_dim)
     smooth = SMOOTH_DEFAULTS.get(modality)
     if smooth is None:
         return chosen, f"auto: the default on {modality}"
-    flat = flat_models(generator, classifiers, inputs, seed)
-    if flat:  # a search steered by the other models' scores would favour these in a comparison
-        return chosen, (f"auto: {', '.join(flat)} {'gives' if len(flat) == 1 else 'give'} no "
-                        "smooth scores, so every model is searched by its labels alike")
-    return {**chosen, "algorithm": smooth}, "auto: every model's scores are smooth"
+    kinds = score_kinds(generator, classifiers, inputs, seed)
+    found = sorted(set(kinds.values()))
+    if found == [LABELS]:
+        return chosen, "auto: the models give labels only"
+    if len(found) == 1:
+        return {**chosen, "algorithm": smooth}, f"auto: every model's scores are {found[0]}"
+    # a search steered by some models' scores would favour the others in a comparison
+    told = "; ".join(f"{', '.join(n for n, k in kinds.items() if k == kind)}: {kind}"
+                     for kind in found)
+    return chosen, (f"auto: scores of more than one kind ({told}), so every model is searched "
+                    "by its labels alike")
 
 
 def describe_search(settings, classifiers) -> str:

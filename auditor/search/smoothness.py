@@ -32,13 +32,16 @@ FLAT_SHARE = 0.5  # a model with at least this share of unchanged margins is fla
 SEED = 0x5300
 
 
-def flat_models(generator, classifiers: Sequence, inputs: np.ndarray, seed: int = 0) -> list[str]:
-    """The names of the models whose scores do not steer a search: labels only, or margins flat
-    between jumps; [] where every model's margins are smooth."""
-    scored = [c for c in classifiers if getattr(c, "has_scores", False)]
-    flat = [c.name for c in classifiers if not getattr(c, "has_scores", False)]
+SMOOTH, STEPWISE, LABELS = "smooth", "flat between jumps", "labels only"
+
+
+def score_kinds(generator, classifiers: Sequence, inputs: np.ndarray,
+                seed: int = 0) -> dict[str, str]:
+    """Each model's kind of scores, by name: SMOOTH, STEPWISE (flat between jumps) or LABELS."""
+    kinds = {c.name: SMOOTH if getattr(c, "has_scores", False) else LABELS for c in classifiers}
+    scored = [c for c in classifiers if kinds[c.name] == SMOOTH]
     if not scored or len(inputs) == 0:
-        return flat
+        return kinds
     x = inputs[:PROBE_INPUTS]
     z0 = generator.encode(x)
     base = generator.decode(z0)
@@ -56,5 +59,12 @@ def flat_models(generator, classifiers: Sequence, inputs: np.ndarray, seed: int 
         _, logp = clf.predict_scores(moved)
         still = np.abs(score_margins(logp, label[rows]) - m0[rows]) < STILL
         if still.mean() >= FLAT_SHARE:
-            flat.append(clf.name)
-    return [c.name for c in classifiers if c.name in flat]
+            kinds[clf.name] = STEPWISE
+    return kinds
+
+
+def flat_models(generator, classifiers: Sequence, inputs: np.ndarray, seed: int = 0) -> list[str]:
+    """The names of the models whose scores do not steer a search by their gradient: labels
+    only, or margins flat between jumps; [] where every model's margins are smooth."""
+    kinds = score_kinds(generator, classifiers, inputs, seed)
+    return [name for name, kind in kinds.items() if kind != SMOOTH]
