@@ -15,8 +15,10 @@ Domains: mnist (bench/search_zoo.py: 7 families, test-split digits, N per class)
 examples' cnn, mlp and rf20 plus a logistic regression, a tree and a 5-NN trained here on the
 train split; held-out images of scripts/fashion_splits.py, N per class), cifar10 (the examples'
 resnet8, mlp64 and rf10, and the bundle's reference classifier (ResNet-9) as a fourth model; the
-examples' 60 held-out photos, N per class), snli (the examples' two text models on the first
-4 N of the examples' 40 pairs), example (the README's gate: lenet and rf5 on the first 30
+examples' 60 held-out photos, N per class), cifar10tune (the same four models on other held-out
+photos of scripts/cifar10_splits.py, N per class, the next after the examples' 6 of each class:
+tuning photos, so that the examples' stay held out), snli (the examples' two text models on the
+first 4 N of the examples' 40 pairs), example (the README's gate: lenet and rf5 on the first 30
 example digits). A search spec is 'algorithm[:samples[:max_steps[:step]]]'.
 """
 
@@ -92,6 +94,8 @@ def domain(name: str, per_class: int):
         gen, _, texts, _, _, classifiers = load(ROOT / "examples/text/pairs.tsv", "snli", None,
                                                 models, None)
         return gen, classifiers, texts.items[:4 * per_class]
+    if name == "cifar10tune":
+        return _cifar10_tune(per_class)
     gen = load_generator(name if name != "example" else "mnist", device="cpu")
     if name == "example":  # the README's gate: lenet vs rf5 on the first 30 example digits
         from auditor.data import load_images
@@ -119,6 +123,20 @@ def domain(name: str, per_class: int):
                          gen.image_shape)
     keep = [i for i, p in enumerate(images.names) if int(Path(p).stem.split("_")[1]) < per_class]
     return gen, models, images.images[keep]
+
+
+def _cifar10_tune(per_class: int):
+    """The cifar10 domain's models on held-out photos that are not the examples' (those are the
+    first 6 per class of holdout.npz, examples/cifar10/make_cifar10_examples.py): the next
+    ``per_class`` of each class."""
+    path = ROOT / ".work" / "cifar10" / "holdout.npz"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run scripts/cifar10_splits.py first")
+    gen, models, _ = domain("cifar10", 0)
+    with np.load(path) as npz:
+        labels, photos = npz["labels"], npz["images"]
+    rows = [i for k in range(10) for i in np.flatnonzero(labels == k)[6:6 + per_class]]
+    return gen, models, (photos[rows].transpose(0, 3, 1, 2) / 255.0).astype(np.float32)
 
 
 def parse(spec: str, seed: int) -> SearchSettings:
@@ -165,7 +183,8 @@ def code(spec: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--domain", default="mnist", choices=["mnist", "fashion", "cifar10", "snli", "example"])
+    ap.add_argument("--domain", default="mnist",
+                    choices=["mnist", "fashion", "cifar10", "cifar10tune", "snli", "example"])
     ap.add_argument("--images", type=int, default=5, help="inputs per class")
     ap.add_argument("--searches", default="local,boundary,hybrid")
     ap.add_argument("--reference", action="append", default=[],
