@@ -163,3 +163,49 @@ def test_margin_ranks_tie_equal_margins():
     r = _ranks(np.array([[0.1, 0.1, -0.2, 0.3]]))
     np.testing.assert_allclose(r, [[0.0, 0.0, -1.0, 1.0]])
     assert abs(r.sum()) < 1e-12
+
+
+def _walking(n: int = 2, d: int = 4):
+    """A MarginSearch's walking state for ``n`` pairs (no start: only what the walk reads)."""
+    from auditor.search.boundary import STEP
+    from auditor.search.margin import MarginSearch
+
+    s = MarginSearch.__new__(MarginSearch)
+    s.u = np.tile(np.eye(d, dtype=np.float32)[:1], (n, 1))
+    s.hi, s.lo = np.full(n, 2.0), np.full(n, 1.96)
+    s.lo_seen, s.lam = np.ones(n, dtype=bool), np.full(n, 0.2)
+    s.phase = np.full(n, STEP)
+    return s
+
+
+def test_a_guided_steps_probe_that_flips_below_the_ladder_moves_the_boundary_point():
+    """A probe around the predicted crossing that flips nearer than the ladder's best (and than
+    b) becomes b, and the next turn follows at once; one that flips farther moves nothing."""
+    from auditor.search.boundary import STEP, TAU
+
+    s = _walking()
+    deltas = np.zeros((2, 8, 4), dtype=np.float32)
+    deltas[:, 5] = [0.0, 1.5, 0.0, 0.0]  # a probe slot (after the ladder's SLOTS)
+    s._aside(np.arange(2), np.array([1.5, 2.5]), np.array([5, 5]), deltas,
+             s.hi.copy(), s.lam.copy())
+    np.testing.assert_allclose(s.u[0], [0, 1, 0, 0])
+    assert s.hi[0] == 1.5 and s.lo[0] == (1 - TAU) * 1.5 and not s.lo_seen[0]
+    assert s.lam[0] > 0.2 and s.phase[0] == STEP
+    assert s.hi[1] == 2.0 and s.lam[1] == 0.2 and (s.u[1] == [1, 0, 0, 0]).all()
+
+
+def test_a_guided_ladder_hedges_its_last_norm_between_the_crossing_and_b():
+    """The linear model's crossing t* (here exact: m = -(z_1 + z_2) + 2) gets SLOTS - 1 norms
+    just above t* (1 - BELOW); the last lies HEDGE of the way from there up to hi."""
+    from auditor.search.margin import BELOW, HEDGE, SLOTS
+
+    s = _walking(1)
+    s.lam[:] = 1.0
+    s.G = np.array([[-1.0, -1.0, 0.0, 0.0]])
+    s.m_hi = np.zeros(1)  # b = 2 e_1 lies on the boundary
+    turned, radii, ok = s._guided(np.arange(1), SLOTS)
+    assert ok[0]
+    np.testing.assert_allclose(turned[0], np.array([1, 1, 0, 0]) / np.sqrt(2), atol=1e-6)
+    low = np.sqrt(2) * (1 - BELOW)
+    np.testing.assert_allclose(radii[0, 0], low)
+    np.testing.assert_allclose(radii[0, -1], (1 - HEDGE) * low + HEDGE * 2.0)
