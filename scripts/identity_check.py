@@ -50,14 +50,15 @@ def scan(tree: Path, args: list[str], out: Path, env: dict | None = None) -> sub
     return subprocess.run(cmd, cwd=tree, env=environment, capture_output=True, text=True)
 
 
-def comparable(value, tree: Path):
+def comparable(value, tree: Path, ignore: frozenset = frozenset()):
     """results.json without what legitimately differs between runs: timings, the date, and the
-    checkout's own path (where the bundled generators lie)."""
+    checkout's own path (where the bundled generators lie); and the keys in ``ignore`` (fields
+    a change adds or changes on purpose)."""
     if isinstance(value, dict):
-        return {k: comparable(v, tree) for k, v in value.items()
-                if k != "created" and not k.startswith("seconds")}
+        return {k: comparable(v, tree, ignore) for k, v in value.items()
+                if k != "created" and not k.startswith("seconds") and k not in ignore}
     if isinstance(value, list):
-        return [comparable(v, tree) for v in value]
+        return [comparable(v, tree, ignore) for v in value]
     if isinstance(value, str) and value.startswith(str(tree) + "/"):
         return "<checkout>" + value[len(str(tree)):]
     return value
@@ -81,7 +82,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="a4caac2", help="the commit to compare against")
     ap.add_argument("--only", nargs="*", default=None, help=f"cases: {', '.join([*CASES, RESUMED])}")
+    ap.add_argument("--ignore", nargs="*", default=[],
+                    help="keys left out wherever they appear (e.g. scan_key chosen: fields a change "
+                         "adds on purpose)")
     args = ap.parse_args()
+    ignore = frozenset(args.ignore)
     names = args.only or [*CASES, RESUMED]
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,8 +94,8 @@ def main() -> int:
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.base], cwd=ROOT, check=True)
         try:
             for name in names:
-                old = comparable(run_case(name, base, Path(tmp) / f"{name}-base"), base)
-                new = comparable(run_case(name, ROOT, Path(tmp) / f"{name}-new"), ROOT)
+                old = comparable(run_case(name, base, Path(tmp) / f"{name}-base"), base, ignore)
+                new = comparable(run_case(name, ROOT, Path(tmp) / f"{name}-new"), ROOT, ignore)
                 diff = first_difference(old, new)
                 failed += diff is not None
                 print(f"{name}: {'identical' if diff is None else 'DIFFERS at ' + diff}", flush=True)
