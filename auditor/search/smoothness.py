@@ -1,21 +1,22 @@
-"""Whether a model's class scores are smooth in z: --search auto's question before it lets a search
-read scores (registry.SMOOTH_DEFAULTS).
+"""What kind of class scores a model gives in z: smooth, flat between jumps, or none (labels only);
+--search auto's question before it lets a search read scores (registry.auto_search).
 
-The margin search (margin.py) tightens Δz only for models whose margins change with every small
-move of z (networks, linear models); a forest's, a tree's or a kNN's margins are constant between
-jumps and are walked by their labels. A scan compares its models, so a search that tightens some
-of them and not others biases the comparison: on the README's gate (lenet against rf5, 30 digits)
-the best adversaries known give lenet the larger Δz on 24 digits and rf5 on 1, ``boundary`` gives
-21 against 4 and ``margin`` 16 against 9 (docs/benchmarks.md, "The default search"). So auto reads
-scores only where every model's are smooth.
+The margin search (margin.py) walks each kind its own way: by the margin's gradient where margins
+change with every small move of z (networks, linear models), by labels and the order of margins
+where they are constant between jumps (forests, trees, kNN), by labels alone where there are no
+scores. A scan compares its models, so a search that tightens one kind more than another biases the
+comparison: on the README's gate (lenet against rf5, 30 digits) the best adversaries known give
+lenet the larger Δz on 24 digits and rf5 on 1, ``boundary`` gives 21 against 4 and ``margin`` 16
+against 9 (docs/benchmarks.md, "The default search"). So auto reads scores only where every model's
+are of one kind.
 
 The check: the first PROBE_INPUTS inputs are encoded, each moved by PROBE_DIRECTIONS random
 directions of norm RADIUS sqrt(d) (a bisection's spacing near the boundary), and a model is smooth
 where fewer than FLAT_SHARE of its margins stayed where they were (rounded as the search rounds
-them). Measured on the example models: networks and the linear models change on 94-100% of the
-moves, the forests on 0-3%. Seeded and on the scan's first inputs, so the same for a resume and
-with workers; PROBE_INPUTS (1 + PROBE_DIRECTIONS) calls per model with scores, not counted in the
-search's queries.
+them). Measured on the example models: the networks' margins change on all of the moves, the
+forests' on none (docs/benchmarks.md). Seeded and on the scan's first inputs, so the same for a
+resume and with workers; PROBE_INPUTS (1 + PROBE_DIRECTIONS) calls per model with scores, not
+counted in the search's queries.
 """
 
 from __future__ import annotations
