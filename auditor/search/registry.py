@@ -41,9 +41,10 @@ AUTO = "auto"  # --search auto (the default): the search DEFAULTS names for the 
 WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale bundles have 16)
 # (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
-# Where every model's scores are smooth (smoothness.py), SMOOTH_DEFAULTS' search reads them instead;
-# with a forest, tree, kNN or label-only model in the scan, every model is walked by its labels:
-# margin tightens only the models with smooth scores, which biases a comparison (the README's gate).
+# Where every model's scores are of one kind (smoothness.py: all smooth, or all flat between jumps),
+# SMOOTH_DEFAULTS' search reads them instead; with kinds mixed, or a label-only model, every model is
+# walked by its labels: margin tightens the smooth ones most, which biases a comparison (the README's
+# gate).
 DEFAULTS: dict[tuple[str, bool], dict] = {
     ("image", False): {"algorithm": "boundary"},
     ("image", True): {"algorithm": "boundary", "max_steps": 46},
