@@ -42,9 +42,9 @@ WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale b
 # (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
 # Where every model's scores are of one kind (smoothness.py: all smooth, or all flat between jumps),
-# SMOOTH_DEFAULTS' search reads them instead; with kinds mixed, or a label-only model, every model is
-# walked by its labels: margin tightens the smooth ones most, which biases a comparison (the README's
-# gate).
+# SMOOTH_DEFAULTS' search reads them instead; with kinds mixed, or a label-only model, every model
+# is walked by its labels: margin tightens the smooth ones most, which biases a comparison (the
+# README's gate).
 DEFAULTS: dict[tuple[str, bool], dict] = {
     ("image", False): {"algorithm": "boundary"},
     ("image", True): {"algorithm": "boundary", "max_steps": 46},
