@@ -289,12 +289,16 @@ class MarginSearch(BoundarySearch):
     def _jumped(self, live: np.ndarray, margins: np.ndarray) -> None:
         """Stepwise pairs whose probe step's margins repeat a value at least JUMP from 0 and
         spread at least JUMP: their margins jump (a forest's vote shares), from then on."""
-        probing = np.isfinite(self.r[live]) & (self.phase[live] == PROBE) & self.stepwise[live]
-        big = np.where(np.abs(margins) >= JUMP, margins, np.nan)  # NaN: never equal
+        probing = np.flatnonzero(np.isfinite(self.r[live]) & (self.phase[live] == PROBE)
+                                 & self.stepwise[live])  # only these: the rest skip the test
+        if len(probing) == 0:
+            return
+        m = margins[probing]
+        big = np.where(np.abs(m) >= JUMP, m, np.nan)  # NaN: never equal
         equal = (big[:, :, None] == big[:, None, :]).sum((1, 2))
         tied = equal > (~np.isnan(big)).sum(1)  # more than each with itself
-        spread = np.nanmax(margins, 1, initial=-np.inf) - np.nanmin(margins, 1, initial=np.inf)
-        self.jumps[live[probing & tied & (spread >= JUMP)]] = True
+        spread = np.nanmax(m, 1, initial=-np.inf) - np.nanmin(m, 1, initial=np.inf)
+        self.jumps[live[probing[tied & (spread >= JUMP)]]] = True
 
     def _delta(self, pairs: np.ndarray) -> np.ndarray:
         """A pair whose margins jump probes farther out (a forest's boundary is jagged at small
