@@ -190,8 +190,12 @@ def main() -> None:
     ap.add_argument("--reference", action="append", default=[],
                     help="a long run pooled into the best known (a search spec)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--models", default="",
+                    help="comma-separated: search only these of the domain's models")
     args = ap.parse_args()
     gen, classifiers, images = domain(args.domain, args.images)
+    if args.models:
+        classifiers = [c for c in classifiers if c.name in args.models.split(",")]
     searches = args.searches.split(",")
     tag = f"{args.domain}{len(images)}-seed{args.seed}"
     runs = {s: measure(gen, classifiers, images, s, tag, code(s), args.seed) for s in searches}

@@ -1,6 +1,7 @@
 """--search auto on images (auditor/search/registry.py, smoothness.py): the margin search where
-every model's scores are smooth, else the label-only boundary search for every model alike, so
-that no model of a comparison is searched tighter than another; and why, in the scan's record."""
+every model gives scores (smooth ones walked by their gradient, stepwise ones by labels and the
+order of margins for up to twice the steps), else the label-only boundary search for every model
+alike; and why, in the scan's record."""
 
 from __future__ import annotations
 
@@ -30,16 +31,16 @@ def test_flat_models_names_the_stepwise_and_the_label_only_models():
     assert flat_models(gen, models[:1], images) == []
 
 
-def test_auto_reads_scores_only_where_every_model_gives_smooth_ones():
+def test_auto_reads_scores_where_every_model_gives_them():
     gen, images, w, b, _ = flat(8)
     smooth = SearchSettings(max_radius=8.0).for_generator(
         gen, [ScoredHalfSpace("a", w, b), ScoredHalfSpace("b", -w, -b)], images)
     assert smooth.algorithm == "margin" and smooth.chosen == "auto: every model's scores are smooth"
     mixed = SearchSettings(max_radius=8.0).for_generator(
         gen, [ScoredHalfSpace("a", w, b), SteppedHalfSpace("forest", w, b)], images)
-    assert mixed.algorithm == "boundary"
-    assert mixed.chosen == ("auto: scores of more than one kind (forest: flat between jumps; a: "
-                            "smooth), so every model is searched by its labels alike")
+    assert mixed.algorithm == "margin"
+    assert mixed.chosen == ("auto: every model gives scores (forest: flat between jumps; a: "
+                            "smooth); each kind is walked its own way")
     # forests alone: margin, which walks every stepwise pair the same way
     forests = SearchSettings(max_radius=8.0).for_generator(
         gen, [SteppedHalfSpace("f1", w, b), SteppedHalfSpace("f2", -w, -b)], images)
@@ -47,23 +48,32 @@ def test_auto_reads_scores_only_where_every_model_gives_smooth_ones():
     assert forests.chosen == "auto: every model's scores are flat between jumps"
     labels = SearchSettings(max_radius=8.0).for_generator(
         gen, [HalfSpace("h", w, b), ScoredHalfSpace("a", w, b)], images)
-    assert labels.algorithm == "boundary" and "h: labels only" in labels.chosen
+    assert labels.algorithm == "boundary"
+    assert labels.chosen == ("auto: a model gives labels only (h: labels only; a: smooth), so "
+                             "every model is searched by its labels alike")
     # settings the user gave are theirs: no question asked
     given = SearchSettings(algorithm="local").for_generator(gen, [ScoredHalfSpace("a", w, b)],
                                                             images)
     assert given.algorithm == "local" and given.chosen is None
 
 
-def test_a_mixed_scan_searches_the_smooth_model_as_the_boundary_search_does():
-    """With a stepwise model beside it, the smooth model's Δz is the label-only search's, not
-    the tighter margin search's: the two models are searched alike."""
-    gen, images, w, b, exact = flat(10)
-    base = SearchSettings(max_radius=8.0, refine_steps=0)
+def test_stepwise_pairs_walk_twice_the_steps_and_the_rest_are_untouched(monkeypatch):
+    """A stepwise model's walk goes on for STRETCH times max_steps: its results are those of
+    max_steps twice as large, while the smooth model beside it ends at max_steps as before."""
+    from auditor.search import margin
+
+    gen, images, w, b, _ = flat(10)
     pair = [ScoredHalfSpace("smooth", w, b), SteppedHalfSpace("forest", w, b)]
-    mixed = search(gen, pair, images, base).results["smooth"].delta_z
-    alone = search(gen, pair[:1], images, base).results["smooth"].delta_z
-    labels = search(gen, pair[:1], images,
-                    SearchSettings(algorithm="boundary", max_radius=8.0, refine_steps=0))
-    np.testing.assert_array_equal(mixed, labels.results["smooth"].delta_z)
-    assert np.all(alone <= 1.01 * exact + 0.005)  # alone, its scores steer it onto the boundary
-    assert np.median(mixed / exact) > np.median(alone / exact)
+
+    def run(steps: int, stretch: int):
+        monkeypatch.setattr(margin.MarginSearch, "stretch", stretch)
+        monkeypatch.setattr(margin, "STRETCH", stretch)
+        settings = SearchSettings(algorithm="margin", max_radius=8.0, refine_steps=0,
+                                  max_steps=steps)
+        return search(gen, pair, images, settings).results
+
+    once, twice, long = run(8, 1), run(8, 2), run(16, 1)
+    for key in ("delta_z", "queries"):
+        np.testing.assert_array_equal(getattr(twice["smooth"], key), getattr(once["smooth"], key))
+        np.testing.assert_array_equal(getattr(twice["forest"], key), getattr(long["forest"], key))
+    assert twice["forest"].queries.sum() > once["forest"].queries.sum()

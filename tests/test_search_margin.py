@@ -96,8 +96,7 @@ def test_the_setup_line_says_what_the_search_reads_of_each_model():
     gen, _, w, b, _ = flat(n=1)
     models = [ScoredHalfSpace("cnn", w, b), HalfSpace("forest", w, b)]
     line = describe_search(SearchSettings(algorithm="margin"), models)
-    assert line == ("latent search: margin (cnn: scores, margin-guided; forest: labels only, "
-                    "boundary walk)")
+    assert line == "latent search: margin (cnn: scores; forest: labels only, boundary walk)"
     assert describe_search(SearchSettings(algorithm="local"), models) == (
         "latent search: local (labels only)")
 

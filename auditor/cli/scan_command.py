@@ -27,7 +27,7 @@ def scan(
         help="auto (the bundled generator that fits the images best), a bundled generator's "
              "name, or a bundle folder.")] = "auto",
     search_name: Annotated[str, typer.Option("--search",
-        help="auto (default: on images margin where every model gives smooth class scores, "
+        help="auto (default: on images margin where every model gives class scores, "
              "else boundary for all; local on text), boundary (walks the decision boundary by "
              "labels), margin (the same walk steered by class scores: tighter for networks), "
              "local, hybrid (the paper's Algorithm 2) or iterative (Algorithm 1).")

@@ -195,7 +195,7 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     step = _Step(decode, classify, models, z0, x.shape[1:], settings, results, start, target,
                  reference, scored)
     streams = [_stream(settings.seed, first_index + start + i) for i in range(m)]
-    for _ in range(settings.max_steps):
+    for _ in range(settings.max_steps * getattr(state, "stretch", 1)):  # stretch: margin.py
         live = np.flatnonzero(~state.done)
         if len(live) == 0:
             break

@@ -72,6 +72,7 @@ JUMP = 1e-3  # a stepwise pair's probe margins repeat a value this far from 0 an
 FAR = 0.2  # such a pair's probe radius / hi (the boundary search's: 0.06; 0.15, 0.3: no better)
 BETWEEN = 2  # its probe steps between turns (1: worse on 64% of the digit pairs, 3: no better)
 HEDGE = 0.5  # a guided ladder's last norm: this share of the way from t* (1 - BELOW) up to hi
+STRETCH = 2  # a stepwise pair's steps / max_steps (its walk needs more: docs/benchmarks.md)
 
 
 @SEARCHES.register("margin")
@@ -79,6 +80,7 @@ class MarginSearch(BoundarySearch):
     name = "margin"
     defaults = {"samples": 8, "step": 0.005, "max_steps": 36}
     scores = True  # the driver passes each proposal's margin (NaN for label-only models)
+    stretch = STRETCH  # the driver steps up to stretch * max_steps; only stepwise pairs use them
 
     def __init__(self, n: int, settings, latent_dim: int, context) -> None:
         super().__init__(n, settings, latent_dim, context)
@@ -93,6 +95,8 @@ class MarginSearch(BoundarySearch):
         self.m_low = np.full(n, np.inf)  # before any flip: the lowest margin seen, and its
         self.d_low = np.zeros((n, latent_dim), dtype=np.float32)  # direction
         self.m_step = np.full((n, settings.proposals), np.nan)  # the last step's margins
+        self.taken = np.zeros(n, dtype=int)  # steps observed
+        self.max_steps = settings.max_steps
 
     def _valued(self, pairs: np.ndarray) -> np.ndarray:
         """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
@@ -187,6 +191,8 @@ class MarginSearch(BoundarySearch):
             self._absorb(live[after], deltas[after], margins[after])
             p = live[after]
             self.g[p] = _unit(-self.G[p]).astype(np.float32)
+        self.taken[live] += 1  # max_steps ends all but the stepwise pairs, as for any search
+        self.done[live[(self.taken[live] >= self.max_steps) & ~self.stepwise[live]]] = True
 
     def _anchor(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray) -> None:
         """m_b of pairs whose b moved: the proposal at b, else the best point's, else unknown."""

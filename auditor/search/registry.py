@@ -41,10 +41,11 @@ AUTO = "auto"  # --search auto (the default): the search DEFAULTS names for the 
 WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale bundles have 16)
 # (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
-# Where every model's scores are of one kind (smoothness.py: all smooth, or all flat between jumps),
-# SMOOTH_DEFAULTS' search reads them instead; with kinds mixed, or a label-only model, every model
-# is walked by its labels: margin tightens the smooth ones most, which biases a comparison (the
-# README's gate).
+# Where every model gives scores (smooth, or flat between jumps: smoothness.py), SMOOTH_DEFAULTS'
+# search reads them, each kind its own way (margin.py: the stepwise ones for STRETCH times the
+# steps, so that a forest's Δz is not left far looser than a network's beside it); where a model
+# gives labels only, every model is walked by its labels: a walk steered by the others' scores
+# would favour the label-only model in a comparison (the README's gate).
 DEFAULTS: dict[tuple[str, bool], dict] = {
     ("image", False): {"algorithm": "boundary"},
     ("image", True): {"algorithm": "boundary", "max_steps": 46},
@@ -65,8 +66,8 @@ def default_search(modality: str, latent_dim: int) -> dict:
 
 def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, str]:
     """--search auto's algorithm (and settings) for these models and this generator, and why, in
-    words: SMOOTH_DEFAULTS' search where every model's scores are of one kind, smooth or flat
-    between jumps (it walks each kind its own way), else DEFAULTS' by labels for all."""
+    words: SMOOTH_DEFAULTS' search where every model gives scores (it walks smooth and stepwise
+    ones each their own way), else DEFAULTS' by labels for all."""
     from .smoothness import LABELS, score_kinds
 
     modality = getattr(generator, "modality", "image")
@@ -76,24 +77,26 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
         return chosen, f"auto: the default on {modality}"
     kinds = score_kinds(generator, classifiers, inputs, seed)
     found = sorted(set(kinds.values()))
-    if found == [LABELS]:
-        return chosen, "auto: the models give labels only"
-    if len(found) == 1:
-        return {**chosen, "algorithm": smooth}, f"auto: every model's scores are {found[0]}"
-    # a search steered by some models' scores would favour the others in a comparison
     told = "; ".join(f"{', '.join(n for n, k in kinds.items() if k == kind)}: {kind}"
                      for kind in found)
-    return chosen, (f"auto: scores of more than one kind ({told}), so every model is searched "
-                    "by its labels alike")
+    if found == [LABELS]:
+        return chosen, "auto: the models give labels only"
+    if LABELS in found:  # a search steered by the others' scores would favour it in a comparison
+        return chosen, (f"auto: a model gives labels only ({told}), so every model is searched "
+                        "by its labels alike")
+    if len(found) == 1:
+        return {**chosen, "algorithm": smooth}, f"auto: every model's scores are {found[0]}"
+    return {**chosen, "algorithm": smooth}, (f"auto: every model gives scores ({told}); each "
+                                             "kind is walked its own way")
 
 
 def describe_search(settings, classifiers) -> str:
     """One line for the scan's log: the latent search, why auto chose it, and, where it reads
-    scores, what it reads of each model (scores: a margin-guided walk; labels only: the boundary
-    search's)."""
+    scores, what it reads of each model (scores: margin-guided where smooth, a stepwise walk where
+    flat between jumps, as margin.py finds on its own; labels only: the boundary search's)."""
     why = f"; {settings.chosen}" if getattr(settings, "chosen", None) else ""
     if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
         return f"latent search: {settings.algorithm} (labels only{why})"
-    reads = [f"{c.name}: " + ("scores, margin-guided" if getattr(c, "has_scores", False)
+    reads = [f"{c.name}: " + ("scores" if getattr(c, "has_scores", False)
                               else "labels only, boundary walk") for c in classifiers]
     return f"latent search: {settings.algorithm} ({'; '.join(reads)}{why})"

@@ -4,11 +4,10 @@
 The margin search (margin.py) walks each kind its own way: by the margin's gradient where margins
 change with every small move of z (networks, linear models), by labels and the order of margins
 where they are constant between jumps (forests, trees, kNN), by labels alone where there are no
-scores. A scan compares its models, so a search that tightens one kind more than another biases the
-comparison: on the README's gate (lenet against rf5, 30 digits) the best adversaries known give
-lenet the larger Δz on 24 digits and rf5 on 1, ``boundary`` gives 21 against 4 and ``margin`` 16
-against 9 (docs/benchmarks.md, "The default search"). So auto reads scores only where every model's
-are of one kind.
+scores, and a stepwise pair's walk for up to STRETCH times max_steps (it needs them: at the
+networks' steps a forest's Δz stays far looser than a network's beside it, which biases their
+comparison). So auto reads scores where every model gives them; where one gives labels only,
+every model is walked by its labels (docs/benchmarks.md, "The default search").
 
 The check: the first PROBE_INPUTS inputs are encoded, each moved by PROBE_DIRECTIONS random
 directions of norm RADIUS sqrt(d) (a bisection's spacing near the boundary), and a model is smooth
