@@ -67,7 +67,6 @@ def test_stepwise_pairs_walk_twice_the_steps_and_the_rest_are_untouched(monkeypa
 
     def run(steps: int, stretch: int):
         monkeypatch.setattr(margin.MarginSearch, "stretch", stretch)
-        monkeypatch.setattr(margin, "STRETCH", stretch)
         settings = SearchSettings(algorithm="margin", max_radius=8.0, refine_steps=0,
                                   max_steps=steps)
         return search(gen, pair, images, settings).results
@@ -77,3 +76,15 @@ def test_stepwise_pairs_walk_twice_the_steps_and_the_rest_are_untouched(monkeypa
         np.testing.assert_array_equal(getattr(twice["smooth"], key), getattr(once["smooth"], key))
         np.testing.assert_array_equal(getattr(twice["forest"], key), getattr(long["forest"], key))
     assert twice["forest"].queries.sum() > once["forest"].queries.sum()
+
+
+def test_a_smooth_model_never_gets_the_stepwise_steps():
+    """The stretch is per model (auto's probe), not per pair: a network's pair whose boundary lies
+    so near z0 that its rounded margins repeat (and is walked by labels from then on) still ends
+    at max_steps."""
+    gen, images, w, b, _ = flat(12)
+    settings = SearchSettings(algorithm="margin", max_radius=8.0, refine_steps=0, max_steps=36)
+    assert settings.for_generator(gen, [ScoredHalfSpace("smooth", w, b)], images).stretched == ()
+    out = search(gen, [ScoredHalfSpace("smooth", w, b)], images, settings).results["smooth"]
+    # per pair: the surrogate start's share of the anchors, 8 proposals a step, 1 check
+    assert out.queries.max() <= 8 * 36 + 64

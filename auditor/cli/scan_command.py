@@ -48,8 +48,9 @@ def scan(
     patience: Annotated[int, typer.Option(
         help="B: consecutive misses that end the hybrid or local search.")] = 3,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps",
-        help="Search steps per image at most (boundary 36, 46 for latent sizes over 32; local "
-             "60; hybrid, iterative 200).",
+        help="Search steps per image at most (boundary 36, 46 for latent sizes over 32; margin "
+             "the same, its walk of a forest, tree or kNN twice that; local 60; hybrid, "
+             "iterative 200).",
         show_default=False)] = None,
     refine_steps: Annotated[int, typer.Option("--refine-steps",
         help="Gradient steps refining z0 = I(x) on ||G(z) - x||.")] = 50,

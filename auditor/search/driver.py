@@ -180,7 +180,9 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     n_pairs = m * len(models)
     active, target = _targets(models, z0, results, start, reference_labels)
     algorithm = ALGORITHMS[settings.algorithm]
-    context = SearchContext(z0=z0, target=target, n_models=len(models))
+    stretched = np.array([reference is None and m.name in (settings.stretched or ())
+                          for m in models])  # the error-distance search walks by labels
+    context = SearchContext(z0=z0, target=target, n_models=len(models), stretched=stretched)
     if algorithm.anchors:
         _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings,
                        start, m, reference)

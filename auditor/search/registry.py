@@ -68,7 +68,7 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
     """--search auto's algorithm (and settings) for these models and this generator, and why, in
     words: SMOOTH_DEFAULTS' search where every model gives scores (it walks smooth and stepwise
     ones each their own way), else DEFAULTS' by labels for all."""
-    from .smoothness import LABELS, score_kinds
+    from .smoothness import LABELS, STEPWISE, score_kinds
 
     modality = getattr(generator, "modality", "image")
     chosen = default_search(modality, generator.latent_dim)
@@ -84,10 +84,11 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
     if LABELS in found:  # a search steered by the others' scores would favour it in a comparison
         return chosen, (f"auto: a model gives labels only ({told}), so every model is searched "
                         "by its labels alike")
+    chosen = {**chosen, "algorithm": smooth,
+              "stretched": tuple(n for n, k in kinds.items() if k == STEPWISE)}
     if len(found) == 1:
-        return {**chosen, "algorithm": smooth}, f"auto: every model's scores are {found[0]}"
-    return {**chosen, "algorithm": smooth}, (f"auto: every model gives scores ({told}); each "
-                                             "kind is walked its own way")
+        return chosen, f"auto: every model's scores are {found[0]}"
+    return chosen, f"auto: every model gives scores ({told}); each kind is walked its own way"
 
 
 def describe_search(settings, classifiers) -> str:

@@ -68,3 +68,10 @@ def flat_models(generator, classifiers: Sequence, inputs: np.ndarray, seed: int 
     only, or margins flat between jumps; [] where every model's margins are smooth."""
     kinds = score_kinds(generator, classifiers, inputs, seed)
     return [name for name, kind in kinds.items() if kind != SMOOTH]
+
+
+def stepwise_models(generator, classifiers: Sequence, inputs: np.ndarray,
+                    seed: int = 0) -> tuple[str, ...]:
+    """The names of the models whose margins are flat between jumps (SearchSettings.stretched)."""
+    kinds = score_kinds(generator, classifiers, inputs, seed)
+    return tuple(name for name, kind in kinds.items() if kind == STEPWISE)

@@ -4,7 +4,7 @@ back, per model and image."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class SearchSettings:
     chunk_samples: int = 8192  # decodes per generator call: bounds memory
     batch_images: int | None = None  # images searched together; None: from chunk_samples
     chosen: str | None = None  # why --search auto chose the algorithm, in words (for_generator)
+    # models whose margins are flat between jumps (smoothness.py), whose pairs a search with a
+    # stretch (margin.py) walks for up to that many times max_steps; None: not asked yet
+    stretched: tuple[str, ...] | None = None
 
     def resolved(self) -> SearchSettings:
         """A copy with the algorithm's defaults in place of ``None``; validated. With the algorithm
@@ -72,7 +75,8 @@ class SearchSettings:
         """A resolved copy for ``generator``: ``auto`` becomes the default search of its modality
         and latent size (settings the user gave stay theirs), and the radius cap its latent
         size's unless given. Given the ``classifiers`` and the ``inputs`` they will be searched
-        on, auto also asks whether every model's scores are smooth (registry.auto_search)."""
+        on, auto also asks whether every model gives scores and which are smooth
+        (registry.auto_search), and a search with a stretch learns which are flat between jumps."""
         values = dict(vars(self))
         if self.algorithm == AUTO:
             modality = getattr(generator, "modality", "image")
@@ -83,7 +87,14 @@ class SearchSettings:
                 chosen, values["chosen"] = auto_search(generator, classifiers, inputs, self.seed)
             values.update({key: value for key, value in chosen.items()
                            if key == "algorithm" or values.get(key) is None})
-        return SearchSettings(**values).for_latent(generator.latent_dim).resolved()
+        settings = SearchSettings(**values).for_latent(generator.latent_dim).resolved()
+        if (settings.stretched is None and classifiers is not None and inputs is not None
+                and getattr(ALGORITHMS[settings.algorithm], "stretch", 1) > 1):
+            from .smoothness import stepwise_models
+
+            settings = replace(settings, stretched=stepwise_models(generator, classifiers,
+                                                                   inputs, self.seed))
+        return settings
 
     def for_latent(self, latent_dim: int) -> SearchSettings:
         """A copy whose radius cap is set: the given one, or :func:`radius_cap` of the latent
@@ -187,5 +198,6 @@ class SearchContext:
     z0: np.ndarray  # (m, d) encodings of the batch's images
     target: np.ndarray  # (pairs,) the label each pair must flip
     n_models: int
+    stretched: np.ndarray | None = None  # (models,) bool: SearchSettings.stretched names it
     anchors: np.ndarray | None = None  # (A, d) prior samples, for algorithms that ask
     anchor_labels: np.ndarray | None = None  # (models, A) each model's labels of G(anchors)
