@@ -27,11 +27,9 @@ Moves: a step that moves b turns again at once, without the bisection that would
     bracket where a norm below b did not flip (b's margin is known: the linear model needs no
     narrow bracket; where every norm flipped, b may lie deep inside: bisect), and a probe around the
     crossing that flips below the ladder's best becomes b (it was a lost flip); proposals up to
-    NEAR * hi from b inform G (0.3: a missed step's ladder often taught G nothing). Measured on
-    60 held-out CIFAR-10 photos that are not the examples' (bench/search_gap.py --domain
-    cifar10tune, 46 steps, the same queries): median gap resnet8 +5.2% -> +3.8%, resnet9
-    +10.0% -> +6.0%, mlp64 +1.7% -> +1.6%; gap of means +16% -> +11%, +27% -> +15%. On the
-    examples' 60 photos (held out): resnet8 +6.5% -> +5.6%, resnet9 +10.4% -> +6.4%.
+    NEAR * hi from b inform G (0.3: a missed step's ladder often taught G nothing). On 60 held-out
+    photos (bench/search_gap.py --domain cifar10tune, 46 steps, the same queries) median gaps
+    resnet8 +5.2% -> +3.8%, resnet9 +10.0% -> +6.0%; the examples' photos +6.5/+10.4% -> +5.6/+6.4%.
 Start: the boundary search's, except that its growing shells (no flip yet) aim around the
     direction of the lowest margin seen so far (spread LEAD) instead of anywhere: a model that
     resists every random direction up to max_radius often gives way along the one it liked least.
@@ -43,24 +41,23 @@ always a bisection: from then on such a pair's walk is the boundary search's), e
 its margins jump: once a probe step's margins repeat a value at least JUMP from 0 and spread at
 least JUMP (a forest's vote shares, a kNN's; not a smooth model's rounding where the boundary
 lies very near z0), the pair's probes go farther out (FAR * hi: a forest's boundary is jagged
-at small scales), it takes BETWEEN probe steps between turns, and each probe's weight in the
-normal's correction is the centred rank of -m among its step's probes (equal margins tied)
-instead of its label: where a label says only on which side a probe fell, the order of the
-margins says which fell deepest. Measured on the digit zoos (bench/search_gap.py): the median
-gap of MNIST's forest +18% -> +11%, Fashion's rf20 +11% -> +6%, kNN +8% -> +5% and +3%. Such a
-pair of a model whose margins are flat between jumps (smoothness.py's probe, per model, before the
-search: SearchSettings.stretched) walks for up to STRETCH times max_steps (the driver steps on for
-it alone): its walk keeps gaining where a smooth one has converged (MNIST's forest +12% -> +7%,
-the photos' forest +40% -> +17%), and at the networks' steps its looser Δz biased a comparison
-with them (docs/benchmarks.md, "A forest beside a network"). The best proposal's label comes from
-the same model call as its scores; the driver checks every pair's final adversary with the model's
-own ``predict``.
+at small scales), it takes BETWEEN probe steps between turns, pooled into one correction of the
+normal in which each probe weighs by the centred rank of -m among the pool's probes (equal margins
+tied) instead of its label: where a label says only on which side a probe fell, the order of the
+margins says which fell deepest. Such pairs, of a model flat between jumps by smoothness.py's
+probe (per model, before the search: SearchSettings.stretched), walk for up to STRETCH times
+max_steps (the driver steps on for them alone): at the networks' steps a forest's looser Δz biased
+a comparison with them. Median gap, bench/search_gap.py (docs/benchmarks.md, "A forest beside a
+network"): MNIST's forest +18% -> +6%, Fashion's rf20 +11% -> +2%, the photos' rf10 +40% -> +2%
+(740 queries a photo). The best proposal's label comes from the same model call as its scores;
+the driver checks every pair's final adversary with the model's own ``predict``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import boundary
 from .boundary import BISECT, GROW, LAM_MAX, PROBE, STEP, TAU, WALK, BoundarySearch, _unit
 from .searches import SEARCHES
 
@@ -75,7 +72,7 @@ LEAD = 0.7  # before a flip: the shells' directions spread this far around the l
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
 JUMP = 1e-3  # a stepwise pair's probe margins repeat a value this far from 0 and spread this far
 FAR = 0.2  # such a pair's probe radius / hi (the boundary search's: 0.06; 0.15, 0.3: no better)
-BETWEEN = 2  # its probe steps between turns (1: worse on 64% of the digit pairs, 3: no better)
+BETWEEN = 4  # its probe steps between turns, pooled: one correction of g ranks all their probes
 HEDGE = 0.5  # a guided ladder's last norm: this share of the way from t* (1 - BELOW) up to hi
 STRETCH = 2  # a stepwise pair's steps / max_steps (its walk needs more: docs/benchmarks.md)
 
@@ -101,6 +98,11 @@ class MarginSearch(BoundarySearch):
         self.d_low = np.zeros((n, latent_dim), dtype=np.float32)  # direction
         self.m_step = np.full((n, settings.proposals), np.nan)  # the last step's margins
         self.taken = np.zeros(n, dtype=int)  # steps observed
+        pool = settings.proposals * (BETWEEN - 1)  # a jumping pair's held probes of this turn:
+        self.w_pool = np.zeros((n, pool, latent_dim), dtype=np.float32)  # directions,
+        self.m_pool = np.full((n, pool), np.nan)  # margins,
+        self.f_pool = np.zeros((n, pool), dtype=bool)  # labels,
+        self.held = np.zeros(n, dtype=int)  # and how many probe steps of it are held
         self.max_steps = settings.max_steps
         # pairs whose model's margins are flat between jumps (smoothness.py, SearchSettings):
         # walked for up to STRETCH times max_steps once they walk stepwise; per model, so that a
@@ -323,6 +325,41 @@ class MarginSearch(BoundarySearch):
         """A pair whose margins jump probes farther out (a forest's boundary is jagged at small
         scales): FAR; the others as the boundary search."""
         return np.where(self.jumps[pairs], FAR, super()._delta(pairs))
+
+    def _correct(self, pairs: np.ndarray, deltas: np.ndarray, flips: np.ndarray) -> None:
+        """A pair whose margins jump pools its BETWEEN probe steps after a turn: each step's
+        probes are held and the last one corrects g once, by the ranks of all their margins (on
+        the photos' forest a rank over 32 probes steers better than four over 8); the others,
+        and a pool that missed a step, as the boundary search."""
+        slot = self.probes[pairs] - self.turned_at[pairs]  # the probe step since the turn
+        pooled = self.jumps[pairs] & (self.turned_at[pairs] >= 0) & (slot < BETWEEN)
+        last = pooled & (slot == BETWEEN - 1)
+        full = last & (self.held[pairs] == BETWEEN - 1)
+        centre = (self.lo[pairs] + self.hi[pairs]) / 2
+        w = _unit(deltas - centre[:, None, None] * self.u[pairs, None, :]).astype(np.float32)
+        k = deltas.shape[1]
+        for s in range(BETWEEN - 1):  # hold this step's probes in the pool's slot s
+            rows = np.flatnonzero(pooled & (slot == s))
+            p, at = pairs[rows], slice(s * k, (s + 1) * k)
+            self.w_pool[p, at], self.m_pool[p, at], self.f_pool[p, at] = (
+                w[rows], self.m_step[p], flips[rows])
+            self.held[p] = np.where((s == 0) | (self.held[p] == s), s + 1, 0)
+        plain = ~pooled | (last & ~full)
+        if plain.any():
+            super()._correct(pairs[plain], deltas[plain], flips[plain])
+        if not full.any():
+            return
+        p = pairs[full]
+        w = np.concatenate([self.w_pool[p], w[full]], 1)
+        m = np.concatenate([self.m_pool[p], self.m_step[p]], 1)
+        phi = BoundarySearch._signal(self, p, np.concatenate([self.f_pool[p], flips[full]], 1))
+        ranked = np.isfinite(m).all(1) & (m.max(1) - m.min(1) > STILL)
+        phi[ranked] = _ranks(-m[ranked])
+        e = _unit((phi[:, :, None] * w).sum(1))
+        agree = (e * self.e[p]).sum(1) > 0
+        self.eta[p] *= np.where(agree, boundary.AGREE, boundary.REVERSE)
+        self.g[p] = _unit(_unit(self.g[p]) + self.eta[p, None] * e)
+        self.e[p] = e
 
     def _signal(self, pairs: np.ndarray, flips: np.ndarray) -> np.ndarray:
         """A pair whose margins jump weighs its probes by their margins (a forest's change in
