@@ -192,7 +192,8 @@ class Plan:
         gate = self.config.gate
         return results.build(
             generator=self._generator_record(), data=self.data_record,
-            search=dict(vars(self.settings), decodes=output.decodes,
+            search=dict(vars(self.settings), stretched=list(self.settings.stretched or ()),
+                        decodes=output.decodes,
                         seconds=round(output.seconds_total, 2),
                         seconds_generator=round(output.seconds_generator, 2),
                         seconds_classifier=round(output.seconds_classifier, 2),

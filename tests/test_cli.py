@@ -33,8 +33,9 @@ def test_scan_three_formats_writes_results_and_report(three_models, digits_dir, 
     res = json.loads((out / "results.json").read_text())
     assert [m["name"] for m in res["models"]] == ["linear", "mlp", "rf"]
     assert res["generator"] == res["generator"] | {"name": "tiny", "latent_dim": 4}
-    # --search auto: the default search of an image generator with a small latent space
-    assert res["search"]["algorithm"] == "boundary" and res["search"]["seed"] == 0
+    # --search auto: every model gives scores, so margin; the forest's are flat between jumps
+    assert res["search"]["algorithm"] == "margin" and res["search"]["seed"] == 0
+    assert res["search"]["stretched"] == ["rf"]
     for m in res["models"]:
         assert m["n_images"] == 8 and isinstance(m["queries"], int) and m["queries"] >= 16
         assert 0.0 <= m["reconstruction_agreement"] <= 1.0
