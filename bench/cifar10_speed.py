@@ -69,6 +69,7 @@ def main() -> None:
     paths = args.models or models(ROOT / ".work" / "cifar10" / "speed", args.epochs)
     with np.load(ROOT / ".work" / "cifar10" / "holdout.npz") as npz:
         photos = npz["images"][1: 2 * args.n: 2]  # the odd rows: the test half of the validation split
+        labels = npz["labels"][1: 2 * args.n: 2]  # only to judge the figures, after the scan
     started = time.perf_counter()
     auditor.scan([str(p) for p in paths], photos, out=ROOT / ".work" / "speed-report",
                          force=True)
@@ -88,8 +89,28 @@ def main() -> None:
         "search_error": {m["name"]: m.get("search_error") for m in res["models"]},
     }
     report["models_scanned"] = [p.name for p in paths]
+    report["spearman_with_accuracy"] = rank_check(res, photos, labels)
     report["model_seconds_each"] = s["seconds_classifiers"]
     print(json.dumps(report, indent=2))
+
+
+def rank_check(res: dict, photos: np.ndarray, labels: np.ndarray) -> dict:
+    """Spearman rho of the scan's mean dz and agreement with R with each model's accuracy on the
+    scanned photos (their labels are used here only)."""
+    from scipy.stats import spearmanr
+
+    from auditor.generators import load_generator
+    from auditor.models import load_classifier
+
+    shape = load_generator("cifar10", device="cpu").image_shape
+    x = (photos.transpose(0, 3, 1, 2) / 255.0).astype(np.float32)
+    accuracy = []
+    for m in res["models"]:
+        clf = load_classifier(Path(m["path"]), m["name"], shape)
+        pred = np.concatenate([clf.predict(x[i:i + 100]) for i in range(0, len(x), 100)])
+        accuracy.append(float((pred == labels).mean()))
+    return {f: round(float(spearmanr(accuracy, [m[f] for m in res["models"]])[0]), 3)
+            for f in ("mean_delta_z", "agreement_with_reference")}
 
 
 if __name__ == "__main__":
