@@ -16,7 +16,8 @@ from .searches import SEARCHES
 class LatentSearch(Protocol):
     """A search's state over a batch's (image, model) pairs, stepped by the driver (driver.py):
     ``propose`` perturbations of z0 for the live pairs, ``observe`` which flipped. Pair p is
-    image p % m under model p // m."""
+    image p % m under model p // m. Optional ``stretch`` (margin.py): the driver steps up to that
+    many times max_steps, and the search marks done the pairs it does not give them."""
 
     name: str
     defaults: dict  # the settings it fills in where the user gave none (samples, step, max_steps)
