@@ -40,7 +40,8 @@ def test_auto_reads_scores_where_every_model_gives_them():
         gen, [ScoredHalfSpace("a", w, b), SteppedHalfSpace("forest", w, b)], images)
     assert mixed.algorithm == "margin"
     assert mixed.chosen == ("auto: every model gives scores (forest: flat between jumps; a: "
-                            "smooth); each kind is walked its own way")
+                            "smooth); each kind is walked its own way, the flat ones for up to "
+                            "twice the steps")
     # forests alone: margin, which walks every stepwise pair the same way
     forests = SearchSettings(max_radius=8.0).for_generator(
         gen, [SteppedHalfSpace("f1", w, b), SteppedHalfSpace("f2", -w, -b)], images)

@@ -89,7 +89,8 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
               "stretched": tuple(n for n, k in kinds.items() if k == STEPWISE)}
     if len(found) == 1:
         return chosen, f"auto: every model's scores are {found[0]}"
-    return chosen, f"auto: every model gives scores ({told}); each kind is walked its own way"
+    return chosen, (f"auto: every model gives scores ({told}); each kind is walked its own way, "
+                    "the flat ones for up to twice the steps")
 
 
 def describe_search(settings, classifiers) -> str:
