@@ -208,7 +208,11 @@ class BoundarySearch(LocalSearch):
         """Correct the normal g from probes ``deltas`` (W, j, d) around the bracket's centre."""
         centre = (self.lo[pairs] + self.hi[pairs]) / 2
         w = _unit(deltas - centre[:, None, None] * self.u[pairs, None, :])  # (W, j, d)
-        e = _unit((self._signal(pairs, flips)[:, :, None] * w).sum(1))
+        self._nudge(pairs, _unit((self._signal(pairs, flips)[:, :, None] * w).sum(1)))
+
+    def _nudge(self, pairs: np.ndarray, e: np.ndarray) -> None:
+        """Move g by the correction e (W, d): the first probes' e is g, later ones add eta e, eta
+        growing while successive corrections agree and shrinking when they reverse."""
         first = self.probes[pairs] == 0
         agree = (e * self.e[pairs]).sum(1) > 0
         self.eta[pairs] = np.where(first, ETA0,

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import boundary
 from .boundary import BISECT, GROW, LAM_MAX, PROBE, STEP, TAU, WALK, BoundarySearch, _unit
 from .searches import SEARCHES
 
@@ -353,25 +352,22 @@ class MarginSearch(BoundarySearch):
         w = np.concatenate([self.w_pool[p], w[full]], 1)
         m = np.concatenate([self.m_pool[p], self.m_step[p]], 1)
         phi = BoundarySearch._signal(self, p, np.concatenate([self.f_pool[p], flips[full]], 1))
-        ranked = np.isfinite(m).all(1) & (m.max(1) - m.min(1) > STILL)
-        phi[ranked] = _ranks(-m[ranked])
-        e = _unit((phi[:, :, None] * w).sum(1))
-        agree = (e * self.e[p]).sum(1) > 0
-        self.eta[p] *= np.where(agree, boundary.AGREE, boundary.REVERSE)
-        self.g[p] = _unit(_unit(self.g[p]) + self.eta[p, None] * e)
-        self.e[p] = e
+        self._nudge(p, _unit((_by_rank(phi, m, np.ones(len(p), bool))[:, :, None] * w).sum(1)))
 
     def _signal(self, pairs: np.ndarray, flips: np.ndarray) -> np.ndarray:
         """A pair whose margins jump weighs its probes by their margins (a forest's change in
         many small steps across its boundary): the centred ranks of -m, equal margins tied, so
         that the probes' order says more than their labels; the others by their labels."""
-        phi = super()._signal(pairs, flips)
-        m = self.m_step[pairs]
-        ranked = (self.jumps[pairs] & np.isfinite(m).all(1)
-                  & (m.max(1) - m.min(1) > STILL))
-        if ranked.any():
-            phi[ranked] = _ranks(-m[ranked])
-        return phi
+        return _by_rank(super()._signal(pairs, flips), self.m_step[pairs], self.jumps[pairs])
+
+
+def _by_rank(phi: np.ndarray, m: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``phi`` with the ``rows`` whose margins m differ (beyond rounding) weighed instead by the
+    centred ranks of -m."""
+    ranked = rows & np.isfinite(m).all(1) & (m.max(1) - m.min(1) > STILL)
+    if ranked.any():
+        phi[ranked] = _ranks(-m[ranked])
+    return phi
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:
