@@ -19,7 +19,10 @@ examples' 60 held-out photos, N per class), cifar10tune (the same four models on
 photos of scripts/cifar10_splits.py, N per class, the next after the examples' 6 of each class:
 tuning photos, so that the examples' stay held out), snli (the examples' two text models on the
 first 4 N of the examples' 40 pairs), example (the README's gate: lenet and rf5 on the first 30
-example digits). A search spec is 'algorithm[:samples[:max_steps[:step]]]'.
+example digits). A search spec is 'algorithm[:samples[:max_steps[:step]]]'. --labels-only NAMES
+scans those models by their labels alone (as a model without scores), cached apart from their
+scored runs and pooled with them into the best known (the same model's adversaries);
+--sign-tests compares each pair of models' sign test with the best known's.
 """
 
 from __future__ import annotations
@@ -68,6 +71,18 @@ def _fashion_sklearn(gen) -> list:
             path.write_bytes(onx.SerializeToString())
         out.append(load_classifier(path, name, gen.image_shape))
     return out
+
+
+class _Labels:
+    """A model scanned by its labels alone (--labels-only)."""
+
+    has_scores = False
+
+    def __init__(self, model) -> None:
+        self.model, self.name = model, model.name
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x)
 
 
 class _Named:
@@ -192,15 +207,23 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="",
                     help="comma-separated: search only these of the domain's models")
+    ap.add_argument("--labels-only", default="",
+                    help="comma-separated: scan these models by their labels alone")
+    ap.add_argument("--sign-tests", action="store_true",
+                    help="per pair of models: the sign test's verdict against the best known's")
     args = ap.parse_args()
     gen, classifiers, images = domain(args.domain, args.images)
     if args.models:
         classifiers = [c for c in classifiers if c.name in args.models.split(",")]
+    labels = [n for n in args.labels_only.split(",") if n]
+    classifiers = [_Labels(c) if c.name in labels else c for c in classifiers]
     searches = args.searches.split(",")
     tag = f"{args.domain}{len(images)}-seed{args.seed}"
-    runs = {s: measure(gen, classifiers, images, s, tag, code(s), args.seed) for s in searches}
+    runs_tag = tag + (f"-labels_{'_'.join(sorted(labels))}" if labels else "")
+    runs = {s: measure(gen, classifiers, images, s, runs_tag, code(s), args.seed)
+            for s in searches}
     for spec in args.reference:
-        measure(gen, classifiers, images, spec, tag, "ref", args.seed)  # long runs: any code
+        measure(gen, classifiers, images, spec, runs_tag, "ref", args.seed)  # long runs: any code
     pooled = {c.name: [] for c in classifiers}
     for path in sorted((ROOT / ".work" / "gap").glob(f"{tag}-*.npz")):
         data = np.load(path)
@@ -214,10 +237,11 @@ def main() -> None:
           "| censored, best known not |")
     print("|---|---|---:|---:|---:|---:|")
     summary = {s: [] for s in searches}
+    bests = {}
     for c in classifiers:
         stack = np.stack(pooled[c.name])
         some = ~np.isnan(stack).all(0)
-        best = np.full(stack.shape[1], np.nan)
+        best = bests[c.name] = np.full(stack.shape[1], np.nan)
         best[some] = np.nanmin(stack[:, some], axis=0)
         for s in searches:
             dz, q = runs[s][c.name], runs[s][f"{c.name}/queries"]
@@ -232,6 +256,30 @@ def main() -> None:
     for s in searches:
         print(f"{s}: median over models of the median gap {100 * np.median(summary[s]):+.1f}%, "
               f"worst {100 * max(summary[s]):+.1f}%; wall {float(runs[s]['wall']):.1f} s")
+    if args.sign_tests:
+        sign_tests([c.name for c in classifiers], runs, bests)
+
+
+def _verdict(a: np.ndarray, b: np.ndarray) -> tuple[int, str]:
+    """The sign test of a's Δz against b's: +1 (a smaller, p < 0.05), -1, or 0; and its counts."""
+    from scipy.stats import binomtest
+
+    ok = np.isfinite(a) & np.isfinite(b)
+    less, more = int((a[ok] < b[ok]).sum()), int((a[ok] > b[ok]).sum())
+    p = binomtest(less, less + more).pvalue if less + more else 1.0
+    return (0 if p >= 0.05 else 1 if less > more else -1), f"{less}-{more} (p {p:.2g})"
+
+
+def sign_tests(names: list, runs: dict, bests: dict) -> None:
+    """Per search: on how many pairs of models its sign test reaches the best known's verdict."""
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    truth = {pair: _verdict(bests[pair[0]], bests[pair[1]]) for pair in pairs}
+    print("\nbest known: " + "; ".join(f"{a}<{b} {truth[(a, b)][1]}" for a, b in pairs))
+    for s, run in runs.items():
+        found = {pair: _verdict(run[pair[0]], run[pair[1]]) for pair in pairs}
+        same = sum(found[pair][0] == truth[pair][0] for pair in pairs)
+        print(f"{s}: the best known's verdict on {same} of {len(pairs)} pairs; "
+              + "; ".join(f"{a}<{b} {found[(a, b)][1]}" for a, b in pairs))
 
 
 if __name__ == "__main__":

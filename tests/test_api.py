@@ -160,17 +160,21 @@ def test_a_scikit_learn_estimator_through_the_documented_one_liner(digits_dir, t
 
     x = (blob_images(40, seed=2).reshape(40, -1) / 255.0).astype(np.float32)
     est = LogisticRegression(max_iter=200).fit(x, np.arange(40) % 3)
-    audit = auditor.scan({"logreg": lambda x: est.predict(x.reshape(len(x), -1))}, digits_dir,
-                         generator=str(tiny_bundle), progress=False, **FAST)
+    labels_fn = {"logreg": lambda x: est.predict(x.reshape(len(x), -1))}
+    audit = auditor.scan(labels_fn, digits_dir, generator=str(tiny_bundle), progress=False,
+                         search="boundary", **FAST)
     assert audit.models["logreg"].n_images == 8
     proba_fn = {"logreg": lambda x: est.predict_proba(x.reshape(len(x), -1))}
     proba = auditor.scan(proba_fn, digits_dir, generator=str(tiny_bundle), progress=False,
                          search="boundary", **FAST)
     np.testing.assert_array_equal(proba.delta_z("logreg"), audit.delta_z("logreg"))
-    # auto: labels only -> boundary; smooth probabilities -> margin, which reads them
-    assert audit.to_dict()["search"]["algorithm"] == "boundary"
+    # auto: margin for both forms; labels only -> its walk stretched; smooth scores -> read
+    labels = auditor.scan(labels_fn, digits_dir, generator=str(tiny_bundle), progress=False,
+                          **FAST).to_dict()["search"]
+    assert labels["algorithm"] == "margin" and labels["stretched"] == ["logreg"]
     scored = auditor.scan(proba_fn, digits_dir, generator=str(tiny_bundle), progress=False, **FAST)
     assert scored.to_dict()["search"]["algorithm"] == "margin"
+    assert scored.to_dict()["search"]["stretched"] == []
     np.testing.assert_array_equal(np.isnan(scored.delta_z("logreg")),
                                   np.isnan(audit.delta_z("logreg")))
 

@@ -33,7 +33,7 @@ def test_scan_three_formats_writes_results_and_report(three_models, digits_dir, 
     res = json.loads((out / "results.json").read_text())
     assert [m["name"] for m in res["models"]] == ["linear", "mlp", "rf"]
     assert res["generator"] == res["generator"] | {"name": "tiny", "latent_dim": 4}
-    # --search auto: every model gives scores, so margin; the forest's are flat between jumps
+    # --search auto: margin; the forest's scores are flat between jumps: its walk is stretched
     assert res["search"]["algorithm"] == "margin" and res["search"]["seed"] == 0
     assert res["search"]["stretched"] == ["rf"]
     for m in res["models"]:

@@ -69,7 +69,7 @@ def test_fail_if_worse_on_the_example_models(tmp_path):
     assert "gate FAILED" in weaker.stdout and "rf5 is less robust than lenet" in weaker.stdout
     # auto read both models' scores, each kind its own way (rf5's walk for twice the steps), and
     # says so in the log, results.json and the report's set-up
-    why = "auto: every model gives scores (rf5: flat between jumps; lenet: smooth)"
+    why = "auto: each model is walked its own way (rf5: flat between jumps; lenet: smooth)"
     assert why in " ".join((weaker.stdout + weaker.stderr).split())
     first = json.loads((tmp_path / "a" / "results.json").read_text())
     assert first["search"]["algorithm"] == "margin" and first["search"]["chosen"].startswith(why)

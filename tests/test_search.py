@@ -222,9 +222,9 @@ def test_the_boundary_search_walks_onto_the_nearest_point_of_a_flat_boundary():
 
 def test_auto_runs_the_default_search_of_the_generators_modality_and_latent_size():
     """--search auto (the default) picks per generator (registry.DEFAULTS, docs/benchmarks.md):
-    the label-only boundary search on images (margin would tighten score-giving models only and
-    bias their comparison with the others), with more steps where the latent space is wide (photos), the local search on text; an
-    algorithm or setting the user names stays theirs."""
+    the margin search on images (it reads each model its own way: search_auto's tests), with
+    more steps where the latent space is wide (photos), the local search on text; an algorithm or
+    setting the user names stays theirs."""
     from auditor.search.registry import DEFAULTS
 
     class Gen:
@@ -235,8 +235,8 @@ def test_auto_runs_the_default_search_of_the_generators_modality_and_latent_size
     assert auto.algorithm == "auto" and auto.resolved() == auto  # nothing to fill in yet
     digits, photos, text = (auto.for_generator(Gen(*g)) for g in
                             (("image", 16), ("image", 64), ("text", 32)))
-    assert (digits.algorithm, digits.max_steps, digits.max_radius) == ("boundary", 36, 8.0)
-    assert (photos.algorithm, photos.max_steps, photos.max_radius) == ("boundary", 46, 16.0)
+    assert (digits.algorithm, digits.max_steps, digits.max_radius) == ("margin", 36, 8.0)
+    assert (photos.algorithm, photos.max_steps, photos.max_radius) == ("margin", 46, 16.0)
     assert text.algorithm == "local" and text.max_steps == 60
     assert DEFAULTS[("image", True)]["max_steps"] == 46
     assert SearchSettings(max_steps=20).for_generator(Gen("image", 64)).max_steps == 20

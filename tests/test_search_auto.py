@@ -1,7 +1,7 @@
-"""--search auto on images (auditor/search/registry.py, smoothness.py): the margin search where
-every model gives scores (smooth ones walked by their gradient, stepwise ones by labels and the
-order of margins for up to twice the steps), else the label-only boundary search for every model
-alike; and why, in the scan's record."""
+"""--search auto on images (auditor/search/registry.py, smoothness.py): the margin search, which
+walks smooth scores by their gradient, stepwise ones by labels and the order of margins and
+label-only models by pooled labels, the last two for up to twice the steps; and why, in the
+scan's record."""
 
 from __future__ import annotations
 
@@ -39,19 +39,21 @@ def test_auto_reads_scores_where_every_model_gives_them():
     mixed = SearchSettings(max_radius=8.0).for_generator(
         gen, [ScoredHalfSpace("a", w, b), SteppedHalfSpace("forest", w, b)], images)
     assert mixed.algorithm == "margin"
-    assert mixed.chosen == ("auto: every model gives scores (forest: flat between jumps; a: "
-                            "smooth); each kind is walked its own way, the flat ones for up to "
-                            "twice the steps")
+    assert mixed.chosen == ("auto: each model is walked its own way (forest: flat between jumps; "
+                            "a: smooth); forest for up to twice the steps")
+    assert mixed.stretched == ("forest",)
     # forests alone: margin, which walks every stepwise pair the same way
     forests = SearchSettings(max_radius=8.0).for_generator(
         gen, [SteppedHalfSpace("f1", w, b), SteppedHalfSpace("f2", -w, -b)], images)
     assert forests.algorithm == "margin"
-    assert forests.chosen == "auto: every model's scores are flat between jumps"
+    assert forests.chosen == ("auto: each model is walked its own way (f1, f2: flat between "
+                              "jumps); f1, f2 for up to twice the steps")
     labels = SearchSettings(max_radius=8.0).for_generator(
         gen, [HalfSpace("h", w, b), ScoredHalfSpace("a", w, b)], images)
-    assert labels.algorithm == "boundary"
-    assert labels.chosen == ("auto: a model gives labels only (h: labels only; a: smooth), so "
-                             "every model is searched by its labels alike")
+    # a label-only model beside them: margin too, its walk (pooled probes) for twice the steps
+    assert labels.algorithm == "margin" and labels.stretched == ("h",)
+    assert labels.chosen == ("auto: each model is walked its own way (h: labels only; a: "
+                             "smooth); h for up to twice the steps")
     # settings the user gave are theirs: no question asked
     given = SearchSettings(algorithm="local").for_generator(gen, [ScoredHalfSpace("a", w, b)],
                                                             images)

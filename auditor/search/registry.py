@@ -42,20 +42,16 @@ AUTO = "auto"  # --search auto (the default): the search DEFAULTS names for the 
 WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale bundles have 16)
 # (modality, wide latent) -> the default search and the settings it changes. Chosen by the gap to
 # the best known adversary per input at equal queries (docs/benchmarks.md, "The default search").
-# Where every model gives scores (smooth, or flat between jumps: smoothness.py), SMOOTH_DEFAULTS'
-# search reads them, each kind its own way (margin.py: the stepwise ones for STRETCH times the
-# steps, so that a forest's Δz is not left far looser than a network's beside it); where a model
-# gives labels only, every model is walked by its labels: a walk steered by the others' scores
-# would favour the label-only model in a comparison (the README's gate).
+# On images margin.py reads each model its own way: smooth scores by their gradient, scores flat
+# between jumps (forests) and labels only by the boundary's pooled probes, those two kinds for
+# STRETCH times the steps (smoothness.py tells them apart before the search), so that their Δz is
+# not left far looser than a network's beside them, which would bias a comparison.
 DEFAULTS: dict[tuple[str, bool], dict] = {
-    ("image", False): {"algorithm": "boundary"},
-    ("image", True): {"algorithm": "boundary", "max_steps": 46},
+    ("image", False): {"algorithm": "margin"},
+    ("image", True): {"algorithm": "margin", "max_steps": 46},
     ("text", False): {"algorithm": "local"},
     ("text", True): {"algorithm": "local"},
 }
-
-
-SMOOTH_DEFAULTS: dict[str, str] = {"image": "margin"}
 
 
 def default_search(modality: str, latent_dim: int) -> dict:
@@ -67,39 +63,32 @@ def default_search(modality: str, latent_dim: int) -> dict:
 
 def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, str]:
     """--search auto's algorithm (and settings) for these models and this generator, and why, in
-    words: SMOOTH_DEFAULTS' search where every model gives scores (it walks smooth and stepwise
-    ones each their own way), else DEFAULTS' by labels for all."""
-    from .smoothness import LABELS, STEPWISE, score_kinds
+    words; for a search with a stretch (margin.py), which models it walks longer: those whose
+    scores are flat between jumps or who give labels only (smoothness.py)."""
+    from .smoothness import SMOOTH, score_kinds
 
     modality = getattr(generator, "modality", "image")
     chosen = default_search(modality, generator.latent_dim)
-    smooth = SMOOTH_DEFAULTS.get(modality)
-    if smooth is None:
+    if getattr(ALGORITHMS[chosen["algorithm"]], "stretch", 1) == 1:
         return chosen, f"auto: the default on {modality}"
     kinds = score_kinds(generator, classifiers, inputs, seed)
     found = sorted(set(kinds.values()))
+    chosen = {**chosen, "stretched": tuple(n for n, k in kinds.items() if k != SMOOTH)}
+    if found == [SMOOTH]:
+        return chosen, "auto: every model's scores are smooth"
     told = "; ".join(f"{', '.join(n for n, k in kinds.items() if k == kind)}: {kind}"
                      for kind in found)
-    if found == [LABELS]:
-        return chosen, "auto: the models give labels only"
-    if LABELS in found:  # a search steered by the others' scores would favour it in a comparison
-        return chosen, (f"auto: a model gives labels only ({told}), so every model is searched "
-                        "by its labels alike")
-    chosen = {**chosen, "algorithm": smooth,
-              "stretched": tuple(n for n, k in kinds.items() if k == STEPWISE)}
-    if len(found) == 1:
-        return chosen, f"auto: every model's scores are {found[0]}"
-    return chosen, (f"auto: every model gives scores ({told}); each kind is walked its own way, "
-                    "the flat ones for up to twice the steps")
+    return chosen, (f"auto: each model is walked its own way ({told}); "
+                    f"{', '.join(chosen['stretched'])} for up to twice the steps")
 
 
 def describe_search(settings, classifiers) -> str:
     """One line for the scan's log: the latent search, why auto chose it, and, where it reads
     scores, what it reads of each model (scores: margin-guided where smooth, a stepwise walk where
-    flat between jumps, as margin.py finds on its own; labels only: the boundary search's)."""
+    flat between jumps, as margin.py finds on its own; labels only: the boundary's pooled walk)."""
     why = f"; {settings.chosen}" if getattr(settings, "chosen", None) else ""
     if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
         return f"latent search: {settings.algorithm} (labels only{why})"
     reads = [f"{c.name}: " + ("scores" if getattr(c, "has_scores", False)
-                              else "labels only, boundary walk") for c in classifiers]
+                              else "labels only, pooled boundary walk") for c in classifiers]
     return f"latent search: {settings.algorithm} ({'; '.join(reads)}{why})"

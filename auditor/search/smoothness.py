@@ -1,13 +1,12 @@
 """What kind of class scores a model gives in z: smooth, flat between jumps, or none (labels only);
---search auto's question before it lets a search read scores (registry.auto_search).
+--search auto's question: which models the margin search walks for longer (registry.auto_search).
 
 The margin search (margin.py) walks each kind its own way: by the margin's gradient where margins
 change with every small move of z (networks, linear models), by labels and the order of margins
 where they are constant between jumps (forests, trees, kNN), by labels alone where there are no
-scores, and a stepwise pair's walk for up to STRETCH times max_steps (it needs them: at the
-networks' steps a forest's Δz stays far looser than a network's beside it, which biases their
-comparison). So auto reads scores where every model gives them; where one gives labels only,
-every model is walked by its labels (docs/benchmarks.md, "The default search").
+scores; the last two kinds' walks for up to STRETCH times max_steps (they need them: at the
+networks' steps their Δz stays far looser than a network's beside them, which biases their
+comparison; docs/benchmarks.md, "The default search").
 
 The check: the first PROBE_INPUTS inputs are encoded, each moved by PROBE_DIRECTIONS random
 directions of norm RADIUS sqrt(d) (a bisection's spacing near the boundary), and a model is smooth
@@ -69,9 +68,3 @@ def flat_models(generator, classifiers: Sequence, inputs: np.ndarray, seed: int 
     kinds = score_kinds(generator, classifiers, inputs, seed)
     return [name for name, kind in kinds.items() if kind != SMOOTH]
 
-
-def stepwise_models(generator, classifiers: Sequence, inputs: np.ndarray,
-                    seed: int = 0) -> tuple[str, ...]:
-    """The names of the models whose margins are flat between jumps (SearchSettings.stretched)."""
-    kinds = score_kinds(generator, classifiers, inputs, seed)
-    return tuple(name for name, kind in kinds.items() if kind == STEPWISE)

@@ -29,8 +29,9 @@ class SearchSettings:
     chunk_samples: int = 8192  # decodes per generator call: bounds memory
     batch_images: int | None = None  # images searched together; None: from chunk_samples
     chosen: str | None = None  # why --search auto chose the algorithm, in words (for_generator)
-    # models whose margins are flat between jumps (smoothness.py), whose pairs a search with a
-    # stretch (margin.py) walks for up to that many times max_steps; None: not asked yet
+    # models whose margins are flat between jumps or who give labels only (smoothness.py), whose
+    # pairs a search with a stretch (margin.py) walks for up to that many times max_steps; None:
+    # not asked yet
     stretched: tuple[str, ...] | None = None
 
     def resolved(self) -> SearchSettings:
@@ -90,10 +91,10 @@ class SearchSettings:
         settings = SearchSettings(**values).for_latent(generator.latent_dim).resolved()
         if (settings.stretched is None and classifiers is not None and inputs is not None
                 and getattr(ALGORITHMS[settings.algorithm], "stretch", 1) > 1):
-            from .smoothness import stepwise_models
+            from .smoothness import flat_models
 
-            settings = replace(settings, stretched=stepwise_models(generator, classifiers,
-                                                                   inputs, self.seed))
+            settings = replace(settings, stretched=tuple(flat_models(generator, classifiers,
+                                                                     inputs, self.seed)))
         return settings
 
     def for_latent(self, latent_dim: int) -> SearchSettings:
