@@ -27,9 +27,9 @@ def scan(
         help="auto (the bundled generator that fits the images best), a bundled generator's "
              "name, or a bundle folder.")] = "auto",
     search_name: Annotated[str, typer.Option("--search",
-        help="auto (default: on images margin where every model gives class scores, "
-             "else boundary for all; local on text), boundary (walks the decision boundary by "
-             "labels), margin (the same walk steered by class scores: tighter for networks), "
+        help="auto (default: margin on images, local on text), boundary (walks the decision "
+             "boundary by labels), margin (the same walk steered by class scores where a model "
+             "gives them; forests and label-only models by pooled probes), "
              "local, hybrid (the paper's Algorithm 2) or iterative (Algorithm 1).")
     ] = "auto",
     seed: Annotated[int, typer.Option(
@@ -49,7 +49,8 @@ def scan(
         help="B: consecutive misses that end the hybrid or local search.")] = 3,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps",
         help="Search steps per image at most (boundary 36, 46 for latent sizes over 32; margin "
-             "the same, its walk of a forest, tree or kNN twice that; local 60; hybrid, "
+             "the same, its walk of a forest, tree, kNN or label-only model twice that; local "
+             "60; hybrid, "
              "iterative 200).",
         show_default=False)] = None,
     refine_steps: Annotated[int, typer.Option("--refine-steps",
