@@ -19,7 +19,8 @@ examples' 60 held-out photos, N per class), cifar10tune (the same four models on
 photos of scripts/cifar10_splits.py, N per class, the next after the examples' 6 of each class:
 tuning photos, so that the examples' stay held out), snli (the examples' two text models on the
 first 4 N of the examples' 40 pairs), example (the README's gate: lenet and rf5 on the first 30
-example digits). A search spec is 'algorithm[:samples[:max_steps[:step]]]'. --labels-only NAMES
+example digits). A search spec is 'algorithm[:samples[:max_steps[:step]]]'; 'auto' is the scan's
+default (margin, and the gradient search for models that give gradients). --labels-only NAMES
 scans those models by their labels alone (as a model without scores), cached apart from their
 scored runs and pooled with them into the best known (the same model's adversaries);
 --sign-tests compares each pair of models' sign test with the best known's.
@@ -184,7 +185,9 @@ def measure(gen, classifiers, images, spec: str, tag: str, code: str, seed: int)
 
 MODULES = {"local": ["local", "surrogate"], "boundary": ["boundary", "local", "surrogate"],
            "margin": ["margin", "boundary", "local", "surrogate", "driver"],
-           "hybrid": ["hybrid", "shell"], "iterative": ["iterative", "shell"]}
+           "hybrid": ["hybrid", "shell"], "iterative": ["iterative", "shell"],
+           "auto": ["margin", "boundary", "local", "surrogate", "driver", "gradient", "registry",
+                    "smoothness"]}
 
 
 def code(spec: str) -> str:

@@ -138,12 +138,44 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         r_x, r_recon = reference.predict(x), reference.predict(recon)
         out.reference_prediction[start:stop] = r_x
     del recon
+    for clf in models:
+        if clf.name in (settings.white or ()):
+            _search_white(generator, clf, x, z0, base, decode, classify, out, start)
     _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index,
                   progress)
     if reference is not None:
         _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress,
                        reference, (r_x, r_recon))
     out.decodes += decoded[0]
+
+
+def _search_white(generator, clf, x, z0, base, decode, classify, out, start) -> None:
+    """The gradient search (gradient.py) of one model's pairs of the batch whose reconstruction
+    keeps its label; each adversary it finds is checked with the model's own ``predict`` (one
+    query) and kept where confirmed: the black-box search then walks these pairs for half its
+    steps and keeps the closer of both (_Step keeps the closest flip so far)."""
+    import time
+
+    from .gradient import STEPS, search_by_gradient
+
+    res = out.results[clf.name]
+    stop = start + len(x)
+    rows = np.flatnonzero(res.reconstruction_prediction[start:stop] == res.prediction[start:stop])
+    if len(rows) == 0:
+        return
+    target = res.prediction[start + rows]
+    t = time.perf_counter()
+    z_star, norm, found = search_by_gradient(generator, clf, x[rows], z0[rows], base[rows], target)
+    out.classifier_seconds[clf.name] += time.perf_counter() - t
+    res.queries[start + rows] += 2 * STEPS  # a forward and a backward pass per step
+    rows, z_star, norm, target = rows[found], z_star[found], norm[found], target[found]
+    if len(rows) == 0:
+        return
+    labels = classify(clf, decode(z_star, rows))
+    res.queries[start + rows] += 1
+    ok = labels != target
+    at = start + rows[ok]
+    res.delta_z[at], res.z_star[at], res.adversary_prediction[at] = norm[ok], z_star[ok], labels[ok]
 
 
 def _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress,
@@ -182,7 +214,9 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     algorithm = ALGORITHMS[settings.algorithm]
     stretched = np.array([reference is None and m.name in (settings.stretched or ())
                           for m in models])  # the error-distance search walks by labels
-    context = SearchContext(z0=z0, target=target, n_models=len(models), stretched=stretched)
+    white = np.array([reference is None and m.name in (settings.white or ()) for m in models])
+    context = SearchContext(z0=z0, target=target, n_models=len(models), stretched=stretched,
+                            white=white)
     if algorithm.anchors:
         _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings,
                        start, m, reference)

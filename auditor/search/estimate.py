@@ -115,10 +115,11 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
         found: dict[str, list] = {}
         for i, (chosen, models) in enumerate(runs):
             # keyed by the position in the seeded order: the same streams as one search of all k
-            # its own step budget for every model (stretched=(): no stepwise walk runs longer)
+            # its own step budget for every model (stretched=(): no stepwise walk runs longer),
+            # black box (white=(): no gradient search; the smaller of it and the scan's counts)
             long = search(gen, models, images[group],
                           replace(settings, **chosen, batch_images=None, chosen=None,
-                                  stretched=()),
+                                  stretched=(), white=()),
                           progress=progress if i == 0 else None, first_index=done)
             for m in [c.name for c in models]:
                 res = long.results[m]

@@ -104,14 +104,14 @@ class MarginSearch(BoundarySearch):
         self.m_pool = np.full((n, pool), np.nan)  # margins,
         self.f_pool = np.zeros((n, pool), dtype=bool)  # labels,
         self.held = np.zeros(n, dtype=int)  # and how many probe steps of it are held
-        self.max_steps = settings.max_steps
-        # pairs whose model's margins are flat between jumps (smoothness.py, SearchSettings):
-        # walked for up to STRETCH times max_steps once they walk stepwise; per model, so that a
-        # network's pair whose margins round flat very near z0 does not get them
-        long = context.stretched
-        if long is None:
-            long = np.zeros(context.n_models, dtype=bool)
-        self.long = np.repeat(long, n // context.n_models)  # pair p: model p // m
+        # long: pairs of a model flat between jumps or label-only (smoothness.py), walked for up to
+        # STRETCH times max_steps once they walk so; per model, so that a network's pair whose
+        # margins round flat very near z0 does not get them. Half: a model searched by gradients
+        # too (gradient.py) walks for half the steps. Pair p: model p // pairs.
+        pairs = n // context.n_models
+        self.long, half = (np.repeat(np.zeros(context.n_models, dtype=bool) if v is None else v,
+                                     pairs) for v in (context.stretched, context.white))
+        self.limit = np.where(half, settings.max_steps // 2, settings.max_steps)
 
     def _valued(self, pairs: np.ndarray) -> np.ndarray:
         """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
@@ -209,7 +209,7 @@ class MarginSearch(BoundarySearch):
             self.g[p] = _unit(-self.G[p]).astype(np.float32)
         self.taken[live] += 1  # max_steps ends all but the stretched pairs, as for any search
         ends = ~(self.long[live] & ~self.scored[live])  # stepwise, or labels only
-        self.done[live[(self.taken[live] >= self.max_steps) & ends]] = True
+        self.done[live[(self.taken[live] >= self.limit[live]) & ends]] = True
 
     def _anchor(self, pairs: np.ndarray, deltas: np.ndarray, margins: np.ndarray) -> None:
         """m_b of pairs whose b moved: the proposal at b, else the best point's, else unknown."""

@@ -65,6 +65,7 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
     """--search auto's algorithm (and settings) for these models and this generator, and why, in
     words; for a search with a stretch (margin.py), which models it walks longer: those whose
     scores are flat between jumps or who give labels only (smoothness.py)."""
+    from .gradient import gradient_models
     from .smoothness import SMOOTH, score_kinds
 
     modality = getattr(generator, "modality", "image")
@@ -73,13 +74,17 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
         return chosen, f"auto: the default on {modality}"
     kinds = score_kinds(generator, classifiers, inputs, seed)
     found = sorted(set(kinds.values()))
-    chosen = {**chosen, "stretched": tuple(n for n, k in kinds.items() if k != SMOOTH)}
+    white = gradient_models(generator, classifiers)
+    chosen = {**chosen, "stretched": tuple(n for n, k in kinds.items() if k != SMOOTH),
+              "white": white}
+    also = (f"; {', '.join(white)} also by {'its' if len(white) == 1 else 'their'} gradients "
+            "through the generator" if white else "")
     if found == [SMOOTH]:
-        return chosen, "auto: every model's scores are smooth"
+        return chosen, f"auto: every model's scores are smooth{also}"
     told = "; ".join(f"{', '.join(n for n, k in kinds.items() if k == kind)}: {kind}"
                      for kind in found)
     return chosen, (f"auto: each model is walked its own way ({told}); "
-                    f"{', '.join(chosen['stretched'])} for up to twice the steps")
+                    f"{', '.join(chosen['stretched'])} for up to twice the steps{also}")
 
 
 def describe_search(settings, classifiers) -> str:
@@ -89,6 +94,8 @@ def describe_search(settings, classifiers) -> str:
     why = f"; {settings.chosen}" if getattr(settings, "chosen", None) else ""
     if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
         return f"latent search: {settings.algorithm} (labels only{why})"
-    reads = [f"{c.name}: " + ("scores" if getattr(c, "has_scores", False)
+    white = getattr(settings, "white", None) or ()
+    reads = [f"{c.name}: " + ("gradients, scores at half the steps" if c.name in white
+                              else "scores" if getattr(c, "has_scores", False)
                               else "labels only, pooled boundary walk") for c in classifiers]
     return f"latent search: {settings.algorithm} ({'; '.join(reads)}{why})"

@@ -33,6 +33,9 @@ class SearchSettings:
     # pairs a search with a stretch (margin.py) walks for up to that many times max_steps; None:
     # not asked yet
     stretched: tuple[str, ...] | None = None
+    # models searched by their gradients through the generator besides margin.py's black box at
+    # half the steps, the closer adversary kept (search/gradient.py); None or (): none
+    white: tuple[str, ...] | None = None
 
     def resolved(self) -> SearchSettings:
         """A copy with the algorithm's defaults in place of ``None``; validated. With the algorithm
@@ -200,5 +203,6 @@ class SearchContext:
     target: np.ndarray  # (pairs,) the label each pair must flip
     n_models: int
     stretched: np.ndarray | None = None  # (models,) bool: SearchSettings.stretched names it
+    white: np.ndarray | None = None  # (models,) bool: searched by gradients too (half the steps)
     anchors: np.ndarray | None = None  # (A, d) prior samples, for algorithms that ask
     anchor_labels: np.ndarray | None = None  # (models, A) each model's labels of G(anchors)
