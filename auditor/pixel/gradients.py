@@ -137,7 +137,7 @@ class GradientOracle:
         images = images.detach().requires_grad_(True)
         with torch.enable_grad():
             s = scores(self.clf, images, self.shape)
-            margin = _margin(s, self.yt[rows])
+            margin = class_margin(s, self.yt[rows])
             (grad,) = torch.autograd.grad(margin.sum(), images)
         self.queries[rows] += 2
         self._record(rows, images.detach(), s.detach().argmax(1))
@@ -222,7 +222,7 @@ class GradientOracle:
         self.best[failed], self.best_x[failed], self.best_label[failed] = np.inf, np.nan, -1
 
 
-def _margin(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def class_margin(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """s_y - max_{j != y} s_j, (r,) from log-scores (r, K)."""
     own = s.gather(1, y[:, None])[:, 0]
     others = s.scatter(1, y[:, None], float("-inf"))

@@ -56,7 +56,7 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
     was found: (z_star (m, d), norm (m,), found (m,) bool); the caller asks ``predict``."""
     import torch
 
-    from ..pixel.gradients import scores
+    from ..pixel.gradients import class_margin, scores
 
     device = getattr(generator, "device", "cpu")
     decoder = generator.decoder
@@ -73,9 +73,7 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
     def margin(delta):
         decoded = decoder(zt + delta).reshape(m, -1)
         candidate = decoded if plain else (xt + decoded - bt).clamp(0.0, 1.0)
-        s = scores(clf, candidate.to(clf.device), shape)
-        others = s.masked_fill(torch.nn.functional.one_hot(own, s.shape[1]).bool(), -torch.inf)
-        return (s.gather(1, own[:, None])[:, 0] - others.max(1).values).to(device)
+        return class_margin(scores(clf, candidate.to(clf.device), shape), own).to(device)
 
     # TorchScript's profiling executor rewrites a graph after its first calls (fused kernels, other
     # last bits): unoptimised, a pair's steps are the same whatever the process ran before
