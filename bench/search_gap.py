@@ -183,11 +183,12 @@ def measure(gen, classifiers, images, spec: str, tag: str, code: str, seed: int)
     return data
 
 
-MODULES = {"local": ["local", "surrogate"], "boundary": ["boundary", "local", "surrogate"],
-           "margin": ["margin", "boundary", "local", "surrogate", "driver"],
+MODULES = {"local": ["local", "surrogate", "subspace"],
+           "boundary": ["boundary", "local", "surrogate", "subspace"],
+           "margin": ["margin", "boundary", "local", "surrogate", "driver", "step", "subspace"],
            "hybrid": ["hybrid", "shell"], "iterative": ["iterative", "shell"],
-           "auto": ["margin", "boundary", "local", "surrogate", "driver", "gradient", "registry",
-                    "smoothness"]}
+           "auto": ["margin", "boundary", "local", "surrogate", "driver", "step", "gradient",
+                    "registry", "smoothness", "subspace"]}
 
 
 def code(spec: str) -> str:

@@ -70,6 +70,26 @@ def test_report_command_redraws_the_same_html_without_the_models(onnx_factory, d
     assert first.count('alt="original"') == 6
 
 
+def test_the_setup_says_in_how_many_latent_directions_z_moved(onnx_factory, digits_dir, tiny_bundle, tmp_path):
+    """results.json records the generator's active directions the search moved in (search/subspace.py);
+    the report's set-up says so where there were fewer than the latent size."""
+    runner = CliRunner()
+    scan_out = tmp_path / "scan"
+    result = runner.invoke(app, ["scan", str(onnx_factory()), str(digits_dir), "--generator", str(tiny_bundle),
+                                 "--out", str(scan_out), "--samples", "10", "--refine-steps", "0",
+                                 "--format", "html,json", "--search-error", "off"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((scan_out / "results.json").read_text())
+    dims = doc["search"]["active_dims"]
+    assert dims is None or 0 < dims < doc["generator"]["latent_dim"]
+    doc["search"]["active_dims"] = 3
+    (scan_out / "results.json").write_text(json.dumps(doc))
+    again = runner.invoke(app, ["report", str(scan_out / "results.json"), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    html = (tmp_path / "again" / "index.html").read_text()
+    assert "z moves in the 3 of 4 latent directions the generator uses" in html
+
+
 def test_report_refuses_another_generator(onnx_factory, digits_dir, tiny_bundle, tmp_path):
     runner = CliRunner()
     out = tmp_path / "scan"

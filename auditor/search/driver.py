@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .margin import score_margins
 from .registry import ALGORITHMS
+from .step import Step
+from .subspace import active_basis
 from .types import SearchContext, SearchOutput, SearchSettings, batch_size, empty_output
 
 
@@ -66,6 +67,7 @@ def search(
     import time
 
     settings = settings.for_generator(generator, classifiers, images)
+    basis = active_basis(generator) if settings.active_dims else None  # subspace.py
     started = time.perf_counter()
     n = len(images)
     names = [c.name for c in classifiers]
@@ -87,7 +89,7 @@ def search(
     for start in range(out.n_done, n, chunk):
         stop = min(n, start + chunk)
         _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index,
-                      progress, reference)
+                      progress, reference, basis)
         out.n_done = stop
         if on_chunk:
             on_chunk(out)
@@ -97,7 +99,7 @@ def search(
 
 
 def _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress,
-                  reference=None) -> None:
+                  reference=None, basis=None) -> None:
     import time
 
     x = images[start:stop]
@@ -142,10 +144,10 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         if clf.name in (settings.white or ()):
             _search_white(generator, clf, x, z0, base, decode, classify, out, start)
     _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index,
-                  progress)
+                  progress, basis=basis)
     if reference is not None:
         _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress,
-                       reference, (r_x, r_recon))
+                       reference, (r_x, r_recon), basis)
     out.decodes += decoded[0]
 
 
@@ -153,7 +155,7 @@ def _search_white(generator, clf, x, z0, base, decode, classify, out, start) -> 
     """The gradient search (gradient.py) of one model's pairs of the batch whose reconstruction
     keeps its label; each adversary it finds is checked with the model's own ``predict`` (one
     query) and kept where confirmed: the black-box search then walks these pairs for half its
-    steps and keeps the closer of both (_Step keeps the closest flip so far)."""
+    steps and keeps the closer of both (step.Step keeps the closest flip so far)."""
     import time
 
     from .gradient import STEPS, search_by_gradient
@@ -179,7 +181,7 @@ def _search_white(generator, clf, x, z0, base, decode, classify, out, start) -> 
 
 
 def _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress,
-                   reference, reference_labels) -> None:
+                   reference, reference_labels, basis) -> None:
     """The semantics check (R's label of every natural adversary) and the error-distance search."""
     stop = start + len(x)
     for clf in models:  # the semantics check: R's label of each natural adversary
@@ -196,30 +198,33 @@ def _search_errors(decode, classify, models, x, z0, settings, out, start, first_
         err.reconstruction_prediction[start:stop] = res.reconstruction_prediction[start:stop]
     if checked:
         _search_pairs(decode, classify, checked, x, z0, settings, out.errors, start, first_index,
-                      progress, reference=reference, reference_labels=reference_labels)
+                      progress, reference=reference, reference_labels=reference_labels,
+                      basis=basis)
 
 
 def _search_pairs(decode, classify, models, x, z0, settings, results, start, first_index, progress,
-                  reference=None, reference_labels=None) -> None:
+                  reference=None, reference_labels=None, basis=None) -> None:
     """Search every (image, model) pair of a batch and record the closest flip in ``results``.
 
     Without ``reference`` a flip is f(G(z)) != f(x), and pairs whose reconstruction already
     changed f's label are not searched. With it a flip is f(G(z)) != R(G(z)) (searched as a
     0/1 "disagrees" label with target 0), and pairs where f and R already disagree on x or on
-    G(z0) get distance 0 at z0.
+    G(z0) get distance 0 at z0. With ``basis`` V (subspace.py) the algorithm searches y, and
+    z = z0 + V y.
     """
-    m, d, k = len(x), z0.shape[1], settings.proposals
+    m, k = len(x), settings.proposals
+    d = z0.shape[1] if basis is None else basis.shape[1]  # the algorithm's dimensions
     n_pairs = m * len(models)
     active, target = _targets(models, z0, results, start, reference_labels)
     algorithm = ALGORITHMS[settings.algorithm]
     stretched = np.array([reference is None and m.name in (settings.stretched or ())
                           for m in models])  # the error-distance search walks by labels
     white = np.array([reference is None and m.name in (settings.white or ()) for m in models])
-    context = SearchContext(z0=z0, target=target, n_models=len(models), stretched=stretched,
-                            white=white)
+    context = SearchContext(z0=z0 if basis is None else z0 @ basis, target=target,
+                            n_models=len(models), stretched=stretched, white=white)
     if algorithm.anchors:
         _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings,
-                       start, m, reference)
+                       start, z0.shape[1], reference, basis)
     state = algorithm(n_pairs, settings, d, context)
     state.done[~np.concatenate(active)] = True
     reported = int(state.done.sum())
@@ -228,8 +233,8 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     # searches that read scores get each proposal's margin from the models that give them
     scored = np.array([getattr(algorithm, "scores", False) and reference is None
                        and bool(getattr(clf, "has_scores", False)) for clf in models])
-    step = _Step(decode, classify, models, z0, x.shape[1:], settings, results, start, target,
-                 reference, scored)
+    step = Step(decode, classify, models, z0, x.shape[1:], settings, results, start, target,
+                 reference, scored, basis)
     streams = [_stream(settings.seed, first_index + start + i) for i in range(m)]
     for _ in range(settings.max_steps * getattr(state, "stretch", 1)):  # stretch: margin.py
         live = np.flatnonzero(~state.done)
@@ -301,15 +306,16 @@ def _targets(models, z0, results, start, reference_labels):
     return active, target
 
 
-def _label_anchors(context, n_anchors, decode, classify, models, results, settings, start, m,
-                   reference) -> None:
+def _label_anchors(context, n_anchors, decode, classify, models, results, settings, start, d,
+                   reference, basis) -> None:
     """Anchors: latent points drawn from the generator's prior with the scan's seed, the same for
-    every batch; each model labels them here (queries charged to the batch)."""
-    d = context.z0.shape[1]
+    every batch; each model labels them here (queries charged to the batch). The algorithm gets
+    them in its own coordinates (``basis``)."""
+    m = len(context.z0)
     anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((n_anchors, d),
                                                                     dtype=np.float32)
     decoded = decode(anchors)
-    context.anchors = anchors
+    context.anchors = anchors if basis is None else anchors @ basis
     context.anchor_labels = np.stack([classify(clf, decoded) for clf in models])
     if reference is not None:
         context.anchor_labels = (context.anchor_labels
@@ -317,76 +323,3 @@ def _label_anchors(context, n_anchors, decode, classify, models, results, settin
     share = np.full(m, n_anchors // m) + (np.arange(m) < n_anchors % m)
     for clf in models:
         results[clf.name].queries[start:start + m] += share
-
-
-class _Step:
-    """One step of a batch's search: decode each live pair's proposals (each distinct (image,
-    state key) once, shared by the models in that state), label them, keep every pair's closest
-    flip. Returns per live pair the closest flipping proposal's norm (inf: none) and index, and
-    which proposals flipped (L, k)."""
-
-    def __init__(self, decode, classify, models, z0, shape, settings, results, start, target,
-                 reference, scored: np.ndarray) -> None:
-        self.decode, self.classify, self.models, self.z0, self.shape = (
-            decode, classify, models, z0, shape)
-        self.k, self.results, self.start, self.target = settings.proposals, results, start, target
-        self.reference = reference
-        self.scored = scored  # (models,) bool: the models whose margins are read
-        # distinct states per generator call
-        self.per_call = max(1, settings.chunk_samples // self.k)
-
-    def __call__(self, live, img, deltas, keys):
-        k, m = self.k, len(self.z0)
-        _, first, inverse = np.unique(np.column_stack([img, keys]), axis=0, return_index=True,
-                                      return_inverse=True)
-        inverse = inverse.reshape(-1)
-        model_of = live // m
-        labels = np.empty((len(live), k), dtype=np.int64)
-        flips = np.empty((len(live), k), dtype=bool)
-        margins = np.full((len(live), k), np.nan)
-        for b in range(0, len(first), self.per_call):
-            self._block(first[b : b + self.per_call], b, live, img, deltas, inverse, model_of,
-                        labels, flips, margins)
-        # per live pair: the closest flipping proposal (best) and its norm (r_min; inf: none)
-        masked = np.where(flips, np.linalg.norm(deltas, axis=2), np.inf)
-        best = masked.argmin(axis=1)
-        r_min = masked[np.arange(len(live)), best]
-        for j, clf in enumerate(self.models):
-            sel = np.flatnonzero(model_of == j)
-            if len(sel) == 0:
-                continue
-            res = self.results[clf.name]
-            rows = self.start + img[sel]
-            res.queries[rows] += k
-            # Keep the closest flip found so far (NaN: none yet). An image occurs once per model.
-            b = sel[np.isfinite(r_min[sel]) & ~(r_min[sel] >= res.delta_z[rows])]
-            rb = self.start + img[b]
-            res.delta_z[rb] = r_min[b]
-            res.z_star[rb] = self.z0[img[b]] + deltas[b, best[b]]
-            res.adversary_prediction[rb] = labels[b, best[b]]
-        return r_min, best, flips, margins
-
-    def _block(self, block, b, live, img, deltas, inverse, model_of, labels, flips,
-               margins) -> None:
-        """Decode the distinct proposals ``block`` (from index b) and label them for every model."""
-        k, shape, d = self.k, self.shape, self.z0.shape[1]
-        z = self.z0[img[block]][:, None, :] + deltas[block]
-        decoded = self.decode(z.reshape(-1, d),
-                              np.repeat(img[block], k)).reshape(len(block), k, *shape)
-        r_labels = (None if self.reference is None
-                    else self.reference.predict(decoded.reshape(-1, *shape)).reshape(len(block), k))
-        in_block = (inverse >= b) & (inverse < b + len(block))
-        for j, clf in enumerate(self.models):
-            sel = np.flatnonzero(in_block & (model_of == j))
-            if len(sel) == 0:
-                continue
-            rows = decoded[inverse[sel] - b].reshape(-1, *shape)
-            if self.scored[j]:
-                found, logp = self.classify(clf, rows, scores=True)
-                margins[sel] = score_margins(logp, np.repeat(self.target[live[sel]], k)).reshape(
-                    len(sel), k)
-            else:
-                found = self.classify(clf, rows)
-            labels[sel] = found.reshape(len(sel), k)
-            flips[sel] = (labels[sel] != self.target[live[sel]][:, None] if r_labels is None
-                          else labels[sel] != r_labels[inverse[sel] - b])

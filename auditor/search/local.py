@@ -58,6 +58,7 @@ MAX_SIGMA, MAX_EPS = 2.0, 0.3
 class LocalSearch:
     name = "local"
     defaults = {"samples": 8, "step": 0.005, "max_steps": 60}
+    subspace = True  # z moves within the generator's active directions (subspace.py)
     anchors = ANCHORS
 
     def __init__(self, n: int, settings, latent_dim: int, context) -> None:

@@ -17,7 +17,9 @@ class LatentSearch(Protocol):
     """A search's state over a batch's (image, model) pairs, stepped by the driver (driver.py):
     ``propose`` perturbations of z0 for the live pairs, ``observe`` which flipped. Pair p is
     image p % m under model p // m. Optional ``stretch`` (margin.py): the driver steps up to that
-    many times max_steps, and the search marks done the pairs it does not give them."""
+    many times max_steps, and the search marks done the pairs it does not give them. Optional
+    ``subspace`` (local.py and its heirs): it searches within the generator's active directions
+    (subspace.py), its latent_dim theirs, its deltas and the context's points in their basis."""
 
     name: str
     defaults: dict  # the settings it fills in where the user gave none (samples, step, max_steps)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import OptionError
 from .registry import ALGORITHMS, AUTO, auto_search, default_search
+from .subspace import active_basis
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class SearchSettings:
     # models searched by their gradients through the generator besides margin.py's black box at
     # half the steps, the closer adversary kept (search/gradient.py); None or (): none
     white: tuple[str, ...] | None = None
+    # the generator's active directions the search moves z in (search/subspace.py), set by
+    # for_generator for an algorithm that asks; None: all of them
+    active_dims: int | None = None
 
     def resolved(self) -> SearchSettings:
         """A copy with the algorithm's defaults in place of ``None``; validated. With the algorithm
@@ -98,7 +102,9 @@ class SearchSettings:
 
             settings = replace(settings, stretched=tuple(flat_models(generator, classifiers,
                                                                      inputs, self.seed)))
-        return settings
+        basis = (active_basis(generator) if getattr(ALGORITHMS[settings.algorithm], "subspace",
+                                                    False) else None)
+        return replace(settings, active_dims=None if basis is None else int(basis.shape[1]))
 
     def for_latent(self, latent_dim: int) -> SearchSettings:
         """A copy whose radius cap is set: the given one, or :func:`radius_cap` of the latent
