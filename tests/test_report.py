@@ -88,6 +88,11 @@ def test_the_setup_says_in_how_many_latent_directions_z_moved(onnx_factory, digi
     assert again.exit_code == 0, again.output
     html = (tmp_path / "again" / "index.html").read_text()
     assert "z moves in the 3 of 4 latent directions the generator uses" in html
+    del doc["search"]["active_dims"]  # results.json of an earlier version: no such sentence
+    (scan_out / "results.json").write_text(json.dumps(doc))
+    old = runner.invoke(app, ["report", str(scan_out / "results.json"), "--out", str(tmp_path / "old")])
+    assert old.exit_code == 0, old.output
+    assert "latent directions the generator uses" not in (tmp_path / "old" / "index.html").read_text()
 
 
 def test_report_refuses_another_generator(onnx_factory, digits_dir, tiny_bundle, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from auditor.search import SearchSettings, search
 from auditor.search.boundary import BoundarySearch
+from auditor.search.registry import describe_search
 from auditor.search.subspace import active_basis
 from conftest import HalfSpace, LinearGenerator
 
@@ -67,6 +68,8 @@ def test_the_search_moves_only_along_used_directions_and_lands_nearer(monkeypatc
     assert np.all(np.linalg.norm(move[:, USED:], axis=1) < 1e-2 * res.delta_z)
     assert np.allclose(np.linalg.norm(res.z_star - out.z0, axis=1), res.delta_z, rtol=1e-4)
     assert np.all(model.predict(gen.decode(res.z_star)) != res.prediction)
+    line = describe_search(settings.for_generator(gen, [model], images), [model])
+    assert line.endswith("; z moves in the generator's 6 active latent directions)")
     monkeypatch.setattr(BoundarySearch, "subspace", False)
     assert settings.for_generator(gen, [model], images).active_dims is None
     full = search(gen, [model], images, settings).results["half"]

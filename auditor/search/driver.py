@@ -26,7 +26,7 @@ import numpy as np
 
 from .registry import ALGORITHMS
 from .step import Step
-from .subspace import active_basis
+from .subspace import active_basis, project
 from .types import SearchContext, SearchOutput, SearchSettings, batch_size, empty_output
 
 
@@ -220,7 +220,7 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     stretched = np.array([reference is None and m.name in (settings.stretched or ())
                           for m in models])  # the error-distance search walks by labels
     white = np.array([reference is None and m.name in (settings.white or ()) for m in models])
-    context = SearchContext(z0=z0 if basis is None else z0 @ basis, target=target,
+    context = SearchContext(z0=z0 if basis is None else project(z0, basis), target=target,
                             n_models=len(models), stretched=stretched, white=white)
     if algorithm.anchors:
         _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings,
@@ -315,7 +315,7 @@ def _label_anchors(context, n_anchors, decode, classify, models, results, settin
     anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((n_anchors, d),
                                                                     dtype=np.float32)
     decoded = decode(anchors)
-    context.anchors = anchors if basis is None else anchors @ basis
+    context.anchors = anchors if basis is None else project(anchors, basis)
     context.anchor_labels = np.stack([classify(clf, decoded) for clf in models])
     if reference is not None:
         context.anchor_labels = (context.anchor_labels

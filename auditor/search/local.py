@@ -17,7 +17,8 @@ Start, first of these that flips:
        d = 16) along the first normal.
     2. anchor segment: the segment from z0 to the nearest anchor that the model labels
        differently crosses its decision boundary; its N points at fractions 1/N, ..., 1
-       (the last is the anchor itself, a known adversary).
+       (the last is the anchor itself, a known adversary; in the generator's active subspace,
+       below, its projection, labelled like any proposal).
     3. growth: norms uniform in (R/2, R] along N random directions, R = r0, 2 r0, 4 r0, ...
        (r0 = sqrt(d) / 4) up to max_radius. No flip anywhere: the pair is censored.
     The first flip gives the walk's start: norm r, direction d.
@@ -28,6 +29,10 @@ Walk: proposals d' = normalise(d + sigma u) with u a random unit vector (the fir
     often not the nearest real one. The closest flipping proposal becomes (r, d). A step
     with a flip multiplies sigma and eps by 1.3, a step without by 0.8; the walk ends when
     eps r < dr (the precision) or after ``patience`` steps without a flip once eps r < 10 dr.
+
+d is the search's own dimension: where the generator leaves latent directions unused, the driver
+hands the search z0, the anchors and the noise in the basis of the active ones (subspace.py) and
+maps its moves back (z = z0 + V y, |y| = dz).
 
 Every accepted point is a verified flip, so dz is an upper bound of the optimal distance,
 like the paper's searches; it gets closer to it with more steps. A pair's search uses only

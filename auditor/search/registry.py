@@ -94,6 +94,8 @@ def describe_search(settings, classifiers) -> str:
     scores, what it reads of each model (scores: margin-guided where smooth, a stepwise walk where
     flat between jumps, as margin.py finds on its own; labels only: the boundary's pooled walk)."""
     why = f"; {settings.chosen}" if getattr(settings, "chosen", None) else ""
+    if getattr(settings, "active_dims", None):
+        why += f"; z moves in the generator's {settings.active_dims} active latent directions"
     if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
         return f"latent search: {settings.algorithm} (labels only{why})"
     white = getattr(settings, "white", None) or ()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .margin import score_margins
+from .subspace import project
 
 
 class Step:
@@ -58,7 +59,7 @@ class Step:
 
     def _full(self, deltas: np.ndarray) -> np.ndarray:
         """The algorithm's deltas as moves of z (norms are the same: V is orthonormal)."""
-        return deltas if self.basis is None else deltas @ self.basis.T
+        return deltas if self.basis is None else project(deltas, self.basis.T)
 
     def _block(self, block, b, live, img, deltas, inverse, model_of, labels, flips,
                margins) -> None:

@@ -36,6 +36,12 @@ SEED = 20181  # the prior samples' stream: a property of the generator, not of a
 _CACHE: dict[int, tuple[weakref.ref, np.ndarray | None]] = {}
 
 
+def project(points: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """``points`` (..., n) times ``basis`` (n, m) row by row without BLAS, whose last bits of a
+    row depend on how many rows a call has: a pair's search must not depend on its batch."""
+    return np.einsum("...n,nm->...m", points, basis)
+
+
 def active_basis(generator) -> np.ndarray | None:
     """Orthonormal columns (d, k) spanning the generator's active directions, strongest first;
     None where all d are active or its decode gives no numbers. Cached per generator object."""
@@ -56,15 +62,17 @@ def _compute(generator) -> np.ndarray | None:
     if decode is None:  # (a stand-in that only names its latent size)
         return None
     z = np.random.default_rng(SEED).standard_normal((SAMPLES, d)).astype(np.float32)
-    shifted = (z[:, None, :] + STEP * np.eye(d, dtype=np.float32)[None]).reshape(-1, d)
+    gram = np.zeros((d, d))
     with _one_thread():
         at = np.asarray(decode(z))
         if not np.issubdtype(at.dtype, np.floating):
             return None
-        moved = np.asarray(decode(shifted), dtype=np.float64)
-    jac = (moved.reshape(SAMPLES, d, -1) - at.reshape(SAMPLES, 1, -1)) / STEP  # (S, d, D): J^T
-    gram = np.einsum("sdk,sek->de", jac, jac) / SAMPLES
-    values, vectors = np.linalg.eigh(gram)
+        at = at.reshape(SAMPLES, -1).astype(np.float64)
+        for s in range(SAMPLES):  # one sample's d moves at a time: memory d x the output size
+            moved = np.asarray(decode(z[s] + STEP * np.eye(d, dtype=np.float32)), dtype=np.float64)
+            jac = (moved.reshape(d, -1) - at[s]) / STEP  # J^T at z[s]
+            gram += jac @ jac.T
+    values, vectors = np.linalg.eigh(gram / SAMPLES)
     values, vectors = values[::-1], vectors[:, ::-1]
     if values[0] <= 0:
         return None
