@@ -31,8 +31,10 @@ class Liar(ScoredHalfSpace):
         return np.zeros(len(images), dtype=np.int64)
 
 
-def flat(n: int = 12):
-    gen = LinearGenerator(latent_dim=16, seed=2)
+def flat(n: int = 12, gen: LinearGenerator | None = None):
+    """A linear generator (``gen``, else one of 16 latent dimensions), n images, a half-space
+    (w, b) through their median and each image's exact distance to its boundary in z."""
+    gen = gen or LinearGenerator(latent_dim=16, seed=2)
     rng = np.random.default_rng(5)
     images = gen.decode(rng.standard_normal((n, 16)).astype(np.float32) * 0.5)
     w = rng.standard_normal(16).astype(np.float32)

@@ -13,6 +13,7 @@ from auditor.search.boundary import BoundarySearch
 from auditor.search.registry import describe_search
 from auditor.search.subspace import active_basis
 from conftest import HalfSpace, LinearGenerator
+from test_search_margin import flat
 
 USED = 6  # of 16 latent dimensions: the rest barely move the decoded image (a collapsed VAE's)
 
@@ -23,12 +24,7 @@ def collapsed(n: int = 16):
     gen = LinearGenerator(latent_dim=16, seed=4)
     gen.A[:, USED:] *= 1e-3
     gen.pinv = np.linalg.pinv(gen.A).astype(np.float32)
-    rng = np.random.default_rng(7)
-    images = gen.decode(rng.standard_normal((n, 16)).astype(np.float32) * 0.5)
-    w = rng.standard_normal(16).astype(np.float32)
-    b = float(np.median(images.reshape(n, -1) @ w))
-    a = gen.A.T @ w
-    exact = np.abs(gen.encode(images) @ a + 0.5 * w.sum() - b) / np.linalg.norm(a)
+    gen, images, w, b, exact = flat(n, gen)
     return gen, images, HalfSpace("half", w, b), exact
 
 
