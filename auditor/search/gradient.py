@@ -57,6 +57,7 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
     import torch
 
     from ..pixel.gradients import class_margin, scores
+    from .subspace import one_torch_thread
 
     device = getattr(generator, "device", "cpu")
     decoder = generator.decoder
@@ -77,13 +78,8 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
 
     # TorchScript's profiling executor rewrites a graph after its first calls (fused kernels, other
     # last bits): unoptimised, a pair's steps are the same whatever the process ran before
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.jit.optimized_execution(False):
-            return _fmn(margin, zt, m, d, steps, device)
-    finally:
-        torch.set_num_threads(threads)
+    with one_torch_thread(), torch.jit.optimized_execution(False):
+        return _fmn(margin, zt, m, d, steps, device)
 
 
 def _fmn(margin, zt, m: int, d: int, steps: int, device):

@@ -63,7 +63,7 @@ def _compute(generator) -> np.ndarray | None:
         return None
     z = np.random.default_rng(SEED).standard_normal((SAMPLES, d)).astype(np.float32)
     gram = np.zeros((d, d))
-    with _one_thread():
+    with one_torch_thread():
         at = np.asarray(decode(z))
         if not np.issubdtype(at.dtype, np.floating):
             return None
@@ -86,9 +86,9 @@ def _compute(generator) -> np.ndarray | None:
 
 
 @contextlib.contextmanager
-def _one_thread():
-    """torch on one thread while the basis is computed (its last bits do not depend on the
-    process's thread count)."""
+def one_torch_thread():
+    """torch on one thread inside (the basis here, gradient.py's steps): its last bits then do not
+    depend on the process's thread count (a Ray worker's and a single process's agree)."""
     torch = sys.modules.get("torch")
     if torch is None:
         yield
