@@ -1,15 +1,17 @@
 """--search auto on images (auditor/search/registry.py, smoothness.py): the margin search, which
 walks smooth scores by their gradient, stepwise ones by labels and the order of margins and
-label-only models by pooled labels, the last two for up to twice the steps; and why, in the
-scan's record."""
+label-only models by pooled labels, the last two for up to twice the steps (none on a wide
+latent); and why, in the scan's record."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import replace
+
 from auditor.search import SearchSettings, search
 from auditor.search.smoothness import flat_models
-from conftest import HalfSpace
+from conftest import HalfSpace, LinearGenerator
 from test_search_margin import ScoredHalfSpace, flat
 
 
@@ -71,7 +73,7 @@ def test_stepwise_pairs_walk_twice_the_steps_and_the_rest_are_untouched(monkeypa
     def run(steps: int, stretch: int):
         monkeypatch.setattr(margin.MarginSearch, "stretch", stretch)
         settings = SearchSettings(algorithm="margin", max_radius=8.0, refine_steps=0,
-                                  max_steps=steps)
+                                  max_steps=steps, stretched=("forest",))
         return search(gen, pair, images, settings).results
 
     once, twice, long = run(8, 1), run(8, 2), run(16, 1)
@@ -79,6 +81,34 @@ def test_stepwise_pairs_walk_twice_the_steps_and_the_rest_are_untouched(monkeypa
         np.testing.assert_array_equal(getattr(twice["smooth"], key), getattr(once["smooth"], key))
         np.testing.assert_array_equal(getattr(twice["forest"], key), getattr(long["forest"], key))
     assert twice["forest"].queries.sum() > once["forest"].queries.sum()
+
+
+def test_auto_on_a_wide_latent_stretches_none_and_walks_forests_with_the_short_constants(
+        monkeypatch):
+    """On a latent wider than registry.WIDE (the photos') auto walks every model max_steps, and a
+    stepwise pair that is not stretched probes at FAR_SHORT, BETWEEN_SHORT probe steps pooled: its
+    results are those of a stretched walk of max_steps given those constants."""
+    from auditor.search import margin
+    from auditor.search.registry import WIDE
+
+    gen = LinearGenerator(latent_dim=WIDE + 8, seed=3)
+    _, images, w, b, _ = flat(8, gen)
+    pair = [ScoredHalfSpace("smooth", w, b), SteppedHalfSpace("forest", w, b)]
+    auto = SearchSettings(max_radius=8.0, refine_steps=0).for_generator(gen, pair, images)
+    assert auto.algorithm == "margin" and auto.stretched == () and auto.max_steps == 46
+    assert auto.chosen == ("auto: each model is walked its own way (forest: flat between jumps; "
+                           "smooth: smooth)")
+    short = search(gen, pair, images, replace(auto, max_steps=12)).results
+    monkeypatch.setattr(margin, "FAR", margin.FAR_SHORT)
+    monkeypatch.setattr(margin, "BETWEEN", margin.BETWEEN_SHORT)
+    monkeypatch.setattr(margin.MarginSearch, "stretch", 1)
+    given = search(gen, pair, images, replace(auto, max_steps=12, stretched=("forest",))).results
+    for key in ("delta_z", "queries"):
+        np.testing.assert_array_equal(getattr(short["forest"], key), getattr(given["forest"], key))
+    monkeypatch.undo()  # stretched: its own constants and twice the steps, another walk
+    other = search(gen, pair, images, replace(auto, max_steps=12, stretched=("forest",))).results
+    assert not np.array_equal(other["forest"].delta_z, short["forest"].delta_z)
+    assert other["forest"].queries.sum() > short["forest"].queries.sum()
 
 
 def test_a_smooth_model_never_gets_the_stepwise_steps():

@@ -36,7 +36,7 @@ def flat(n: int = 12, gen: LinearGenerator | None = None):
     (w, b) through their median and each image's exact distance to its boundary in z."""
     gen = gen or LinearGenerator(latent_dim=16, seed=2)
     rng = np.random.default_rng(5)
-    images = gen.decode(rng.standard_normal((n, 16)).astype(np.float32) * 0.5)
+    images = gen.decode(rng.standard_normal((n, gen.latent_dim)).astype(np.float32) * 0.5)
     w = rng.standard_normal(16).astype(np.float32)
     b = float(np.median(images.reshape(n, -1) @ w))
     a = gen.A.T @ w

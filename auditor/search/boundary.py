@@ -66,6 +66,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
+def _across(unit: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Unit vectors (W, j, d) of ``unit`` less their part along the unit vectors u (W, d)."""
+    return _unit(unit - (unit * u[:, None, :]).sum(2, keepdims=True) * u[:, None, :])
+
+
 @SEARCHES.register("boundary")
 class BoundarySearch(LocalSearch):
     name = "boundary"

@@ -46,12 +46,11 @@ lies very near z0), the pair's probes go farther out (FAR * hi: a forest's bound
 at small scales), it takes BETWEEN probe steps between turns, pooled into one correction of the
 normal in which each probe weighs by the centred rank of -m among the pool's probes (equal margins
 tied) instead of its label: where a label says only on which side a probe fell, the order of the
-margins says which fell deepest. Such pairs and label-only ones (per model, smoothness.py's probe
-before the search: SearchSettings.stretched) walk for up to STRETCH times max_steps (the driver
-steps on for them alone): at the networks' steps their looser Δz biased a comparison with them.
-Median gap, bench/search_gap.py (docs/benchmarks.md, "A forest beside a network"): MNIST's
-forest +18% -> +6%, Fashion's rf20 +11% -> +2%, the photos' rf10 +40% -> +2% (740 queries a
-photo). The best proposal's label comes from the same model call as its scores;
+margins says which fell deepest. Such pairs and label-only ones of the models SearchSettings.
+stretched names (smoothness.py's probe) walk for up to STRETCH times max_steps (the driver steps
+on for them alone; bench/search_gap.py: MNIST's forest +18% -> +6%, Fashion's rf20 +11% -> +2%).
+Where none is stretched (--search auto on photos: registry.DEFAULTS) they walk max_steps with
+FAR_SHORT, BETWEEN_SHORT. The best proposal's label comes from the same model call as its scores;
 the driver checks every pair's final adversary with the model's own ``predict``.
 """
 
@@ -59,7 +58,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .boundary import BISECT, GROW, LAM_MAX, PROBE, STEP, TAU, WALK, BoundarySearch, _unit
+from .boundary import (BISECT, GROW, LAM_MAX, PROBE, STEP, TAU, WALK, BoundarySearch, _across,
+                       _unit)
 from .searches import SEARCHES
 
 PROBES0, PROBES = 1, 1  # probe steps before the first turn, and between turns
@@ -72,8 +72,10 @@ RIDGE = 1e-6  # relative ridge of the Broyden update's small solve
 LEAD = 0.7  # before a flip: the shells' directions spread this far around the lowest margin's
 LAM_SCORES = 0.7  # the first turn's share, where G comes from scores
 JUMP = 1e-3  # a stepwise pair's probe margins repeat a value this far from 0 and spread this far
-FAR = 0.2  # such a pair's probe radius / hi (the boundary search's: 0.06; 0.15, 0.3: no better)
-BETWEEN = 4  # its probe steps between turns, pooled: one correction of g ranks all their probes
+# such a pair's probe radius / hi (the boundary search's: 0.06), and probe steps between turns,
+# pooled: one correction of g ranks all their probes; a stretched walk's (0.15, 0.3: no better), and
+# a walk of max_steps only: wider, fewer (the tuning photos' rf10 +10.3% -> +5.8% at 380 queries)
+(FAR, BETWEEN), (FAR_SHORT, BETWEEN_SHORT) = (0.2, 4), (0.3, 3)
 HEDGE = 0.5  # a guided ladder's last norm: this share of the way from t* (1 - BELOW) up to hi
 STRETCH = 2  # a stepwise pair's steps / max_steps (its walk needs more: docs/benchmarks.md)
 
@@ -95,8 +97,8 @@ class MarginSearch(BoundarySearch):
         self.jumps = np.zeros(n, dtype=bool)  # probes pooled: margins jumped, or labels only
         self.turned_at = np.full(n, -1)  # probe steps taken at the last turn (-1: none yet)
         self.guided = np.zeros(n, dtype=bool)  # its last step was around the model's crossing
-        self.m_low = np.full(n, np.inf)  # before any flip: the lowest margin seen, and its
-        self.d_low = np.zeros((n, latent_dim), dtype=np.float32)  # direction
+        self.m_low = np.full(n, np.inf)  # before any flip: the lowest margin seen, its direction
+        self.d_low = np.zeros((n, latent_dim), dtype=np.float32)
         self.m_step = np.full((n, settings.proposals), np.nan)  # the last step's margins
         self.taken = np.zeros(n, dtype=int)  # steps observed
         pool = settings.proposals * (BETWEEN - 1)  # a jumping pair's held probes of this turn:
@@ -104,14 +106,15 @@ class MarginSearch(BoundarySearch):
         self.m_pool = np.full((n, pool), np.nan)  # margins,
         self.f_pool = np.zeros((n, pool), dtype=bool)  # labels,
         self.held = np.zeros(n, dtype=int)  # and how many probe steps of it are held
-        # long: pairs of a model flat between jumps or label-only (smoothness.py), walked for up to
-        # STRETCH times max_steps once they walk so; per model, so that a network's pair whose
-        # margins round flat very near z0 does not get them. Half: a model searched by gradients
-        # too (gradient.py) walks for half the steps. Pair p: model p // pairs.
+        # long: pairs of a model SearchSettings.stretched names, walked for up to STRETCH times
+        # max_steps once they walk so (per model: not a network's pair whose margins round flat
+        # near z0). Half: a model searched by gradients too (gradient.py) walks half the steps.
         pairs = n // context.n_models
         self.long, half = (np.repeat(np.zeros(context.n_models, dtype=bool) if v is None else v,
                                      pairs) for v in (context.stretched, context.white))
         self.limit = np.where(half, settings.max_steps // 2, settings.max_steps)
+        self.far, self.between = (np.where(self.long, a, b) for a, b in ((FAR, FAR_SHORT),
+                                                                        (BETWEEN, BETWEEN_SHORT)))
 
     def _valued(self, pairs: np.ndarray) -> np.ndarray:
         """Mask over ``pairs``: walked by margins (scores, a known m_b and a gradient)."""
@@ -250,7 +253,7 @@ class MarginSearch(BoundarySearch):
             super()._probed(q, r_min[plain], best[plain], deltas[plain], flips[plain],
                             norms[plain])
             more = q[self.jumps[q] & (self.turned_at[q] >= 0)
-                     & (self.probes[q] - self.turned_at[q] < BETWEEN)]
+                     & (self.probes[q] - self.turned_at[q] < self.between[q])]
             self.phase[more] = PROBE
         p = pairs[valued]
         if len(p) == 0:
@@ -325,8 +328,8 @@ class MarginSearch(BoundarySearch):
 
     def _delta(self, pairs: np.ndarray) -> np.ndarray:
         """A pair whose margins jump probes farther out (a forest's boundary is jagged at small
-        scales): FAR; the others as the boundary search."""
-        return np.where(self.jumps[pairs], FAR, super()._delta(pairs))
+        scales): FAR, or FAR_SHORT; the others as the boundary search."""
+        return np.where(self.jumps[pairs], self.far[pairs], super()._delta(pairs))
 
     def _correct(self, pairs: np.ndarray, deltas: np.ndarray, flips: np.ndarray) -> None:
         """A pair whose margins jump pools its BETWEEN probe steps after a turn: each step's
@@ -334,9 +337,10 @@ class MarginSearch(BoundarySearch):
         the photos' forest a rank over 32 probes steers better than four over 8); the others,
         and a pool that missed a step, as the boundary search."""
         slot = self.probes[pairs] - self.turned_at[pairs]  # the probe step since the turn
-        pooled = self.jumps[pairs] & (self.turned_at[pairs] >= 0) & (slot < BETWEEN)
-        last = pooled & (slot == BETWEEN - 1)
-        full = last & (self.held[pairs] == BETWEEN - 1)
+        between = self.between[pairs]
+        pooled = self.jumps[pairs] & (self.turned_at[pairs] >= 0) & (slot < between)
+        last = pooled & (slot == between - 1)
+        full = last & (self.held[pairs] == between - 1)
         centre = (self.lo[pairs] + self.hi[pairs]) / 2
         w = _unit(deltas - centre[:, None, None] * self.u[pairs, None, :]).astype(np.float32)
         k = deltas.shape[1]
@@ -349,13 +353,15 @@ class MarginSearch(BoundarySearch):
         plain = ~pooled | (last & ~full)
         if plain.any():
             super()._correct(pairs[plain], deltas[plain], flips[plain])
-        if not full.any():
-            return
-        p = pairs[full]
-        w = np.concatenate([self.w_pool[p], w[full]], 1)
-        m = np.concatenate([self.m_pool[p], self.m_step[p]], 1)
-        phi = BoundarySearch._signal(self, p, np.concatenate([self.f_pool[p], flips[full]], 1))
-        self._nudge(p, _unit((_by_rank(phi, m, np.ones(len(p), bool))[:, :, None] * w).sum(1)))
+        for size in np.unique(between[full]):  # the pairs whose pool is full, by its size
+            rows = np.flatnonzero(full & (between == size))
+            p, held = pairs[rows], slice(0, (size - 1) * k)
+            ws = np.concatenate([self.w_pool[p, held], w[rows]], 1)
+            m = np.concatenate([self.m_pool[p, held], self.m_step[p]], 1)
+            phi = BoundarySearch._signal(self, p, np.concatenate([self.f_pool[p, held],
+                                                                  flips[rows]], 1))
+            phi = _by_rank(phi, m, np.ones(len(p), bool))
+            self._nudge(p, _unit((phi[:, :, None] * ws).sum(1)))
 
     def _signal(self, pairs: np.ndarray, flips: np.ndarray) -> np.ndarray:
         """A pair whose margins jump weighs its probes by their margins (a forest's change in
@@ -380,11 +386,6 @@ def _ranks(v: np.ndarray) -> np.ndarray:
     equal = (v[:, None, :] == v[:, :, None]).sum(2)
     rank = less + (equal - 1) / 2  # 0 .. k-1
     return (2 * rank - (k - 1)) / max(k - 1, 1)
-
-
-def _across(unit: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Unit vectors (W, j, d) of ``unit`` less their part along the unit vectors u (W, d)."""
-    return _unit(unit - (unit * u[:, None, :]).sum(2, keepdims=True) * u[:, None, :])
 
 
 def score_margins(logp: np.ndarray, target: np.ndarray) -> np.ndarray:
