@@ -4,9 +4,9 @@
 The margin search (margin.py) walks each kind its own way: by the margin's gradient where margins
 change with every small move of z (networks, linear models), by labels and the order of margins
 where they are constant between jumps (forests, trees, kNN), by labels alone where there are no
-scores; the last two kinds' walks for up to STRETCH times max_steps (they need them: at the
-networks' steps their Δz stays far looser than a network's beside them, which biases their
-comparison; docs/benchmarks.md, "The default search").
+scores; the last two kinds' walks for up to STRETCH times max_steps where the default stretches
+them (latent sizes up to 32: at the networks' steps their Δz stays far looser than a network's
+beside them, which biases their comparison; docs/benchmarks.md, "The default search").
 
 The check: the first PROBE_INPUTS inputs are encoded, each moved by PROBE_DIRECTIONS random
 directions of norm RADIUS sqrt(d) (a bisection's spacing near the boundary), and a model is smooth
