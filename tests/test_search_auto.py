@@ -5,9 +5,9 @@ latent); and why, in the scan's record."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import replace
+
+import numpy as np
 
 from auditor.search import SearchSettings, search
 from auditor.search.smoothness import flat_models

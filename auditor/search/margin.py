@@ -344,8 +344,8 @@ class MarginSearch(BoundarySearch):
         centre = (self.lo[pairs] + self.hi[pairs]) / 2
         w = _unit(deltas - centre[:, None, None] * self.u[pairs, None, :]).astype(np.float32)
         k = deltas.shape[1]
-        for s in range(BETWEEN - 1):  # hold this step's probes in the pool's slot s
-            rows = np.flatnonzero(pooled & (slot == s))
+        for s in range(BETWEEN - 1):  # hold this step's probes in the pool's slot s (not the last)
+            rows = np.flatnonzero(pooled & ~last & (slot == s))
             p, at = pairs[rows], slice(s * k, (s + 1) * k)
             self.w_pool[p, at], self.m_pool[p, at], self.f_pool[p, at] = (
                 w[rows], self.m_step[p], flips[rows])

@@ -88,8 +88,8 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
         return chosen, f"auto: every model's scores are smooth{also}"
     told = "; ".join(f"{', '.join(n for n, k in kinds.items() if k == kind)}: {kind}"
                      for kind in found)
-    longer = f"; {', '.join(longer)} for up to twice the steps" if longer else ""
-    return chosen, f"auto: each model is walked its own way ({told}){longer}{also}"
+    twice = f"; {', '.join(longer)} for up to twice the steps" if longer else ""
+    return chosen, f"auto: each model is walked its own way ({told}){twice}{also}"
 
 
 def describe_search(settings, classifiers) -> str:
