@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from auditor.cli import app
 from auditor.search.estimate import auto_error_images, min_inputs
+from auditor.search.local import ANCHORS
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["scan", str(ROOT / "examples/models/lenet.onnx"), str(ROOT / "examples/models/rf5.onnx"),
@@ -29,7 +30,7 @@ def test_estimated_shown_stored_and_identical_after_resume(tmp_path):
     for m in res["models"]:
         e = m["search_error"]
         assert e["gap"] >= 0 and e["n"] >= 1  # never below the best known
-        assert e["long_queries_per_image"] > 2 * m["queries_per_image"]  # the long search: longer
+        assert e["long_queries_per_image"] > m["queries_per_image"]  # the long search: longer
     # per model the long search that gets closest for its kind: lenet's scores are smooth
     assert res["search_error"]["long_search"] == (
         "--search margin --samples 16 --max-steps 200 (lenet, rf5); "
@@ -84,8 +85,32 @@ def test_a_budget_stops_the_long_search_before_a_group_that_would_pass_it():
     # the budget is a share of the scan's queries, so the stop is the same on every run
     spent = GROUP * cheap["models"]["half"]["long_queries_per_image"]  # the first group's queries
     share = spent / scan.results["half"].queries.sum()
-    # the next group is expected to cost what the first did: it runs only where that fits
-    short = search_error_estimate(gen, [clf], images, scan, settings, k=6, budget=share * 1.99)
+    # the next group is expected to cost what the first did less the anchors' labels (once): it
+    # runs only where that fits
+    both = (2 * spent - ANCHORS) / scan.results["half"].queries.sum()
+    short = search_error_estimate(gen, [clf], images, scan, settings, k=6, budget=both * 0.99)
     assert short["images"] == GROUP
-    two = search_error_estimate(gen, [clf], images, scan, settings, k=6, budget=share * 2.01)
+    two = search_error_estimate(gen, [clf], images, scan, settings, k=6, budget=both * 1.01)
     assert two["images"] == 2 * GROUP and two["indices"] == full["indices"][:2 * GROUP]
+
+
+def test_the_long_search_labels_the_anchors_once():
+    """Every batch's search starts from the same anchors (prior samples each model labels): the
+    estimate's long runs keep each model's labels across its groups, so a group after the first
+    is charged only for its own walk, and finds the same adversaries."""
+    from auditor.search import SearchSettings, search
+    from conftest import HalfSpace, LinearGenerator
+
+    gen = LinearGenerator(latent_dim=3, seed=0)
+    images = gen.decode(np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32) * 0.8)
+    clf = HalfSpace("half", np.random.default_rng(2).standard_normal(16).astype(np.float32), b=0.0)
+    settings = SearchSettings(algorithm="margin", samples=8, max_radius=6.0, refine_steps=0, seed=3)
+    kept: dict = {}
+    first = search(gen, [clf], images[:2], settings, anchor_labels=kept)
+    assert list(kept) == [("half", ANCHORS, 3)]
+    plain = search(gen, [clf], images[2:], settings, first_index=2)
+    again = search(gen, [clf], images[2:], settings, first_index=2, anchor_labels=kept)
+    np.testing.assert_array_equal(again.results["half"].delta_z, plain.results["half"].delta_z)
+    assert not np.isnan(plain.results["half"].delta_z).all()
+    saved = plain.results["half"].queries - again.results["half"].queries
+    assert saved.tolist() == [ANCHORS // 2] * 2 and first.results["half"].queries.min() > ANCHORS // 2

@@ -48,6 +48,7 @@ def search(
     on_chunk: Callable[[SearchOutput], None] | None = None,
     reference=None,
     error_models: Sequence[str] | None = None,
+    anchor_labels: dict | None = None,
 ) -> SearchOutput:
     """Search adversaries of ``images`` (N, C, H, W) for each classifier.
 
@@ -63,6 +64,9 @@ def search(
     ``error_models`` (default: all; R's figures apply only to models with R's classes). R labels
     the anchors and every decode; the models' queries count only the models' own calls. R also
     labels every natural adversary G(z*) (``out.reference_adversary``).
+    ``anchor_labels``: a dict that keeps each model's labels of the anchors (the same prior
+    samples in every batch and search of one seed) across batches and calls; a model labels them,
+    and is charged for them, only where the dict has none yet (search/estimate.py's long runs).
     """
     import time
 
@@ -89,7 +93,7 @@ def search(
     for start in range(out.n_done, n, chunk):
         stop = min(n, start + chunk)
         _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index,
-                      progress, reference, basis)
+                      progress, reference, basis, anchor_labels)
         out.n_done = stop
         if on_chunk:
             on_chunk(out)
@@ -99,7 +103,7 @@ def search(
 
 
 def _search_chunk(generator, classifiers, images, settings, out, start, stop, first_index, progress,
-                  reference=None, basis=None) -> None:
+                  reference=None, basis=None, anchor_labels=None) -> None:
     import time
 
     x = images[start:stop]
@@ -144,7 +148,7 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         if clf.name in (settings.white or ()):
             _search_white(generator, clf, x, z0, base, decode, classify, out, start)
     _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index,
-                  progress, basis=basis)
+                  progress, basis=basis, anchor_labels=anchor_labels)
     if reference is not None:
         _search_errors(decode, classify, models, x, z0, settings, out, start, first_index, progress,
                        reference, (r_x, r_recon), basis)
@@ -203,7 +207,7 @@ def _search_errors(decode, classify, models, x, z0, settings, out, start, first_
 
 
 def _search_pairs(decode, classify, models, x, z0, settings, results, start, first_index, progress,
-                  reference=None, reference_labels=None, basis=None) -> None:
+                  reference=None, reference_labels=None, basis=None, anchor_labels=None) -> None:
     """Search every (image, model) pair of a batch and record the closest flip in ``results``.
 
     Without ``reference`` a flip is f(G(z)) != f(x), and pairs whose reconstruction already
@@ -224,7 +228,8 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
                             n_models=len(models), stretched=stretched, white=white)
     if algorithm.anchors:
         _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings,
-                       start, z0.shape[1], reference, basis)
+                       start, z0.shape[1], reference, basis,
+                       anchor_labels if reference is None else None)
     state = algorithm(n_pairs, settings, d, context)
     state.done[~np.concatenate(active)] = True
     reported = int(state.done.sum())
@@ -307,19 +312,27 @@ def _targets(models, z0, results, start, reference_labels):
 
 
 def _label_anchors(context, n_anchors, decode, classify, models, results, settings, start, d,
-                   reference, basis) -> None:
+                   reference, basis, kept=None) -> None:
     """Anchors: latent points drawn from the generator's prior with the scan's seed, the same for
-    every batch; each model labels them here (queries charged to the batch). The algorithm gets
-    them in its own coordinates (``basis``)."""
+    every batch; each model labels them here (queries charged to the batch), except a model whose
+    labels ``kept`` (a dict, filled here) already holds. The algorithm gets them in its own
+    coordinates (``basis``)."""
     m = len(context.z0)
     anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((n_anchors, d),
                                                                     dtype=np.float32)
-    decoded = decode(anchors)
     context.anchors = anchors if basis is None else project(anchors, basis)
-    context.anchor_labels = np.stack([classify(clf, decoded) for clf in models])
-    if reference is not None:
-        context.anchor_labels = (context.anchor_labels
-                                 != reference.predict(decoded)[None]).astype(np.int64)
+    keys = [(clf.name, n_anchors, settings.seed) for clf in models]
+    new = [j for j, key in enumerate(keys) if kept is None or key not in kept]
+    labels = dict(kept or {})
+    if new:
+        decoded = decode(anchors)
+        labels.update((keys[j], classify(models[j], decoded)) for j in new)
+        if reference is not None:
+            r = reference.predict(decoded)
+            labels.update((keys[j], (labels[keys[j]] != r).astype(np.int64)) for j in new)
+    context.anchor_labels = np.stack([labels[key] for key in keys])
+    if kept is not None:
+        kept.update((keys[j], labels[keys[j]]) for j in new)
     share = np.full(m, n_anchors // m) + (np.arange(m) < n_anchors % m)
-    for clf in models:
-        results[clf.name].queries[start:start + m] += share
+    for j in new:
+        results[models[j].name].queries[start:start + m] += share

@@ -108,6 +108,7 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
     dz = {m: [] for m in names}
     queries = {m: [] for m in names}
     spent, done, per_input = 0.0, 0, 0.0  # per_input: the long search's queries per input so far
+    kept: dict = {}  # each model's labels of the anchors: labelled (and charged) once, not per group
     while done < k:
         group = order[done:done + GROUP]
         if allowed is not None and done and spent + per_input * len(group) > allowed:
@@ -120,7 +121,8 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
             long = search(gen, models, images[group],
                           replace(settings, **chosen, batch_images=None, chosen=None,
                                   stretched=(), white=()),
-                          progress=progress if i == 0 else None, first_index=done)
+                          progress=progress if i == 0 else None, first_index=done,
+                          anchor_labels=kept)
             for m in [c.name for c in models]:
                 res = long.results[m]
                 found.setdefault(m, []).append((res.delta_z, res.queries))
@@ -129,7 +131,7 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
             dz[m].append(np.fmin.reduce([d for d, _ in parts]))
             queries[m].append(np.sum([q for _, q in parts], axis=0))
         done += len(group)
-        per_input = spent / done
+        per_input = (spent - sum(n_anchors for _, n_anchors, _ in kept)) / done  # less the once
     if progress and done < k:
         progress((k - done) * len(classifiers))  # the bar planned k images
     idx = order[:done]
