@@ -194,6 +194,7 @@ class Plan:
             generator=self._generator_record(), data=self.data_record,
             search=dict(vars(self.settings), stretched=list(self.settings.stretched or ()),
                         white=list(self.settings.white or ()),
+                        trees=list(self.settings.trees or ()),
                         decodes=output.decodes,
                         seconds=round(output.seconds_total, 2),
                         seconds_generator=round(output.seconds_generator, 2),

@@ -188,7 +188,7 @@ MODULES = {"local": ["local", "surrogate", "subspace"],
            "margin": ["margin", "boundary", "local", "surrogate", "driver", "step", "subspace"],
            "hybrid": ["hybrid", "shell"], "iterative": ["iterative", "shell"],
            "auto": ["margin", "boundary", "local", "surrogate", "driver", "step", "gradient",
-                    "registry", "smoothness", "subspace"]}
+                    "registry", "smoothness", "subspace", "trees"]}
 
 
 def code(spec: str) -> str:

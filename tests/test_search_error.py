@@ -84,7 +84,6 @@ def test_a_budget_stops_the_long_search_before_a_group_that_would_pass_it():
     assert cheap["budget"] == 1e-6 and cheap["models"]["half"]["long_queries_per_image"] > 0
     # the budget is a share of the scan's queries, so the stop is the same on every run
     spent = GROUP * cheap["models"]["half"]["long_queries_per_image"]  # the first group's queries
-    share = spent / scan.results["half"].queries.sum()
     # the next group is expected to cost what the first did less the anchors' labels (once): it
     # runs only where that fits
     both = (2 * spent - ANCHORS) / scan.results["half"].queries.sum()

@@ -145,8 +145,9 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         out.reference_prediction[start:stop] = r_x
     del recon
     for clf in models:
-        if clf.name in (settings.white or ()):
-            _search_white(generator, clf, x, z0, base, decode, classify, out, start)
+        if clf.name in (settings.white or ()) or clf.name in (settings.trees or ()):
+            _search_white(generator, clf, x, z0, base, decode, classify, out, start,
+                          basis if clf.name in (settings.trees or ()) else False)
     _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index,
                   progress, basis=basis, anchor_labels=anchor_labels)
     if reference is not None:
@@ -155,14 +156,17 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
     out.decodes += decoded[0]
 
 
-def _search_white(generator, clf, x, z0, base, decode, classify, out, start) -> None:
+def _search_white(generator, clf, x, z0, base, decode, classify, out, start, trees=False) -> None:
     """The gradient search (gradient.py) of one model's pairs of the batch whose reconstruction
     keeps its label; each adversary it finds is checked with the model's own ``predict`` (one
     query) and kept where confirmed: the black-box search then walks these pairs for half its
-    steps and keeps the closer of both (step.Step keeps the closest flip so far)."""
+    steps and keeps the closer of both (step.Step keeps the closest flip so far). With ``trees``
+    (the active basis, or None: all directions) the gradients are a soft copy's of the model's
+    trees (trees.py), and the black-box walk starts from the adversary found here."""
     import time
 
     from .gradient import STEPS, search_by_gradient
+    from .trees import read_copy, search_trees
 
     res = out.results[clf.name]
     stop = start + len(x)
@@ -171,9 +175,15 @@ def _search_white(generator, clf, x, z0, base, decode, classify, out, start) -> 
         return
     target = res.prediction[start + rows]
     t = time.perf_counter()
-    z_star, norm, found = search_by_gradient(generator, clf, x[rows], z0[rows], base[rows], target)
+    if trees is False:
+        z_star, norm, found = search_by_gradient(generator, clf, x[rows], z0[rows], base[rows],
+                                                 target)
+    else:
+        z_star, norm, found = search_trees(generator, read_copy(clf, generator.image_shape), clf,
+                                           x[rows], z0[rows], base[rows], target, trees, STEPS)
     out.classifier_seconds[clf.name] += time.perf_counter() - t
     res.queries[start + rows] += 2 * STEPS  # a forward and a backward pass per step
+    found &= norm > 0  # z0 itself: its render differs from the reconstruction in last bits only
     rows, z_star, norm, target = rows[found], z_star[found], norm[found], target[found]
     if len(rows) == 0:
         return
@@ -224,8 +234,10 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
     stretched = np.array([reference is None and m.name in (settings.stretched or ())
                           for m in models])  # the error-distance search walks by labels
     white = np.array([reference is None and m.name in (settings.white or ()) for m in models])
+    trees = np.array([reference is None and m.name in (settings.trees or ()) for m in models])
     context = SearchContext(z0=z0 if basis is None else project(z0, basis), target=target,
-                            n_models=len(models), stretched=stretched, white=white)
+                            n_models=len(models), stretched=stretched, white=white, trees=trees,
+                            starts=_starts(models, trees, z0, results, start, basis))
     if algorithm.anchors:
         _label_anchors(context, algorithm.anchors, decode, classify, models, results, settings,
                        start, z0.shape[1], reference, basis,
@@ -267,6 +279,18 @@ def _search_pairs(decode, classify, models, x, z0, settings, results, start, fir
         progress(n_pairs - reported)
     if step.scored.any():
         _verify(decode, classify, models, step.scored, z0, results, start, target)
+
+
+def _starts(models, trees, z0, results, start, basis) -> np.ndarray | None:
+    """(pairs, d) the adversary each pair of a tree model has from its soft copy's gradients
+    (z* - z0, in the search's coordinates), NaN where none; None where no model has any."""
+    if not trees.any():
+        return None
+    m = len(z0)
+    deltas = np.stack([results[clf.name].z_star[start:start + m] - z0 if walk
+                       else np.full(z0.shape, np.nan, dtype=np.float32)
+                       for clf, walk in zip(models, trees)]).reshape(len(models) * m, -1)
+    return deltas if basis is None else project(deltas, basis)
 
 
 def _verify(decode, classify, models, scored, z0, results, start, target) -> None:

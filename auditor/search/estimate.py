@@ -108,7 +108,7 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
     dz = {m: [] for m in names}
     queries = {m: [] for m in names}
     spent, done, per_input = 0.0, 0, 0.0  # per_input: the long search's queries per input so far
-    kept: dict = {}  # each model's labels of the anchors: labelled (and charged) once, not per group
+    kept: dict = {}  # each model's labels of the anchors: labelled (charged) once, not per group
     while done < k:
         group = order[done:done + GROUP]
         if allowed is not None and done and spent + per_input * len(group) > allowed:

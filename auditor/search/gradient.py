@@ -71,19 +71,23 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
     own = torch.from_numpy(target.astype(np.int64)).to(clf.device)
     plain = generator.decoding == "plain"
 
-    def margin(delta):
+    def margin(delta, k):
         decoded = decoder(zt + delta).reshape(m, -1)
         candidate = decoded if plain else (xt + decoded - bt).clamp(0.0, 1.0)
-        return class_margin(scores(clf, candidate.to(clf.device), shape), own).to(device)
+        mk = class_margin(scores(clf, candidate.to(clf.device), shape), own).to(device)
+        return mk, mk.detach() < 0
 
     # TorchScript's profiling executor rewrites a graph after its first calls (fused kernels, other
     # last bits): unoptimised, a pair's steps are the same whatever the process ran before
     with one_torch_thread(), torch.jit.optimized_execution(False):
-        return _fmn(margin, zt, m, d, steps, device)
+        best_delta, norm = fmn(margin, m, d, steps, device)
+    z_star = (zt + best_delta).cpu().numpy().astype(np.float32)
+    return z_star, norm, np.isfinite(norm)
 
 
-def _fmn(margin, zt, m: int, d: int, steps: int, device):
-    """FMN's steps from z0 (zt) on ``margin`` (a function of delta): (z_star, norm, found)."""
+def fmn(margin, m: int, d: int, steps: int, device):
+    """FMN's steps from delta = 0 on ``margin(delta, k)`` (the margins (m,) at step k and which
+    deltas are adversarial): the best adversarial delta (m, d) and its norm (m,; inf: none)."""
     import torch
 
     delta = torch.zeros(m, d, device=device)
@@ -96,12 +100,11 @@ def _fmn(margin, zt, m: int, d: int, steps: int, device):
         alpha = alpha0 * (ALPHA_END + (1 - ALPHA_END) * cos)
         gamma = GAMMA_END + (GAMMA - GAMMA_END) * cos
         delta.requires_grad_(True)
-        mk = margin(delta)
+        mk, adv = margin(delta, k)
         (grad,) = torch.autograd.grad(mk.sum(), delta)
         with torch.no_grad():
             delta = delta.detach()
             norm = delta.norm(dim=1)
-            adv = mk < 0
             better = adv & (norm < best)
             best = torch.where(better, norm, best)
             best_delta[better] = delta[better]
@@ -113,6 +116,4 @@ def _fmn(margin, zt, m: int, d: int, steps: int, device):
             delta = delta - alpha * grad / g_norm[:, None]
             size = delta.norm(dim=1).clamp_min(1e-12)
             delta = delta * torch.clamp(eps / size, max=1.0)[:, None]
-    norm = best.cpu().numpy().astype(np.float64)
-    z_star = (zt + best_delta).cpu().numpy().astype(np.float32)
-    return z_star, norm, np.isfinite(norm)
+    return best_delta, best.cpu().numpy().astype(np.float64)

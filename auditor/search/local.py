@@ -53,6 +53,7 @@ LADDER = (0.1, 0.625)
 ALTERNATIVES = 3  # further surrogate normals proposed in the first walk steps
 ALTERNATIVE_STEPS = 2
 ALTERNATIVE_EPS = 0.5
+WARM = 0.9  # a known adversary's start: norms from this share of its norm up to it
 START_RADIUS = 0.25  # r0 / sqrt(d): the growth phase's first band is (r0 / 2, r0]
 SIGMA0, EPS0 = 0.5, 0.3  # direction and norm step sizes at the start of the walk
 GROW, SHRINK = 1.3, 0.8  # step-size factors after a step with, and without, a flip
@@ -97,7 +98,8 @@ class LocalSearch:
                               k).astype(np.float32)
         length = np.linalg.norm(segment, axis=1)
         fractions = np.arange(1, k + 1, dtype=np.float32) / k
-        self.stages = [
+        self.stages = [] if context.starts is None else [_warm(context.starts, k)]
+        self.stages += [
             (normal, np.broadcast_to(ladder, (n, k)), has_normal),
             (segment / np.maximum(length, 1e-12)[:, None], length[:, None] * fractions, length > 0),
         ]
@@ -190,3 +192,14 @@ class LocalSearch:
         fine = self.eps[w] * self.r[w]
         self.done[w[(fine < self.precision)
                     | ((self.misses[w] >= self.patience) & (fine < 10 * self.precision))]] = True
+
+
+def _warm(starts: np.ndarray, k: int) -> tuple:
+    """The start stage of pairs that have an adversary already (``starts``, NaN rows: none): k
+    norms along it from WARM of its norm up to it."""
+    length = np.linalg.norm(np.nan_to_num(starts), axis=1)
+    valid = np.isfinite(starts).all(axis=1) & (length > 0)
+    direction = np.where(valid[:, None], np.nan_to_num(starts), 0.0)
+    direction /= np.maximum(length, 1e-12)[:, None]
+    norms = length[:, None] * np.geomspace(WARM, 1.0, k)[None]
+    return direction.astype(np.float32), norms.astype(np.float32), valid

@@ -1,6 +1,4 @@
-"""Margin search: the boundary search (boundary.py), steered by the model's class scores where it
-gives them.
-
+"""Margin search: the boundary search (boundary.py), steered by the model's class scores.
 Score-based (class scores, no gradients), for models that give scores; a pair whose model gives
 labels only is walked as ``boundary`` walks it, but with a forest's pooled probes (below: BETWEEN
 probe steps between turns at FAR, one correction of the normal from all their labels; on 60 tuning
@@ -50,9 +48,9 @@ margins says which fell deepest. Such pairs and label-only ones of the models Se
 stretched names (smoothness.py's probe) walk for up to STRETCH times max_steps (the driver steps
 on for them alone; bench/search_gap.py: MNIST's forest +18% -> +6%, Fashion's rf20 +11% -> +2%).
 Where none is stretched (--search auto on photos: registry.DEFAULTS) they walk max_steps with
-FAR_SHORT, BETWEEN_SHORT. The best proposal's label comes from the same model call as its scores;
-the driver checks every pair's final adversary with the model's own ``predict``.
-"""
+FAR_SHORT, BETWEEN_SHORT; a forest first searched by its trees' soft copy (trees.py), from that
+start, for max_steps where stretched, else TREES of them. A proposal's label comes from the same
+model call as its scores; the driver checks every pair's final adversary with ``predict``."""
 
 from __future__ import annotations
 
@@ -78,6 +76,7 @@ JUMP = 1e-3  # a stepwise pair's probe margins repeat a value this far from 0 an
 (FAR, BETWEEN), (FAR_SHORT, BETWEEN_SHORT) = (0.2, 4), (0.3, 3)
 HEDGE = 0.5  # a guided ladder's last norm: this share of the way from t* (1 - BELOW) up to hi
 STRETCH = 2  # a stepwise pair's steps / max_steps (its walk needs more: docs/benchmarks.md)
+TREES = 0.75  # a pair searched by a soft copy of its trees first (trees.py): its share of the steps
 
 
 @SEARCHES.register("margin")
@@ -108,11 +107,13 @@ class MarginSearch(BoundarySearch):
         self.held = np.zeros(n, dtype=int)  # and how many probe steps of it are held
         # long: pairs of a model SearchSettings.stretched names, walked for up to STRETCH times
         # max_steps once they walk so (per model: not a network's pair whose margins round flat
-        # near z0). Half: a model searched by gradients too (gradient.py) walks half the steps.
-        pairs = n // context.n_models
-        self.long, half = (np.repeat(np.zeros(context.n_models, dtype=bool) if v is None else v,
-                                     pairs) for v in (context.stretched, context.white))
-        self.limit = np.where(half, settings.max_steps // 2, settings.max_steps)
+        # near z0). Half: a model searched by gradients too (gradient.py) walks half the steps;
+        # trees (trees.py): TREES of them, all where stretched (the copy's start is the stretch)
+        self.long, half, trees = (np.repeat(np.zeros(context.n_models, dtype=bool) if v is None
+                                            else v, n // context.n_models)
+                                  for v in (context.stretched, context.white, context.trees))
+        share = np.where(half, 0.5, np.where(trees, np.where(self.long, 1.0, TREES), 1.0))
+        self.limit, self.long = np.floor(share * settings.max_steps).astype(int), self.long & ~trees
         self.far, self.between = (np.where(self.long, a, b) for a, b in ((FAR, FAR_SHORT),
                                                                         (BETWEEN, BETWEEN_SHORT)))
 

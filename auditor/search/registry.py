@@ -50,9 +50,11 @@ WIDE = 32  # latent sizes above this are "wide" (the photos' 64; the grayscale b
 # not left far looser than a network's beside them, which would bias a comparison. On the photos'
 # wide latent none is walked longer ("stretched": ()): in the generator's active directions a
 # forest's walk of the networks' 46 steps (380 queries) stays within 10% of the best known
-# (docs/benchmarks.md, "A forest's walk on photos").
+# (docs/benchmarks.md, "A forest's walk on photos"), and an ONNX tree ensemble is searched by the
+# gradients of a soft copy of its trees first (trees.py; "A forest read as its trees"). On the
+# grayscale bundles ("trees": ()) the black-box walk of twice the steps stays a little closer.
 DEFAULTS: dict[tuple[str, bool], dict] = {
-    ("image", False): {"algorithm": "margin"},
+    ("image", False): {"algorithm": "margin", "trees": ()},
     ("image", True): {"algorithm": "margin", "max_steps": 46, "stretched": ()},
     ("text", False): {"algorithm": "local"},
     ("text", True): {"algorithm": "local"},
@@ -72,6 +74,7 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
     scores are flat between jumps or who give labels only (smoothness.py)."""
     from .gradient import gradient_models
     from .smoothness import SMOOTH, score_kinds
+    from .trees import tree_models
 
     modality = getattr(generator, "modality", "image")
     chosen = default_search(modality, generator.latent_dim)
@@ -80,15 +83,20 @@ def auto_search(generator, classifiers, inputs, seed: int = 0) -> tuple[dict, st
     kinds = score_kinds(generator, classifiers, inputs, seed)
     found = sorted(set(kinds.values()))
     white = gradient_models(generator, classifiers)
+    trees = chosen["trees"] if "trees" in chosen else tuple(tree_models(generator, classifiers,
+                                                                           inputs))
     longer = chosen.get("stretched", tuple(n for n, k in kinds.items() if k != SMOOTH))
-    chosen = {**chosen, "stretched": longer, "white": white}
+    chosen = {**chosen, "stretched": longer, "white": white, "trees": trees}
     also = (f"; {', '.join(white)} also by {'its' if len(white) == 1 else 'their'} gradients "
             "through the generator" if white else "")
+    also += (f"; {', '.join(trees)} first by the gradients of a soft copy of "
+             f"{'its' if len(trees) == 1 else 'their'} trees" if trees else "")
     if found == [SMOOTH]:
         return chosen, f"auto: every model's scores are smooth{also}"
     told = "; ".join(f"{', '.join(n for n, k in kinds.items() if k == kind)}: {kind}"
                      for kind in found)
-    twice = f"; {', '.join(longer)} for up to twice the steps" if longer else ""
+    doubled = [n for n in longer if n not in trees]
+    twice = f"; {', '.join(doubled)} for up to twice the steps" if doubled else ""
     return chosen, f"auto: each model is walked its own way ({told}){twice}{also}"
 
 
@@ -102,7 +110,9 @@ def describe_search(settings, classifiers) -> str:
     if not getattr(ALGORITHMS.get(settings.algorithm), "scores", False):
         return f"latent search: {settings.algorithm} (labels only{why})"
     white = getattr(settings, "white", None) or ()
+    trees = getattr(settings, "trees", None) or ()
     reads = [f"{c.name}: " + ("gradients, scores at half the steps" if c.name in white
+                              else "its trees' soft gradients, then scores" if c.name in trees
                               else "scores" if getattr(c, "has_scores", False)
                               else "labels only, pooled boundary walk") for c in classifiers]
     return f"latent search: {settings.algorithm} ({'; '.join(reads)}{why})"

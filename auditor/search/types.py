@@ -37,6 +37,10 @@ class SearchSettings:
     # models searched by their gradients through the generator besides margin.py's black box at
     # half the steps, the closer adversary kept (search/gradient.py); None or (): none
     white: tuple[str, ...] | None = None
+    # ONNX tree ensembles searched by the gradients of a soft copy of their trees through the
+    # generator (search/trees.py) before margin.py's black box, which starts from the adversary
+    # found there; None or (): none
+    trees: tuple[str, ...] | None = None
     # the generator's active directions the search moves z in (search/subspace.py), set by
     # for_generator for an algorithm that asks; None: all of them
     active_dims: int | None = None
@@ -210,5 +214,9 @@ class SearchContext:
     n_models: int
     stretched: np.ndarray | None = None  # (models,) bool: SearchSettings.stretched names it
     white: np.ndarray | None = None  # (models,) bool: searched by gradients too (half the steps)
+    trees: np.ndarray | None = None  # (models,) bool: searched by a soft copy's gradients first
+    # (pairs, d) per pair an adversary's delta to start from (search/trees.py's), in the search's
+    # coordinates; NaN rows: none
+    starts: np.ndarray | None = None
     anchors: np.ndarray | None = None  # (A, d) prior samples, for algorithms that ask
     anchor_labels: np.ndarray | None = None  # (models, A) each model's labels of G(anchors)

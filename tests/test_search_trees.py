@@ -1,0 +1,101 @@
+"""Tree ensembles as a white box (auditor/search/trees.py): an ONNX forest's trees are read into
+an exact and a soft copy; --search auto walks the soft copy's gradients through the generator
+first and starts margin's black-box walk from the adversary found there, checked with the
+model's own ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from auditor.models import load_classifier
+from auditor.search import SearchSettings, search
+from auditor.search.trees import read_trees, tree_copy, tree_models
+from test_search_gradient import TorchLinearGenerator
+
+
+def forest(tmp_path: Path, n_trees: int = 8, post: str = "rf", latent_dim: int = 6):
+    """A forest (or gradient-boosted trees, ``post="gbm"``) on a TorchLinearGenerator's images,
+    exported by skl2onnx; the label is a sum of two pixels' thresholds, so its boundary is
+    stepped."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+
+    gen = TorchLinearGenerator(latent_dim)
+    rng = np.random.default_rng(4)
+    images = gen.decode(rng.standard_normal((400, gen.latent_dim)).astype(np.float32))
+    flat = images.reshape(len(images), -1)
+    y = (flat[:, 3] + flat[:, 7] > np.median(flat[:, 3] + flat[:, 7])).astype(np.int64)
+    y += flat[:, 11] > np.quantile(flat[:, 11], 0.8)
+    model = (RandomForestClassifier(n_trees, max_depth=6, random_state=0) if post == "rf"
+             else GradientBoostingClassifier(n_estimators=n_trees, max_depth=3, random_state=0))
+    model.fit(flat, y)
+    path = tmp_path / f"{post}.onnx"
+    onx = to_onnx(model, flat[:1], options={id(model): {"zipmap": False}}, target_opset=17)
+    path.write_bytes(onx.SerializeToString())
+    return gen, images, load_classifier(path, post, gen.image_shape), model
+
+
+@pytest.mark.parametrize("post", ["rf", "gbm"])
+def test_the_exact_copy_scores_as_the_model_and_the_soft_copy_tends_to_it(tmp_path, post):
+    gen, images, clf, model = forest(tmp_path, post=post)
+    trees = tree_copy(clf, gen.image_shape, images)
+    assert trees is not None and trees.post == ("NONE" if post == "rf" else "SOFTMAX")
+    x = torch.from_numpy(images.reshape(len(images), -1))
+    np.testing.assert_array_equal(trees.labels(x), clf.predict(images))
+    exact = trees.log_scores(x).exp().numpy()
+    np.testing.assert_allclose(exact, model.predict_proba(images.reshape(len(images), -1)),
+                               atol=1e-5)
+    far = np.abs(trees.log_scores(x, 0.3).exp().numpy() - exact).mean()
+    near = np.abs(trees.log_scores(x, 1e-4).exp().numpy() - exact).mean()
+    assert near < 0.05 * far
+    assert tree_models(gen, [clf], images) == {post: trees}
+
+
+def test_only_a_tree_ensemble_whose_copy_agrees_is_copied(tmp_path, onnx_factory, monkeypatch):
+    gen, images, clf, _ = forest(tmp_path)
+    assert read_trees(onnx_factory()) is None  # a network: no trees
+    assert tree_models(TorchLinearGenerator.__base__(), [clf], images) == {}  # no gradients
+    monkeypatch.setattr(clf, "predict", lambda x: np.zeros(len(x), dtype=np.int64))
+    assert tree_copy(clf, gen.image_shape, images) is None  # labels differ: stays a black box
+
+
+def test_auto_walks_a_forest_from_its_copys_adversary_and_the_model_confirms_every_one(tmp_path):
+    """On a wide latent (the photos'); on a narrow one auto walks a forest's black box longer."""
+    narrow = forest(tmp_path, n_trees=20)
+    settings = SearchSettings(max_radius=8.0, refine_steps=0)
+    chosen = settings.for_generator(narrow[0], [narrow[2]], narrow[1][:12])
+    assert chosen.trees == () and chosen.stretched == ("rf",)
+    gen, images, clf, _ = forest(tmp_path, n_trees=20, latent_dim=40)
+    images = images[:12]
+    chosen = settings.for_generator(gen, [clf], images)
+    assert chosen.trees == ("rf",) and chosen.stretched == () and chosen.white == ()
+    assert "rf first by the gradients of a soft copy of its trees" in chosen.chosen
+    out = search(gen, [clf], images, settings)
+    res = out.results["rf"]
+    found = np.flatnonzero(np.isfinite(res.delta_z))
+    assert len(found) >= 10
+    flipped = clf.predict(gen.decode(res.z_star[found]))
+    assert (flipped != res.prediction[found]).all()  # every adversary flips the model itself
+    np.testing.assert_allclose(np.linalg.norm(res.z_star[found] - out.z0[found], axis=1),
+                               res.delta_z[found], rtol=1e-5)
+    # the walk starts from the copy's adversary (confirmed by predict) and only comes closer
+    from auditor.search.gradient import STEPS
+    from auditor.search.subspace import active_basis
+    from auditor.search.trees import search_trees
+
+    basis = active_basis(gen)  # the 16 of 40 latent directions the 16 pixels see
+    assert basis.shape == (40, 16) and out.results["rf"] is res
+    z_star, norm, ok = search_trees(gen, tree_copy(clf, gen.image_shape, images), clf, images,
+                                    out.z0, gen.decode(out.z0), res.prediction, basis, STEPS)
+    assert ok.sum() >= 4
+    confirmed = ok & (clf.predict(gen.decode(z_star)) != res.prediction)
+    assert (res.delta_z[confirmed] <= norm[confirmed] + 1e-6).all()
+    assert (res.delta_z[confirmed] < norm[confirmed] - 1e-3).any()
+    # a pair's result does not depend on its batch (its queries do: the anchors' share)
+    again = search(gen, [clf], images, SearchSettings(max_radius=8.0, refine_steps=0,
+                                                      batch_images=5))
+    np.testing.assert_array_equal(again.results["rf"].delta_z, res.delta_z)
