@@ -99,3 +99,38 @@ def test_auto_walks_a_forest_from_its_copys_adversary_and_the_model_confirms_eve
     again = search(gen, [clf], images, SearchSettings(max_radius=8.0, refine_steps=0,
                                                       batch_images=5))
     np.testing.assert_array_equal(again.results["rf"].delta_z, res.delta_z)
+
+
+@pytest.mark.parametrize("mode", ["BRANCH_LT", "BRANCH_GT", "BRANCH_GTE"])
+def test_every_comparison_an_export_uses_is_read_as_onnx_runtime_reads_it(tmp_path, mode):
+    """XGBoost's exports split on x < t; a split on x > t or x >= t is one with its branches
+    swapped. The thresholds are set onto pixel values, so strictness decides those inputs."""
+    import onnx
+
+    gen, images, clf, _ = forest(tmp_path)
+    model = onnx.load(str(clf.path))
+    node = next(n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier")
+    attrs = {a.name: a for a in node.attribute}
+    flat = images.reshape(len(images), -1)
+    modes = list(attrs["nodes_modes"].strings)
+    splits = [i for i, m in enumerate(modes) if m != b"LEAF"]
+    features = attrs["nodes_featureids"].ints
+    values = list(attrs["nodes_values"].floats)
+    for i in splits[::2]:  # half the thresholds exactly on some input's pixel value
+        values[i] = float(flat[i % len(flat), features[i]])
+    del attrs["nodes_values"].floats[:]
+    attrs["nodes_values"].floats.extend(values)
+    if mode != "BRANCH_LT":  # x > t (x >= t) on the swapped branches: x <= t (x < t) as before
+        true, false = list(attrs["nodes_truenodeids"].ints), list(attrs["nodes_falsenodeids"].ints)
+        del attrs["nodes_truenodeids"].ints[:], attrs["nodes_falsenodeids"].ints[:]
+        attrs["nodes_truenodeids"].ints.extend(false)
+        attrs["nodes_falsenodeids"].ints.extend(true)
+    del attrs["nodes_modes"].strings[:]
+    attrs["nodes_modes"].strings.extend([m if m == b"LEAF" else mode.encode() for m in modes])
+    path = tmp_path / f"{mode}.onnx"
+    onnx.save(model, str(path))
+    edited = load_classifier(path, "edited", gen.image_shape)
+    trees = read_trees(path)
+    labels = edited.predict(images)
+    np.testing.assert_array_equal(trees.labels(torch.from_numpy(flat)), labels)
+    assert tree_copy(edited, gen.image_shape, images) is not None

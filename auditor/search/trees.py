@@ -21,9 +21,9 @@ best at the end. A step is counted as two queries (the copy's forward and backwa
 TorchScript model's), the exact label comes with the forward pass.
 
 :func:`tree_models` names the models it applies to: ONNX files whose graph is one tree ensemble
-(with casts, reshapes and ZipMap around it) with post-transform NONE or SOFTMAX, integer class
-labels 0..K-1, and whose exact copy labels the scan's first inputs as the model does (any
-disagreement, and the model stays a black box).
+(with casts, reshapes and ZipMap around it), splits on x <= t, x < t, x > t or x >= t,
+post-transform NONE or SOFTMAX, integer class labels 0..K-1, and whose exact copy labels the
+scan's first inputs as the model does (any disagreement, and the model stays a black box).
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ import numpy as np
 
 OPS = {"TreeEnsembleClassifier", "Cast", "Identity", "Reshape", "Flatten", "ZipMap"}
 POST = ("NONE", "SOFTMAX")
+# a split's mode -> (strict: its low branch is x < t, not x <= t; swapped: its true branch is the
+# high one, x > t or x >= t)
+MODES = {"BRANCH_LEQ": (False, False), "BRANCH_LT": (True, False), "BRANCH_GT": (False, True),
+         "BRANCH_GTE": (True, True)}
 T0, T1 = 0.01, 0.002  # the soft splits' temperature in pixels ([0, 1]): first step, last step
 CHECK = 16  # inputs on which the exact copy must label as the model does
 CELLS = 1 << 24  # rows x splits evaluated at once (bounds memory: 64 MB a float32 array)
@@ -43,11 +47,13 @@ class Trees:
     """The trees of one ensemble as arrays: per split its feature and threshold, per leaf the
     splits on its path (true or false branch) and its class weights."""
 
-    def __init__(self, feature, threshold, leaf_true, leaf_false, weights, base, post) -> None:
+    def __init__(self, feature, threshold, strict, leaf_true, leaf_false, weights, base,
+                 post) -> None:
         import torch
 
         self.feature = torch.as_tensor(feature, dtype=torch.long)
         self.threshold = torch.as_tensor(threshold, dtype=torch.float32)
+        self.strict = torch.as_tensor(strict, dtype=torch.bool)  # x < t, not x <= t
         n_leaves, n_splits = len(weights), len(feature)
         self.paths = [torch.sparse_coo_tensor(np.asarray(pairs, dtype=np.int64).reshape(-1, 2).T,
                                               torch.ones(len(pairs)), (n_leaves, n_splits),
@@ -73,7 +79,7 @@ class Trees:
         at = x[:, self.feature]
         true, false = self.paths
         if temperature is None:  # a leaf is reached where no split on its path sends x elsewhere
-            go = (at <= self.threshold).float()
+            go = torch.where(self.strict, at < self.threshold, at <= self.threshold).float()
             wrong = torch.sparse.mm(true, (1 - go).T) + torch.sparse.mm(false, go.T)
             reached = (wrong.T == 0).float()
         else:
@@ -125,7 +131,7 @@ def _build(a: dict) -> Trees | None:
     tree, ids = a["nodes_treeids"], a["nodes_nodeids"]
     index = {(t, n): i for i, (t, n) in enumerate(zip(tree, ids))}
     splits = [i for i, m in enumerate(modes) if m != "LEAF"]
-    if any(modes[i] != "BRANCH_LEQ" for i in splits):
+    if any(modes[i] not in MODES for i in splits):
         return None
     column = {i: j for j, i in enumerate(splits)}
     leaves = {i: j for j, i in enumerate(i for i, m in enumerate(modes) if m == "LEAF")}
@@ -138,8 +144,11 @@ def _build(a: dict) -> Trees | None:
                 for j, branch in path:
                     (leaf_true if branch else leaf_false).append((leaves[i], j))
                 continue
-            stack.append((index[(t, a["nodes_truenodeids"][i])], path + ((column[i], True),)))
-            stack.append((index[(t, a["nodes_falsenodeids"][i])], path + ((column[i], False),)))
+            low, high = a["nodes_truenodeids"][i], a["nodes_falsenodeids"][i]  # x <= t, x > t
+            if MODES[modes[i]][1]:
+                low, high = high, low
+            stack.append((index[(t, low)], path + ((column[i], True),)))
+            stack.append((index[(t, high)], path + ((column[i], False),)))
     weights = np.zeros((len(leaves), len(labels)), dtype=np.float32)
     for t, n, c, w in zip(a["class_treeids"], a["class_nodeids"], a["class_ids"],
                           a["class_weights"]):
@@ -149,7 +158,8 @@ def _build(a: dict) -> Trees | None:
         return None
     feature = np.asarray(a["nodes_featureids"])[splits]
     threshold = np.asarray(a["nodes_values"], dtype=np.float32)[splits]
-    return Trees(feature, threshold, leaf_true, leaf_false, weights, base, post)
+    strict = [MODES[modes[i]][0] for i in splits]
+    return Trees(feature, threshold, strict, leaf_true, leaf_false, weights, base, post)
 
 
 _COPIES: dict = {}  # (path, size, mtime, input shape) -> Trees with their input units
@@ -224,30 +234,33 @@ def search_trees(generator, trees: Trees, clf, x: np.ndarray, z0: np.ndarray, ba
     from .gradient import fmn
     from .subspace import one_torch_thread
 
+    device = getattr(generator, "device", "cpu")  # the generator's; the copy runs on the CPU
     decoder = generator.decoder
     for p in decoder.parameters():
         p.requires_grad_(False)
     m, d = z0.shape
     shape = tuple(generator.image_shape)
-    zt = torch.from_numpy(np.ascontiguousarray(z0, dtype=np.float32))
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(m, -1)
-    bt = torch.from_numpy(np.ascontiguousarray(base, dtype=np.float32)).reshape(m, -1)
-    v = None if basis is None else torch.from_numpy(np.ascontiguousarray(basis,
-                                                                         dtype=np.float32))
+
+    def tensor(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+    zt, xt, bt = tensor(z0), tensor(x).reshape(m, -1), tensor(base).reshape(m, -1)
+    v = None if basis is None else tensor(basis)
     own = torch.from_numpy(target.astype(np.int64))
     plain = generator.decoding == "plain"
 
     def margin(y, k):
         decoded = decoder(zt + (y if v is None else y @ v.T)).reshape(m, -1)
-        candidate = decoded if plain else (xt + decoded - bt).clamp(0.0, 1.0)
+        candidate = (decoded if plain else (xt + decoded - bt).clamp(0.0, 1.0)).cpu()
         prepared = prepare(clf.contract, candidate.reshape(m, *shape)).reshape(m, -1)
         temperature = T0 * (T1 / T0) ** (k / max(1, steps - 1))
         with torch.no_grad():
             flipped = trees.log_scores(prepared.detach()).argmax(1) != own
-        return class_margin(trees.log_scores(prepared, temperature), own), flipped
+        mk = class_margin(trees.log_scores(prepared, temperature), own)
+        return mk.to(device), flipped.to(device)
 
     with one_torch_thread():
-        y, norm = fmn(margin, m, d if v is None else v.shape[1], steps, "cpu")
+        y, norm = fmn(margin, m, d if v is None else v.shape[1], steps, device)
     delta = y if v is None else y @ v.T
-    z_star = (zt + delta).numpy().astype(np.float32)
+    z_star = (zt + delta).cpu().numpy().astype(np.float32)
     return z_star, norm, np.isfinite(norm)
