@@ -106,7 +106,7 @@ def test_the_long_search_labels_the_anchors_once():
     settings = SearchSettings(algorithm="margin", samples=8, max_radius=6.0, refine_steps=0, seed=3)
     kept: dict = {}
     first = search(gen, [clf], images[:2], settings, anchor_labels=kept)
-    assert list(kept) == [("half", ANCHORS, 3)]
+    assert list(kept) == [("half", ANCHORS, 3, 3)]  # model, anchors, latent size, seed
     plain = search(gen, [clf], images[2:], settings, first_index=2)
     again = search(gen, [clf], images[2:], settings, first_index=2, anchor_labels=kept)
     np.testing.assert_array_equal(again.results["half"].delta_z, plain.results["half"].delta_z)

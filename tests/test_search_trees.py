@@ -59,12 +59,42 @@ def test_only_a_tree_ensemble_whose_copy_agrees_is_copied(tmp_path, onnx_factory
     gen, images, clf, _ = forest(tmp_path)
     assert read_trees(onnx_factory()) is None  # a network: no trees
     assert tree_models(TorchLinearGenerator.__base__(), [clf], images) == {}  # no gradients
-    monkeypatch.setattr(clf, "predict", lambda x: np.zeros(len(x), dtype=np.int64))
-    assert tree_copy(clf, gen.image_shape, images) is None  # labels differ: stays a black box
+    real = clf.predict_scores
+
+    def shifted(x):  # the same labels, other scores: the copy is not the model's trees
+        labels, logp = real(x)
+        return labels, np.log(0.9 * np.exp(logp) + 0.1 / logp.shape[1])
+
+    monkeypatch.setattr(clf, "predict_scores", shifted)
+    assert tree_copy(clf, gen.image_shape, images) is None  # stays a black box
 
 
-def test_auto_walks_a_forest_from_its_copys_adversary_and_the_model_confirms_every_one(tmp_path):
+def test_a_binary_export_and_a_forest_of_stumps_stay_black_boxes(tmp_path):
+    """skl2onnx scores a binary forest's leaves for one class (ONNX Runtime gives 1 - s, s), and a
+    forest fitted on constant inputs has no split at all: neither is copied."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+
+    gen = TorchLinearGenerator()
+    images = gen.decode(np.random.default_rng(5).standard_normal((60, 6)).astype(np.float32))
+    flat = images.reshape(60, -1)
+    for name, x, y in (("binary", flat, (flat[:, 3] > np.median(flat[:, 3])).astype(np.int64)),
+                       ("stumps", np.zeros_like(flat), np.arange(60) % 3)):
+        model = RandomForestClassifier(4, random_state=0).fit(x, y)
+        onx = to_onnx(model, flat[:1], options={id(model): {"zipmap": False}}, target_opset=17)
+        (tmp_path / f"{name}.onnx").write_bytes(onx.SerializeToString())
+        clf = load_classifier(tmp_path / f"{name}.onnx", name, gen.image_shape)
+        assert read_trees(clf.path) is None and tree_models(gen, [clf], images) == {}
+
+
+def test_auto_walks_a_forest_from_its_copys_adversary_and_the_model_confirms_every_one(
+        tmp_path, monkeypatch):
     """On a wide latent (the photos'); on a narrow one auto walks a forest's black box longer."""
+    import auditor.search.local as local
+
+    seen = []
+    warm = local._warm
+    monkeypatch.setattr(local, "_warm", lambda starts, k: seen.append(starts) or warm(starts, k))
     narrow = forest(tmp_path, n_trees=20)
     settings = SearchSettings(max_radius=8.0, refine_steps=0)
     chosen = settings.for_generator(narrow[0], [narrow[2]], narrow[1][:12])
@@ -93,6 +123,10 @@ def test_auto_walks_a_forest_from_its_copys_adversary_and_the_model_confirms_eve
                                     out.z0, gen.decode(out.z0), res.prediction, basis, STEPS)
     assert ok.sum() >= 4
     confirmed = ok & (clf.predict(gen.decode(z_star)) != res.prediction)
+    assert len(seen) == 1  # the driver handed the walk those adversaries, in the basis
+    np.testing.assert_allclose(np.linalg.norm(seen[0][confirmed], axis=1), norm[confirmed],
+                               rtol=1e-4)
+    assert np.isnan(seen[0][~confirmed]).all()
     assert (res.delta_z[confirmed] <= norm[confirmed] + 1e-6).all()
     assert (res.delta_z[confirmed] < norm[confirmed] - 1e-3).any()
     # a pair's result does not depend on its batch (its queries do: the anchors' share)
@@ -134,3 +168,29 @@ def test_every_comparison_an_export_uses_is_read_as_onnx_runtime_reads_it(tmp_pa
     labels = edited.predict(images)
     np.testing.assert_array_equal(trees.labels(torch.from_numpy(flat)), labels)
     assert tree_copy(edited, gen.image_shape, images) is not None
+    trees.strict = ~trees.strict  # the other strictness: some input's label changes
+    assert (trees.labels(torch.from_numpy(flat)) != labels).any()
+
+
+def test_a_known_adversary_is_the_first_start_stage_of_the_walk():
+    """SearchContext.starts (the soft copy's adversaries): a pair that has one first proposes k
+    norms along it from local.WARM of its norm up to it; a pair without starts as before."""
+    from auditor.search.local import WARM, LocalSearch
+    from auditor.search.types import SearchContext
+
+    d, k = 5, 8
+    rng = np.random.default_rng(0)
+    starts = np.full((2, d), np.nan, dtype=np.float32)
+    starts[0] = [0.0, 3.0, 0.0, 4.0, 0.0]
+    context = SearchContext(z0=np.zeros((2, d), dtype=np.float32), target=np.zeros(2, int),
+                            n_models=1, anchors=rng.standard_normal((512, d)),
+                            anchor_labels=np.zeros((1, 512), int), starts=starts)
+    settings = SearchSettings(algorithm="local", samples=k).for_latent(d).resolved()
+    state = LocalSearch(2, settings, d, context)
+    noise = rng.standard_normal((2, k, d)).astype(np.float32)
+    deltas, _ = state.propose(np.arange(2), noise, np.ones((2, k), dtype=np.float32))
+    np.testing.assert_allclose(deltas[0], 5.0 * np.geomspace(WARM, 1.0, k)[:, None]
+                               * (starts[0] / 5.0)[None], rtol=1e-5)
+    unchanged = LocalSearch(2, settings, d, SearchContext(**{**vars(context), "starts": None}))
+    np.testing.assert_array_equal(deltas[1], unchanged.propose(np.arange(2), noise,
+                                                               np.ones((2, k), np.float32))[0][1])

@@ -162,7 +162,8 @@ def _search_white(generator, clf, x, z0, base, decode, classify, out, start, tre
     query) and kept where confirmed: the black-box search then walks these pairs for half its
     steps and keeps the closer of both (step.Step keeps the closest flip so far). With ``trees``
     (the active basis, or None: all directions) the gradients are a soft copy's of the model's
-    trees (trees.py), and the black-box walk starts from the adversary found here."""
+    trees (trees.py), and the black-box walk starts from the adversary found here for
+    margin.TREES of its steps."""
     import time
 
     from .gradient import STEPS, search_by_gradient
@@ -179,8 +180,11 @@ def _search_white(generator, clf, x, z0, base, decode, classify, out, start, tre
         z_star, norm, found = search_by_gradient(generator, clf, x[rows], z0[rows], base[rows],
                                                  target)
     else:
-        z_star, norm, found = search_trees(generator, read_copy(clf, generator.image_shape), clf,
-                                           x[rows], z0[rows], base[rows], target, trees, STEPS)
+        copy = read_copy(clf, generator.image_shape)
+        if copy is None:  # (the file changed since auto read it): the black box alone
+            return
+        z_star, norm, found = search_trees(generator, copy, clf, x[rows], z0[rows], base[rows],
+                                           target, trees, STEPS)
     out.classifier_seconds[clf.name] += time.perf_counter() - t
     res.queries[start + rows] += 2 * STEPS  # a forward and a backward pass per step
     found &= norm > 0  # z0 itself: its render differs from the reconstruction in last bits only
@@ -345,7 +349,7 @@ def _label_anchors(context, n_anchors, decode, classify, models, results, settin
     anchors = _stream(settings.seed, ANCHOR_STREAM).standard_normal((n_anchors, d),
                                                                     dtype=np.float32)
     context.anchors = anchors if basis is None else project(anchors, basis)
-    keys = [(clf.name, n_anchors, settings.seed) for clf in models]
+    keys = [(clf.name, n_anchors, d, settings.seed) for clf in models]
     new = [j for j, key in enumerate(keys) if kept is None or key not in kept]
     labels = dict(kept or {})
     if new:

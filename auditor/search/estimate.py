@@ -117,10 +117,13 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
         for i, (chosen, models) in enumerate(runs):
             # keyed by the position in the seeded order: the same streams as one search of all k
             # its own step budget for every model (stretched=(): no stepwise walk runs longer),
-            # black box (white=(): no gradient search; the smaller of it and the scan's counts)
+            # black box (white=(): no gradient search; the smaller of it and the scan's counts);
+            # the long walk of a tree model starts from its soft copy's adversary as the scan's
+            # does, the long local run on its own (other stretches of boundary)
             long = search(gen, models, images[group],
                           replace(settings, **chosen, batch_images=None, chosen=None,
-                                  stretched=(), white=()),
+                                  stretched=(), white=(),
+                                  trees=settings.trees if chosen is LONG_WALK else ()),
                           progress=progress if i == 0 else None, first_index=done,
                           anchor_labels=kept)
             for m in [c.name for c in models]:
@@ -131,7 +134,7 @@ def search_error_estimate(gen, classifiers, images, output, settings, k: int, pr
             dz[m].append(np.fmin.reduce([d for d, _ in parts]))
             queries[m].append(np.sum([q for _, q in parts], axis=0))
         done += len(group)
-        per_input = (spent - sum(n_anchors for _, n_anchors, _ in kept)) / done  # less the once
+        per_input = (spent - sum(key[1] for key in kept)) / done  # less the once-only anchors
     if progress and done < k:
         progress((k - done) * len(classifiers))  # the bar planned k images
     idx = order[:done]

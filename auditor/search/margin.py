@@ -1,4 +1,6 @@
-"""Margin search: the boundary search (boundary.py), steered by the model's class scores.
+"""Margin search: the boundary search (boundary.py), steered by the model's class scores where it
+gives them.
+
 Score-based (class scores, no gradients), for models that give scores; a pair whose model gives
 labels only is walked as ``boundary`` walks it, but with a forest's pooled probes (below: BETWEEN
 probe steps between turns at FAR, one correction of the normal from all their labels; on 60 tuning
@@ -388,13 +390,3 @@ def _ranks(v: np.ndarray) -> np.ndarray:
     rank = less + (equal - 1) / 2  # 0 .. k-1
     return (2 * rank - (k - 1)) / max(k - 1, 1)
 
-
-def score_margins(logp: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """log p_t - max over the other classes, rounded to 1e-5 (so that a model's last bits, which
-    may depend on its batch, do not steer the search); NaN where t is no class of the scores."""
-    n, k = logp.shape
-    ok = (target >= 0) & (target < k)
-    t = np.where(ok, target, 0)
-    own = logp[np.arange(n), t].astype(np.float64)
-    others = np.where(np.arange(k)[None, :] == t[:, None], -np.inf, logp).max(1)
-    return np.where(ok, np.round(own - others, 5), np.nan)

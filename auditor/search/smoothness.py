@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .margin import STILL, score_margins
+from .margin import STILL
+from .step import score_margins
 
 PROBE_INPUTS, PROBE_DIRECTIONS = 4, 8
 RADIUS = 1e-3  # the moves' norm / sqrt(latent size)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .margin import score_margins
 from .subspace import project
 
 
@@ -85,3 +84,14 @@ class Step:
             labels[sel] = found.reshape(len(sel), k)
             flips[sel] = (labels[sel] != self.target[live[sel]][:, None] if r_labels is None
                           else labels[sel] != r_labels[inverse[sel] - b])
+
+
+def score_margins(logp: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """log p_t - max over the other classes, rounded to 1e-5 (so that a model's last bits, which
+    may depend on its batch, do not steer the search); NaN where t is no class of the scores."""
+    n, k = logp.shape
+    ok = (target >= 0) & (target < k)
+    t = np.where(ok, target, 0)
+    own = logp[np.arange(n), t].astype(np.float64)
+    others = np.where(np.arange(k)[None, :] == t[:, None], -np.inf, logp).max(1)
+    return np.where(ok, np.round(own - others, 5), np.nan)

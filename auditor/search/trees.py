@@ -107,17 +107,16 @@ def read_trees(path) -> Trees | None:
     except ImportError:  # pragma: no cover - a dependency of auditor
         return None
     try:
+        with open(path, "rb") as f:  # a network's file is not parsed (its weights) to say so
+            if b"TreeEnsembleClassifier" not in f.read():
+                return None
         graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception:  # not readable as a protobuf: the model stays a black box
-        return None
-    ops = [node.op_type for node in graph.node]
-    if ops.count("TreeEnsembleClassifier") != 1 or not set(ops) <= OPS:
-        return None
-    node = graph.node[ops.index("TreeEnsembleClassifier")]
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    try:
-        return _build(attrs)
-    except (KeyError, ValueError, IndexError):
+        ops = [node.op_type for node in graph.node]
+        if ops.count("TreeEnsembleClassifier") != 1 or not set(ops) <= OPS:
+            return None
+        node = graph.node[ops.index("TreeEnsembleClassifier")]
+        return _build({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
+    except Exception:  # anything unexpected in the file (ids, attributes): a black box
         return None
 
 
@@ -131,7 +130,9 @@ def _build(a: dict) -> Trees | None:
     tree, ids = a["nodes_treeids"], a["nodes_nodeids"]
     index = {(t, n): i for i, (t, n) in enumerate(zip(tree, ids))}
     splits = [i for i, m in enumerate(modes) if m != "LEAF"]
-    if any(modes[i] not in MODES for i in splits):
+    # every class scored by the leaves (a binary export scores one: ONNX Runtime's 1 - s, s)
+    if (not splits or any(modes[i] not in MODES for i in splits)
+            or sorted(set(a["class_ids"])) != list(range(len(labels)))):
         return None
     column = {i: j for j, i in enumerate(splits)}
     leaves = {i: j for j, i in enumerate(i for i, m in enumerate(modes) if m == "LEAF")}
@@ -207,7 +208,13 @@ def tree_copy(clf, shape: tuple[int, ...], images: np.ndarray) -> Trees | None:
     x = np.ascontiguousarray(images[:CHECK], dtype=np.float32)
     with torch.no_grad():
         prepared = prepare(clf.contract, torch.from_numpy(x)).reshape(len(x), -1)
-    return trees if np.array_equal(trees.labels(prepared), clf.predict(x)) else None
+        copied = trees.log_scores(prepared).exp().numpy()
+    if getattr(clf, "has_scores", False):  # scores, not only labels (the inputs may share one)
+        labels, logp = clf.predict_scores(x)
+        same = np.allclose(np.exp(logp), copied, atol=1e-4)
+    else:
+        labels, same = clf.predict(x), True
+    return trees if same and np.array_equal(copied.argmax(1), labels) else None
 
 
 def tree_models(generator, classifiers, images) -> dict:
@@ -227,12 +234,26 @@ def tree_models(generator, classifiers, images) -> dict:
 def search_trees(generator, trees: Trees, clf, x: np.ndarray, z0: np.ndarray, base: np.ndarray,
                  target: np.ndarray, basis: np.ndarray | None, steps: int):
     """FMN on the soft copy's margin in the active directions ``basis`` (None: all): (z_star
-    (m, d), norm (m,), found (m,) bool); the caller asks ``predict``."""
+    (m, d), norm (m,), found (m,) bool); the caller asks ``predict``. Pairs are searched in
+    chunks of at most CELLS / splits rows (the backward pass keeps a few rows x splits arrays)."""
+    from .subspace import one_torch_thread
+
+    rows = max(1, CELLS // max(1, len(trees.feature)))
+    parts = []
+    with one_torch_thread():
+        for i in range(0, len(z0), rows):
+            at = slice(i, i + rows)
+            parts.append(_search(generator, trees, clf, x[at], z0[at], base[at], target[at],
+                                 basis, steps))
+    z_star, norm = (np.concatenate(p) for p in zip(*parts))
+    return z_star, norm, np.isfinite(norm)
+
+
+def _search(generator, trees: Trees, clf, x, z0, base, target, basis, steps):
     import torch
 
     from ..pixel.gradients import class_margin, prepare
     from .gradient import fmn
-    from .subspace import one_torch_thread
 
     device = getattr(generator, "device", "cpu")  # the generator's; the copy runs on the CPU
     decoder = generator.decoder
@@ -259,8 +280,6 @@ def search_trees(generator, trees: Trees, clf, x: np.ndarray, z0: np.ndarray, ba
         mk = class_margin(trees.log_scores(prepared, temperature), own)
         return mk.to(device), flipped.to(device)
 
-    with one_torch_thread():
-        y, norm = fmn(margin, m, d if v is None else v.shape[1], steps, device)
+    y, norm = fmn(margin, m, d if v is None else v.shape[1], steps, device)
     delta = y if v is None else y @ v.T
-    z_star = (zt + delta).cpu().numpy().astype(np.float32)
-    return z_star, norm, np.isfinite(norm)
+    return (zt + delta).cpu().numpy().astype(np.float32), norm
