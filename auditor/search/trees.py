@@ -28,6 +28,7 @@ scan's first inputs as the model does (any disagreement, and the model stays a b
 
 from __future__ import annotations
 
+import mmap
 import os
 
 import numpy as np
@@ -107,8 +108,8 @@ def read_trees(path) -> Trees | None:
     except ImportError:  # pragma: no cover - a dependency of auditor
         return None
     try:
-        with open(path, "rb") as f:  # a network's file is not parsed (its weights) to say so
-            if b"TreeEnsembleClassifier" not in f.read():
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(b"TreeEnsembleClassifier") < 0:  # a network's weights are not parsed
                 return None
         graph = onnx.load(str(path), load_external_data=False).graph
         ops = [node.op_type for node in graph.node]
