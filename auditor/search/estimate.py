@@ -8,7 +8,9 @@ and up to 200 steps for every model (lenet +3% on the README's digits at 2.5x th
 queries; the photos' networks and forest 0-4% at 2-5x), and for models whose scores are not smooth
 (smoothness.py) also ``local`` with 32 proposals and 200 steps of 0.002 (rf5 on the digits +9.5%
 at 4x, where the long walk stays +21%: it refines the stretch of boundary it found); on text
-``local`` with 64 proposals and 400 fine steps (10-25x). gap = mean dz / mean of the per-input
+``local`` with 64 proposals and 400 fine steps (10-25x). A forest read as its trees (trees.py) walks
+the long ``margin`` run from its soft copy's adversary, as the scan does; its long ``local`` run
+is black box (other stretches of boundary). gap = mean dz / mean of the per-input
 smaller of the two - 1, over the inputs where both flipped, with a 95% bootstrap interval over
 those inputs.
 
@@ -16,6 +18,7 @@ By default it aims at ERROR_IMAGES_MAX inputs within BUDGET of the scan's querie
 GROUP inputs at a time and stops before a group that its cost so far says would pass the budget;
 it runs by default only where MIN_FIT inputs fit at COST times the scan's queries per input.
 Queries, not seconds, bound it, so that the estimate is the same on every run and after a resume.
+Each model labels the anchors (local.py) once for the whole estimate, not once per group.
 """
 
 from __future__ import annotations
