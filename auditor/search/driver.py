@@ -350,8 +350,8 @@ def _label_anchors(context, n_anchors, decode, classify, models, results, settin
                                                                     dtype=np.float32)
     context.anchors = anchors if basis is None else project(anchors, basis)
     keys = [(clf.name, n_anchors, d, settings.seed) for clf in models]
-    new = [j for j, key in enumerate(keys) if kept is None or key not in kept]
-    labels = dict(kept or {})
+    labels = {} if kept is None else kept  # filled here with the labels it lacks
+    new = [j for j, key in enumerate(keys) if key not in labels]
     if new:
         decoded = decode(anchors)
         labels.update((keys[j], classify(models[j], decoded)) for j in new)
@@ -359,8 +359,6 @@ def _label_anchors(context, n_anchors, decode, classify, models, results, settin
             r = reference.predict(decoded)
             labels.update((keys[j], (labels[keys[j]] != r).astype(np.int64)) for j in new)
     context.anchor_labels = np.stack([labels[key] for key in keys])
-    if kept is not None:
-        kept.update((keys[j], labels[keys[j]]) for j in new)
     share = np.full(m, n_anchors // m) + (np.arange(m) < n_anchors % m)
     for j in new:
         results[models[j].name].queries[start:start + m] += share

@@ -59,22 +59,14 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
     from ..pixel.gradients import class_margin, scores
     from .subspace import one_torch_thread
 
-    device = getattr(generator, "device", "cpu")
-    decoder = generator.decoder
-    for p in decoder.parameters():
-        p.requires_grad_(False)
     m, d = z0.shape
     shape = tuple(generator.image_shape)
-    zt = torch.from_numpy(np.ascontiguousarray(z0, dtype=np.float32)).to(device)
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device).reshape(m, -1)
-    bt = torch.from_numpy(np.ascontiguousarray(base, dtype=np.float32)).to(device).reshape(m, -1)
+    zt, render = renderer(generator, x, z0, base)
+    device = zt.device
     own = torch.from_numpy(target.astype(np.int64)).to(clf.device)
-    plain = generator.decoding == "plain"
 
     def margin(delta, k):
-        decoded = decoder(zt + delta).reshape(m, -1)
-        candidate = decoded if plain else (xt + decoded - bt).clamp(0.0, 1.0)
-        mk = class_margin(scores(clf, candidate.to(clf.device), shape), own).to(device)
+        mk = class_margin(scores(clf, render(delta).to(clf.device), shape), own).to(device)
         return mk, mk.detach() < 0
 
     # TorchScript's profiling executor rewrites a graph after its first calls (fused kernels, other
@@ -83,6 +75,31 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
         best_delta, norm = fmn(margin, m, d, steps, device)
     z_star = (zt + best_delta).cpu().numpy().astype(np.float32)
     return z_star, norm, np.isfinite(norm)
+
+
+def renderer(generator, x: np.ndarray, z0: np.ndarray, base: np.ndarray):
+    """z0 as a tensor on the generator's device, and render(delta): the candidates (m, pixels) of
+    z0 + delta as the scan renders them (generator.render), differentiable in delta through the
+    decoder, whose weights are frozen."""
+    import torch
+
+    device = getattr(generator, "device", "cpu")
+    decoder = generator.decoder
+    for p in decoder.parameters():
+        p.requires_grad_(False)
+    m = len(z0)
+
+    def tensor(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+    zt, xt, bt = tensor(z0), tensor(x).reshape(m, -1), tensor(base).reshape(m, -1)
+    plain = generator.decoding == "plain"
+
+    def render(delta):
+        decoded = decoder(zt + delta).reshape(m, -1)
+        return decoded if plain else (xt + decoded - bt).clamp(0.0, 1.0)
+
+    return zt, render
 
 
 def fmn(margin, m: int, d: int, steps: int, device):

@@ -254,26 +254,18 @@ def _search(generator, trees: Trees, clf, x, z0, base, target, basis, steps):
     import torch
 
     from ..pixel.gradients import class_margin, prepare
-    from .gradient import fmn
+    from .gradient import fmn, renderer
 
-    device = getattr(generator, "device", "cpu")  # the generator's; the copy runs on the CPU
-    decoder = generator.decoder
-    for p in decoder.parameters():
-        p.requires_grad_(False)
     m, d = z0.shape
     shape = tuple(generator.image_shape)
-
-    def tensor(a):
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
-
-    zt, xt, bt = tensor(z0), tensor(x).reshape(m, -1), tensor(base).reshape(m, -1)
-    v = None if basis is None else tensor(basis)
+    zt, render = renderer(generator, x, z0, base)
+    device = zt.device  # the generator's; the copy runs on the CPU
+    v = (None if basis is None
+         else torch.from_numpy(np.ascontiguousarray(basis, dtype=np.float32)).to(device))
     own = torch.from_numpy(target.astype(np.int64))
-    plain = generator.decoding == "plain"
 
     def margin(y, k):
-        decoded = decoder(zt + (y if v is None else y @ v.T)).reshape(m, -1)
-        candidate = (decoded if plain else (xt + decoded - bt).clamp(0.0, 1.0)).cpu()
+        candidate = render(y if v is None else y @ v.T).cpu()
         prepared = prepare(clf.contract, candidate.reshape(m, *shape)).reshape(m, -1)
         temperature = T0 * (T1 / T0) ** (k / max(1, steps - 1))
         with torch.no_grad():
