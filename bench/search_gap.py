@@ -11,13 +11,14 @@ bounds): the searches compared and the long reference runs (--reference). Every 
     python bench/search_gap.py --domain mnist --images 5 --searches local,boundary,hybrid \\
         --reference local:64:400:0.001 --reference hybrid:1000:400:0.02
 
-Domains: mnist (bench/search_zoo.py: 7 families, test-split digits, N per class), fashion (the
-examples' cnn, mlp and rf20 plus a logistic regression, a tree and a 5-NN trained here on the
-train split; held-out images of scripts/fashion_splits.py, N per class), cifar10 (the examples'
-resnet8, mlp64 and rf10, and the bundle's reference classifier (ResNet-9) as a fourth model; the
-examples' 60 held-out photos, N per class), cifar10tune (the same four models on other held-out
-photos of scripts/cifar10_splits.py, N per class, the next after the examples' 6 of each class:
-tuning photos, so that the examples' stay held out), snli (the examples' two text models on the
+Domains: mnist (bench/search_zoo.py: 7 families, test-split digits, N per class), mnisttune
+(the same models on the next N test-split digits of each class after mnist's 5: tuning digits),
+fashion (the examples' cnn, mlp and rf20 plus a logistic regression, a tree and a 5-NN trained
+here on the train split; held-out images of scripts/fashion_splits.py, N per class), cifar10
+(the examples' resnet8, mlp64 and rf10, and the bundle's reference classifier (ResNet-9) as a
+fourth model; the examples' 60 held-out photos, N per class), cifar10tune (the same four models
+on other held-out photos of scripts/cifar10_splits.py, N per class, the next after the examples'
+6 of each class: tuning photos, so that the examples' stay held out), snli (the examples' two text models on the
 first 4 N of the examples' 40 pairs), example (the README's gate: lenet and rf5 on the first 30
 example digits). A search spec is 'algorithm[:samples[:max_steps[:step]]]'; 'auto' is the scan's
 default (margin, and the gradient search for models that give gradients). --labels-only NAMES
@@ -112,18 +113,22 @@ def domain(name: str, per_class: int):
         return gen, classifiers, texts.items[:4 * per_class]
     if name == "cifar10tune":
         return _cifar10_tune(per_class)
-    gen = load_generator(name if name != "example" else "mnist", device="cpu")
+    gen = load_generator("mnist" if name in ("example", "mnisttune") else name, device="cpu")
     if name == "example":  # the README's gate: lenet vs rf5 on the first 30 example digits
         from auditor.data import load_images
 
         models = [load_classifier(ROOT / "examples/models" / f, Path(f).stem, gen.image_shape)
                   for f in ("lenet.onnx", "rf5.onnx")]
         return gen, models, load_images(ROOT / "examples/digits", gen.image_shape).images[:30]
-    if name == "mnist":
+    if name in ("mnist", "mnisttune"):
         import search_zoo
         from mnist_splits import balanced_test
 
-        return gen, search_zoo.load(gen), balanced_test(per_class)[0]
+        if name == "mnist":
+            return gen, search_zoo.load(gen), balanced_test(per_class)[0]
+        # tuning digits: the next per_class test-split digits of each class after mnist's 5
+        x = balanced_test(5 + per_class)[0].reshape(10, 5 + per_class, 1, 28, 28)
+        return gen, search_zoo.load(gen), x[:, 5:].reshape(-1, 1, 28, 28)
     from auditor.data import load_images
 
     folder = {"fashion": "examples/fashion", "cifar10": "examples/cifar10"}[name]
@@ -203,7 +208,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--domain", default="mnist",
-                    choices=["mnist", "fashion", "cifar10", "cifar10tune", "snli", "example"])
+                    choices=["mnist", "mnisttune", "fashion", "cifar10", "cifar10tune", "snli",
+                             "example"])
     ap.add_argument("--images", type=int, default=5, help="inputs per class")
     ap.add_argument("--searches", default="local,boundary,hybrid")
     ap.add_argument("--reference", action="append", default=[],

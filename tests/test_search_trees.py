@@ -69,6 +69,56 @@ def test_only_a_tree_ensemble_whose_copy_agrees_is_copied(tmp_path, onnx_factory
     assert tree_copy(clf, gen.image_shape, images) is None  # stays a black box
 
 
+@pytest.mark.parametrize("zipmap", [False, True])
+def test_string_classes_are_numbered_as_the_score_columns_and_copied(tmp_path, zipmap):
+    """A forest fitted on class names: skl2onnx orders its score columns by name, and the images
+    the model meets first are of the last name. The model's label ids still follow the columns
+    (not the order names are first met), and the copy's columns follow the ids."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+
+    gen, images, _, model = forest(tmp_path)
+    flat = images.reshape(len(images), -1)
+    names = np.array(["ship", "cat", "airplane"])[model.predict(flat)]  # columns: a, c, s
+    named = RandomForestClassifier(8, max_depth=6, random_state=0).fit(flat, names)
+    onx = to_onnx(named, flat[:1], options={id(named): {"zipmap": zipmap}}, target_opset=17)
+    path = tmp_path / "named.onnx"
+    path.write_bytes(onx.SerializeToString())
+    first = np.argsort(names != "ship", kind="stable")  # the ships first
+    clf = load_classifier(path, "named", gen.image_shape)
+    labels = clf.predict(images[first])
+    assert clf.class_names == ["airplane", "cat", "ship"]
+    np.testing.assert_array_equal(np.array(clf.class_names)[labels], named.predict(flat[first]))
+    _, logp = clf.predict_scores(images[first])
+    np.testing.assert_array_equal(logp.argmax(1), labels)
+    trees = tree_copy(clf, gen.image_shape, images[first])
+    assert trees is not None
+    x = torch.from_numpy(flat[first])
+    np.testing.assert_allclose(trees.log_scores(x).exp().numpy(), np.exp(logp), atol=1e-5)
+
+
+@pytest.mark.parametrize("factor, copied", [(1.0, True), (2.0, False)])
+def test_a_product_after_the_trees_is_copied_only_where_it_keeps_the_scores(tmp_path, factor,
+                                                                            copied):
+    """LightGBM's export multiplies its probabilities by 1: still the trees. A product that
+    changes the scores leaves the model a black box."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    gen, images, clf, _ = forest(tmp_path)
+    model = onnx.load(str(clf.path))
+    node = model.graph.node[0]
+    out = list(node.output).index("probabilities")
+    node.output[out] = "raw"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(factor, np.float32), "c"))
+    model.graph.node.append(helper.make_node("Mul", ["raw", "c"], ["probabilities"]))
+    path = tmp_path / "mul.onnx"
+    path.write_bytes(model.SerializeToString())
+    multiplied = load_classifier(path, "mul", gen.image_shape)
+    assert read_trees(path) is not None
+    assert (tree_copy(multiplied, gen.image_shape, images) is not None) == copied
+
+
 def test_a_binary_export_and_a_forest_of_stumps_stay_black_boxes(tmp_path):
     """skl2onnx scores a binary forest's leaves for one class (ONNX Runtime gives 1 - s, s), and a
     forest fitted on constant inputs has no split at all: neither is copied."""

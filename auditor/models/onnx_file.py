@@ -47,6 +47,9 @@ class OnnxClassifier(ImageClassifier):
             path, options.device, threads)  # type: ignore[arg-type]
         self.provider = self.session.get_providers()[0]
         self._read_contract(image_shape, options)
+        classes = string_classes(path) if path is not None else None
+        if classes:  # ids in the score columns' order, not in the order labels are first met
+            self._string_labels(np.array(classes, dtype=object))
 
     def _read_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> None:
         inputs = self.session.get_inputs()
@@ -153,3 +156,25 @@ class OnnxClassifier(ImageClassifier):
             )
         return labels
 
+
+
+def string_classes(path: Path) -> list[str] | None:
+    """The string class labels of a classifier exported with them (scikit-learn through skl2onnx:
+    a node's ``classlabels_strings``), in the order of its score columns; None where it has none.
+    A file without those bytes is not parsed."""
+    import mmap
+
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(b"classlabels_strings") < 0:
+                return None
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # (ONNX Runtime loaded it: a file onnx cannot read keeps first-met ids)
+        return None
+    for node in graph.node:
+        for a in node.attribute:
+            if a.name == "classlabels_strings" and a.strings:
+                return [v.decode() for v in a.strings]
+    return None

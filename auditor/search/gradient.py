@@ -36,6 +36,9 @@ STEPS = 50  # FMN steps per pair
 ALPHA = 0.3  # the first step's length / sqrt(d / 64); cosine-annealed to ALPHA_END of it
 ALPHA_END = 1e-3
 GAMMA, GAMMA_END = 0.05, 1e-4  # eps's relative change per step, cosine-annealed
+# pairs per FMN run: always this many (the last run padded), because BLAS and oneDNN choose their
+# kernels by shape: a pair's last bits, and so its adversary, would depend on its batch
+ROWS = 16
 
 
 def gradient_models(generator, classifiers: Sequence) -> tuple[str, ...]:
@@ -59,22 +62,35 @@ def search_by_gradient(generator, clf, x: np.ndarray, z0: np.ndarray, base: np.n
     from ..pixel.gradients import class_margin, scores
     from .subspace import one_torch_thread
 
-    m, d = z0.shape
     shape = tuple(generator.image_shape)
-    zt, render = renderer(generator, x, z0, base)
-    device = zt.device
-    own = torch.from_numpy(target.astype(np.int64)).to(clf.device)
 
-    def margin(delta, k):
-        mk = class_margin(scores(clf, render(delta).to(clf.device), shape), own).to(device)
-        return mk, mk.detach() < 0
+    def run(at):
+        zt, render = renderer(generator, x[at], z0[at], base[at])
+        device = zt.device
+        own = torch.from_numpy(target[at].astype(np.int64)).to(clf.device)
+
+        def margin(delta, k):
+            mk = class_margin(scores(clf, render(delta).to(clf.device), shape), own).to(device)
+            return mk, mk.detach() < 0
+
+        best_delta, norm = fmn(margin, len(at), z0.shape[1], steps, device)
+        return (zt + best_delta).cpu().numpy().astype(np.float32), norm
 
     # TorchScript's profiling executor rewrites a graph after its first calls (fused kernels, other
     # last bits): unoptimised, a pair's steps are the same whatever the process ran before
     with one_torch_thread(), torch.jit.optimized_execution(False):
-        best_delta, norm = fmn(margin, m, d, steps, device)
-    z_star = (zt + best_delta).cpu().numpy().astype(np.float32)
+        z_star, norm = in_rows(run, len(z0))
     return z_star, norm, np.isfinite(norm)
+
+
+def in_rows(run, m: int, rows: int = ROWS):
+    """``run(index)`` -> arrays with a row per index, on runs of exactly ``rows`` of the pairs
+    0..m-1 (the last padded with its last pair), the real rows concatenated."""
+    parts = []
+    for i in range(0, m, rows):
+        out = run(np.minimum(np.arange(i, i + rows), m - 1))
+        parts.append([a[: min(rows, m - i)] for a in out])
+    return tuple(np.concatenate(p) for p in zip(*parts))
 
 
 def renderer(generator, x: np.ndarray, z0: np.ndarray, base: np.ndarray):

@@ -21,9 +21,10 @@ best at the end. A step is counted as two queries (the copy's forward and backwa
 TorchScript model's), the exact label comes with the forward pass.
 
 :func:`tree_models` names the models it applies to: ONNX files whose graph is one tree ensemble
-(with casts, reshapes and ZipMap around it), splits on x <= t, x < t, x > t or x >= t,
-post-transform NONE or SOFTMAX, integer class labels 0..K-1, and whose exact copy labels the
-scan's first inputs as the model does (any disagreement, and the model stays a black box).
+(with casts, reshapes, ZipMap and products around it), splits on x <= t, x < t, x > t or x >= t,
+post-transform NONE or SOFTMAX, integer class labels 0..K-1 or string ones (put in the model's
+order of label ids), and whose exact copy scores and labels the scan's first inputs as the model
+does (any disagreement, and the model stays a black box).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ import os
 
 import numpy as np
 
-OPS = {"TreeEnsembleClassifier", "Cast", "Identity", "Reshape", "Flatten", "ZipMap"}
+# the nodes a tree ensemble's graph may hold (LightGBM's export multiplies the probabilities by 1:
+# any node that changes scores fails tree_copy's check and leaves the model a black box)
+OPS = {"TreeEnsembleClassifier", "Cast", "Identity", "Reshape", "Flatten", "ZipMap", "Mul"}
 POST = ("NONE", "SOFTMAX")
 # a split's mode -> (strict: its low branch is x < t, not x <= t; swapped: its true branch is the
 # high one, x > t or x >= t)
@@ -64,6 +67,22 @@ class Trees:
         self.base = torch.as_tensor(base, dtype=torch.float32)
         self.post = post
         self.scale = torch.ones(n_splits)  # the model's input units per pixel, at each split
+        self.classes: list[str] | None = None  # string class labels, in the columns' order
+
+    def ordered(self, names) -> Trees | None:
+        """These trees with their columns in the order of a model's label ids, where their
+        classes are strings (the model numbers them as it meets them: ``class_names``); None
+        where ``names`` are not exactly these classes."""
+        import copy
+
+        if self.classes is None:
+            return self
+        if names is None or sorted(map(str, names)) != sorted(self.classes):
+            return None
+        order = [self.classes.index(str(n)) for n in names]
+        out = copy.copy(self)
+        out.weights, out.base, out.classes = self.weights[:, order], self.base[order], None
+        return out
 
     def log_scores(self, x, temperature: float | None = None):
         """(B, K) log-scores of prepared, flattened inputs ``x`` (B, F): exact where
@@ -124,8 +143,10 @@ def read_trees(path) -> Trees | None:
 def _build(a: dict) -> Trees | None:
     post = a.get("post_transform", b"NONE")
     post = post.decode() if isinstance(post, bytes) else post
-    labels = list(a.get("classlabels_int64s", []))
-    if post not in POST or labels != list(range(len(labels))) or len(labels) < 2:
+    ints = list(a.get("classlabels_int64s", []))
+    strings = [s.decode() if isinstance(s, bytes) else s for s in a.get("classlabels_strings", [])]
+    labels = ints or strings
+    if post not in POST or (ints and ints != list(range(len(ints)))) or len(labels) < 2:
         return None
     modes = [m.decode() if isinstance(m, bytes) else m for m in a["nodes_modes"]]
     tree, ids = a["nodes_treeids"], a["nodes_nodeids"]
@@ -161,7 +182,9 @@ def _build(a: dict) -> Trees | None:
     feature = np.asarray(a["nodes_featureids"])[splits]
     threshold = np.asarray(a["nodes_values"], dtype=np.float32)[splits]
     strict = [MODES[modes[i]][0] for i in splits]
-    return Trees(feature, threshold, strict, leaf_true, leaf_false, weights, base, post)
+    trees = Trees(feature, threshold, strict, leaf_true, leaf_false, weights, base, post)
+    trees.classes = strings or None
+    return trees
 
 
 _COPIES: dict = {}  # (path, size, mtime, input shape) -> Trees with their input units
@@ -169,7 +192,14 @@ _COPIES: dict = {}  # (path, size, mtime, input shape) -> Trees with their input
 
 def read_copy(clf, shape: tuple[int, ...]) -> Trees | None:
     """``clf``'s trees where it is an ONNX tree ensemble (read once per file and input shape),
-    their splits' temperatures scaled by its input units per pixel; None otherwise."""
+    their splits' temperatures scaled by its input units per pixel and their classes in the
+    order of its label ids; None otherwise (string classes the model has not yet named)."""
+    trees = _read(clf, shape)
+    return None if trees is None else trees.ordered(getattr(clf, "class_names", None))
+
+
+def _read(clf, shape: tuple[int, ...]) -> Trees | None:
+    """:func:`read_copy`'s trees, their classes in the file's order (cached)."""
     import torch
 
     from ..pixel.gradients import prepare
@@ -203,18 +233,20 @@ def tree_copy(clf, shape: tuple[int, ...], images: np.ndarray) -> Trees | None:
 
     from ..pixel.gradients import prepare
 
+    if _read(clf, shape) is None:
+        return None
+    x = np.ascontiguousarray(images[:CHECK], dtype=np.float32)
+    if getattr(clf, "has_scores", False):  # scores, not only labels (the inputs may share one)
+        labels, logp = clf.predict_scores(x)
+    else:
+        labels, logp = clf.predict(x), None
     trees = read_copy(clf, shape)
     if trees is None:
         return None
-    x = np.ascontiguousarray(images[:CHECK], dtype=np.float32)
     with torch.no_grad():
         prepared = prepare(clf.contract, torch.from_numpy(x)).reshape(len(x), -1)
         copied = trees.log_scores(prepared).exp().numpy()
-    if getattr(clf, "has_scores", False):  # scores, not only labels (the inputs may share one)
-        labels, logp = clf.predict_scores(x)
-        same = np.allclose(np.exp(logp), copied, atol=1e-4)
-    else:
-        labels, same = clf.predict(x), True
+    same = logp is None or np.allclose(np.exp(logp), copied, atol=1e-4)
     return trees if same and np.array_equal(copied.argmax(1), labels) else None
 
 
@@ -235,18 +267,16 @@ def tree_models(generator, classifiers, images) -> dict:
 def search_trees(generator, trees: Trees, clf, x: np.ndarray, z0: np.ndarray, base: np.ndarray,
                  target: np.ndarray, basis: np.ndarray | None, steps: int):
     """FMN on the soft copy's margin in the active directions ``basis`` (None: all): (z_star
-    (m, d), norm (m,), found (m,) bool); the caller asks ``predict``. Pairs are searched in
-    chunks of at most CELLS / splits rows (the backward pass keeps a few rows x splits arrays)."""
+    (m, d), norm (m,), found (m,) bool); the caller asks ``predict``. Pairs are searched in runs
+    of gradient.ROWS, fewer where CELLS / splits is less (the backward pass keeps a few rows x
+    splits arrays)."""
+    from .gradient import ROWS, in_rows
     from .subspace import one_torch_thread
 
-    rows = max(1, CELLS // max(1, len(trees.feature)))
-    parts = []
+    rows = min(ROWS, max(1, CELLS // max(1, len(trees.feature))))
     with one_torch_thread():
-        for i in range(0, len(z0), rows):
-            at = slice(i, i + rows)
-            parts.append(_search(generator, trees, clf, x[at], z0[at], base[at], target[at],
-                                 basis, steps))
-    z_star, norm = (np.concatenate(p) for p in zip(*parts))
+        z_star, norm = in_rows(lambda at: _search(generator, trees, clf, x[at], z0[at], base[at],
+                                                  target[at], basis, steps), len(z0), rows)
     return z_star, norm, np.isfinite(norm)
 
 
