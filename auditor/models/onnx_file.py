@@ -157,7 +157,6 @@ class OnnxClassifier(ImageClassifier):
         return labels
 
 
-
 def string_classes(path: Path) -> list[str] | None:
     """The string class labels of a classifier exported with them (scikit-learn through skl2onnx:
     a node's ``classlabels_strings``), in the order of its score columns; None where it has none.

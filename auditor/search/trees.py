@@ -70,9 +70,9 @@ class Trees:
         self.classes: list[str] | None = None  # string class labels, in the columns' order
 
     def ordered(self, names) -> Trees | None:
-        """These trees with their columns in the order of a model's label ids, where their
-        classes are strings (the model numbers them as it meets them: ``class_names``); None
-        where ``names`` are not exactly these classes."""
+        """These trees with their columns in the order of a model's label ids (``names``: its
+        ``class_names``, the class of each id), where their classes are strings; None where
+        ``names`` are not exactly these classes."""
         import copy
 
         if self.classes is None:
