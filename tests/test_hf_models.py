@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 import auditor
 from auditor.cli import app
-from auditor.models.hf_folder import class_order, is_generic, preprocessing, reorder
+from auditor.models.hf_folder import preprocessing, reorder
+from auditor.models.outputs import class_order, is_generic
 from auditor.models.contract import ModelOptions
 from hf_fixtures import NLI_ORDER, MEAN, STD, bert_folder, bert_predict, image_folder
 from text_fixtures import LABELS, make_bundle, pairs, write_tsv

@@ -69,11 +69,15 @@ def test_only_a_tree_ensemble_whose_copy_agrees_is_copied(tmp_path, onnx_factory
     assert tree_copy(clf, gen.image_shape, images) is None  # stays a black box
 
 
+@pytest.mark.parametrize("bundle", [None, ["Ship", "cat", "AIRPLANE", "dog"],
+                                    ["Ship", "cat", "AIRPLANE"]])
 @pytest.mark.parametrize("zipmap", [False, True])
-def test_string_classes_are_numbered_as_the_score_columns_and_copied(tmp_path, zipmap):
+def test_string_classes_are_numbered_as_the_columns_or_the_generator_and_copied(tmp_path, zipmap,
+                                                                                bundle):
     """A forest fitted on class names: skl2onnx orders its score columns by name, and the images
-    the model meets first are of the last name. The model's label ids still follow the columns
-    (not the order names are first met), and the copy's columns follow the ids."""
+    the model meets first are of the last name. Its label ids follow the columns (not the order
+    names are first met), or the generator's classes where they are exactly its own (ignoring
+    case: R's labels and the model's then compare); the copy's columns follow the ids."""
     from skl2onnx import to_onnx
     from sklearn.ensemble import RandomForestClassifier
 
@@ -85,12 +89,17 @@ def test_string_classes_are_numbered_as_the_score_columns_and_copied(tmp_path, z
     path = tmp_path / "named.onnx"
     path.write_bytes(onx.SerializeToString())
     first = np.argsort(names != "ship", kind="stable")  # the ships first
-    clf = load_classifier(path, "named", gen.image_shape)
+    clf = load_classifier(path, "named", gen.image_shape, class_names=bundle)
+    mapped = bundle is not None and len(bundle) == 3
+    ids = ["ship", "cat", "airplane"] if mapped else ["airplane", "cat", "ship"]
+    assert clf.class_names == (bundle if mapped else ids)
+    assert any("mapped onto the generator's" in n for n in getattr(clf, "notes", ())) == mapped
     labels = clf.predict(images[first])
-    assert clf.class_names == ["airplane", "cat", "ship"]
-    np.testing.assert_array_equal(np.array(clf.class_names)[labels], named.predict(flat[first]))
+    np.testing.assert_array_equal(np.array(ids)[labels], named.predict(flat[first]))
     _, logp = clf.predict_scores(images[first])
-    np.testing.assert_array_equal(logp.argmax(1), labels)
+    columns = [list(named.classes_).index(c) for c in ids]
+    np.testing.assert_allclose(np.exp(logp), named.predict_proba(flat[first])[:, columns],
+                               atol=1e-5)
     trees = tree_copy(clf, gen.image_shape, images[first])
     assert trees is not None
     x = torch.from_numpy(flat[first])

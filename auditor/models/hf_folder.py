@@ -11,14 +11,13 @@ A folder holds ``model.onnx`` (or one other ``.onnx`` file) and beside it:
   model takes float ``pixel_values`` (N, 3, H, W).
 
 This module reads those files (:func:`read_folder`) and maps a model's class names onto a
-generator's (:func:`class_order`); the backends are :class:`HFImageClassifier` (here) and
-:class:`auditor.text.transformer.TransformerTextClassifier`.
+generator's (:func:`auditor.models.outputs.class_order`); the backends are
+:class:`HFImageClassifier` (here) and :class:`auditor.text.transformer.TransformerTextClassifier`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ import numpy as np
 from ..errors import ModelError
 from .contract import InputContract, ModelOptions, normalisation
 from .onnx_file import OnnxClassifier, open_model_session
+from .outputs import class_order
 
-GENERIC = re.compile(r"^(label_?\d+|\d+)$", re.IGNORECASE)
 # PIL's resampling filters by number, as preprocessor_config.json's ``resample`` gives them
 ABSENT = -1e9  # the logit of a generator class a model does not have
 RESAMPLE = {0: "nearest", 1: "bicubic", 2: "bilinear", 3: "bicubic", 4: "bilinear", 5: "bicubic"}
@@ -130,33 +129,12 @@ def _json(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def is_generic(names: list[str]) -> bool:
-    """Names that carry no meaning: LABEL_0, LABEL_1, ... or 0, 1, ..."""
-    return all(GENERIC.match(str(n).strip()) for n in names)
-
-
 def given_names(options: ModelOptions, model: str) -> list[str] | None:
     """The class names ``--class-names`` gives ``model`` (None: none given)."""
     for name, names in options.class_names:
         if name in (model, "*"):
             return list(names)
     return None
-
-
-def class_order(names: list[str] | None, bundle: list[str] | None,
-                ) -> tuple[np.ndarray | None, list[str] | None]:
-    """(columns, class names) of a model whose labels 0, 1, ... are ``names``: where every name
-    is one of the generator's classes ``bundle`` (ignoring case), ``columns[j]`` is the bundle
-    class of the model's column j and the names become the bundle's, in its order; else
-    (None, names), the model's own order and names."""
-    if not names or not bundle or is_generic(names):
-        return None, names
-    index = {b.strip().lower(): i for i, b in enumerate(bundle)}
-    keys = [str(n).strip().lower() for n in names]
-    if len(set(keys)) != len(keys) or not all(k in index for k in keys) or len(keys) > len(bundle):
-        return None, names
-    columns = np.array([index[k] for k in keys], dtype=np.int64)
-    return columns, list(bundle[: max(len(bundle), int(columns.max()) + 1)])
 
 
 def reorder(scores: np.ndarray, columns: np.ndarray | None, k: int) -> np.ndarray:

@@ -35,7 +35,8 @@ def load_classifier(path: Path, name: str, image_shape: tuple[int, int, int],
     """Load ``path`` by its extension (a folder: a Hugging Face model folder) and fit its input
     contract to ``image_shape`` (C, H, W). ``threads``: ONNX Runtime's intra-op threads (0: its
     default; a Ray worker passes its share of the machine's cores). ``class_names``: the
-    generator's classes, which a folder's ``id2label`` is mapped onto."""
+    generator's classes, which a folder's ``id2label`` and an ONNX file's string classes are
+    mapped onto."""
     options = options or ModelOptions()
     path = Path(path)
     if not path.exists():
@@ -47,7 +48,7 @@ def load_classifier(path: Path, name: str, image_shape: tuple[int, int, int],
     suffix = path.suffix.lower()
     for backend in FILE_BACKENDS:
         if suffix in backend.suffixes:
-            return backend.from_file(path, name, image_shape, options, threads)
+            return backend.from_file(path, name, image_shape, options, threads, class_names)
     raise ModelError(
         f"{path.name}: unknown model format {suffix or '(no extension)'!r}; expected .onnx "
         "(ONNX) or .pt/.ts (TorchScript, saved with torch.jit.save)"

@@ -16,7 +16,7 @@ from ..errors import ModelError, first_line
 from ..onnx_session import open_session
 from .base import ImageClassifier
 from .contract import InputContract, ModelOptions, contract_from_shape
-from .outputs import labels_from_output, zipmap
+from .outputs import class_order, labels_from_output, zipmap
 from .backends import MODEL_FILES
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # a tokenizer's outputs
@@ -37,19 +37,48 @@ class OnnxClassifier(ImageClassifier):
 
     @classmethod
     def from_file(cls, path: Path, name: str, image_shape: tuple[int, int, int],
-                  options: ModelOptions, threads: int = 0) -> OnnxClassifier:
-        return cls(path, name, image_shape, options, threads=threads)
+                  options: ModelOptions, threads: int = 0,
+                  class_names: list[str] | None = None) -> OnnxClassifier:
+        return cls(path, name, image_shape, options, threads=threads, bundle=class_names)
 
     def __init__(self, path: Path | None, name: str, image_shape: tuple[int, int, int],
-                 options: ModelOptions, session: Any = None, threads: int = 0):
+                 options: ModelOptions, session: Any = None, threads: int = 0,
+                 bundle: list[str] | None = None):
         self.name, self.path = name, path
         self.session = session if session is not None else open_model_session(
             path, options.device, threads)  # type: ignore[arg-type]
         self.provider = self.session.get_providers()[0]
         self._read_contract(image_shape, options)
-        classes = string_classes(path) if path is not None else None
-        if classes:  # ids in the score columns' order, not in the order labels are first met
-            self._string_labels(np.array(classes, dtype=object))
+        self._name_classes(string_classes(path) if path is not None else None, bundle)
+
+    def _name_classes(self, classes: list[str] | None, bundle: list[str] | None) -> None:
+        """A model with string classes (a scikit-learn export): label ids in its score columns'
+        order, not in the order its labels are first met, or, where its classes are exactly the
+        generator's ``bundle`` (ignoring case), the generator's ids, so that its labels and R's
+        compare. ``file_classes``: the file's name of each id."""
+        self.file_classes: list[str] | None = classes
+        self._perm: np.ndarray | None = None  # score column of each id (None: the same)
+        if not classes:
+            return
+        columns, names = class_order(classes, bundle)
+        if columns is not None and sorted(columns.tolist()) == list(range(len(bundle or []))):
+            self.file_classes = [classes[j] for j in np.argsort(columns)]
+            self._perm = None if (columns == np.arange(len(columns))).all() else np.argsort(
+                columns)
+            self.class_names = list(names or [])
+            self.notes = [f"model {self.name}: its classes mapped onto the generator's"
+                          + ("" if self._perm is None else ", reordered")]
+        else:
+            self.class_names = list(classes)
+
+    def _string_labels(self, arr: np.ndarray) -> np.ndarray:
+        if not self.file_classes:
+            return super()._string_labels(arr)
+        ids = {c: i for i, c in enumerate(self.file_classes)}
+        if not all(v in ids for v in arr.tolist()):
+            raise ModelError(f"{self.label}: labels {sorted(set(arr.tolist()) - set(ids))} are "
+                             f"none of its declared classes {self.file_classes}")
+        return np.array([ids[v] for v in arr.tolist()], dtype=np.int64)
 
     def _read_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> None:
         inputs = self.session.get_inputs()
@@ -129,9 +158,12 @@ class OnnxClassifier(ImageClassifier):
             keys = list(raw[0].keys()) if raw else []
             if keys and not isinstance(keys[0], (int, np.integer)):
                 self._string_labels(np.array(keys, dtype=object))
-            scores = zipmap(raw, {v: i for i, v in enumerate(self.class_names or [])})
+            names = self.file_classes or self.class_names or []
+            scores = zipmap(raw, {v: i for i, v in enumerate(names)})
         else:
             scores = np.asarray(raw)
+            if self._perm is not None and scores.ndim == 2 and scores.shape[1] == len(self._perm):
+                scores = scores[:, self._perm]
         return labels, scores
 
     def _labels(self, x: np.ndarray, n: int) -> np.ndarray:

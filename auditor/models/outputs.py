@@ -1,7 +1,10 @@
 """Reading what a model returns: labels from scores (N, K) or labels (N,), scores as
-log-probabilities, and scikit-learn's ZipMap probabilities as a matrix."""
+log-probabilities, scikit-learn's ZipMap probabilities as a matrix, and a model's class names
+mapped onto the generator's."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -55,3 +58,27 @@ def zipmap(rows: list, index: dict) -> np.ndarray:
         for k, v in row.items():
             out[i, column[k]] = v
     return out
+
+
+GENERIC = re.compile(r"^(label_?\d+|\d+)$", re.IGNORECASE)
+
+
+def is_generic(names: list[str]) -> bool:
+    """Names that carry no meaning: LABEL_0, LABEL_1, ... or 0, 1, ..."""
+    return all(GENERIC.match(str(n).strip()) for n in names)
+
+
+def class_order(names: list[str] | None, bundle: list[str] | None,
+                ) -> tuple[np.ndarray | None, list[str] | None]:
+    """(columns, class names) of a model whose labels 0, 1, ... are ``names``: where every name
+    is one of the generator's classes ``bundle`` (ignoring case), ``columns[j]`` is the bundle
+    class of the model's column j and the names become the bundle's, in its order; else
+    (None, names), the model's own order and names."""
+    if not names or not bundle or is_generic(names):
+        return None, names
+    index = {b.strip().lower(): i for i, b in enumerate(bundle)}
+    keys = [str(n).strip().lower() for n in names]
+    if len(set(keys)) != len(keys) or not all(k in index for k in keys) or len(keys) > len(bundle):
+        return None, names
+    columns = np.array([index[k] for k in keys], dtype=np.int64)
+    return columns, list(bundle[: max(len(bundle), int(columns.max()) + 1)])

@@ -27,7 +27,8 @@ class TorchScriptClassifier(ImageClassifier):
 
     @classmethod
     def from_file(cls, path: Path, name: str, image_shape: tuple[int, int, int],
-                  options: ModelOptions, threads: int = 0) -> TorchScriptClassifier:
+                  options: ModelOptions, threads: int = 0,
+                  class_names: list[str] | None = None) -> TorchScriptClassifier:
         return cls(path, name, image_shape, options)  # torch's threads are the process's
 
     def __init__(self, path: Path, name: str, image_shape: tuple[int, int, int],

@@ -114,7 +114,7 @@ def mismatch(clf, reference, labels: np.ndarray) -> str | None:
     model gives scores), the same class names (where it declares names that are not just
     0, 1, 2, ...), and no predicted label outside R's classes (``labels``: its labels of
     some images)."""
-    from ..models.hf_folder import is_generic
+    from ..models.outputs import is_generic
 
     given, judged = getattr(clf, "pairs", None), getattr(reference, "pairs", None)
     if None not in (given, judged) and given != judged:  # texts of another kind than R's

@@ -71,8 +71,8 @@ class Trees:
 
     def ordered(self, names) -> Trees | None:
         """These trees with their columns in the order of a model's label ids (``names``: its
-        ``class_names``, the class of each id), where their classes are strings; None where
-        ``names`` are not exactly these classes."""
+        ``file_classes``, the file's class of each id), where their classes are strings; None
+        where ``names`` are not exactly these classes."""
         import copy
 
         if self.classes is None:
@@ -195,7 +195,7 @@ def read_copy(clf, shape: tuple[int, ...]) -> Trees | None:
     their splits' temperatures scaled by its input units per pixel and their classes in the
     order of its label ids; None otherwise (string classes the model has not yet named)."""
     trees = _read(clf, shape)
-    return None if trees is None else trees.ordered(getattr(clf, "class_names", None))
+    return None if trees is None else trees.ordered(getattr(clf, "file_classes", None))
 
 
 def _read(clf, shape: tuple[int, ...]) -> Trees | None:

@@ -4,7 +4,7 @@ object is recognised by its type's module, so a scan without it never loads it.
 
 Scores come by label name (the pipeline's ``top_k=None``, the model's logits in
 ``config.id2label`` order) and are mapped onto the generator's classes by name, as a model
-folder's are (:func:`auditor.models.hf_folder.class_order`).
+folder's are (:func:`auditor.models.outputs.class_order`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import ModelError, first_line
 from ..models.contract import ModelOptions
-from ..models.hf_folder import class_order, describe_names, given_names, reorder
+from ..models.hf_folder import describe_names, given_names, reorder
+from ..models.outputs import class_order
 from .models import TextClassifier
 
 BATCH = 64

@@ -24,14 +24,9 @@ import numpy as np
 
 from ..errors import ModelError, first_line
 from ..models.contract import ModelOptions
-from ..models.hf_folder import (
-    HFFolder,
-    class_order,
-    describe_names,
-    given_names,
-    reorder,
-)
+from ..models.hf_folder import HFFolder, describe_names, given_names, reorder
 from ..models.onnx_file import TEXT_INPUTS, open_model_session
+from ..models.outputs import class_order
 from .models import TextClassifier
 
 BATCH = 64  # rows per model call: large enough to amortise the call, small enough to pad little
