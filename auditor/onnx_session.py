@@ -5,7 +5,8 @@ Every session gets the same settings: ONNX Runtime's own log quiet (errors are o
 all graph optimisations, ``threads`` intra-op threads (0: ONNX Runtime's default, every core),
 idle threads that do not spin, and the CUDA execution provider only where an NVIDIA GPU is
 really there (an installed ``onnxruntime-gpu`` alone is not enough), with a retry on the CPU
-where a session fails to start on the GPU.
+where a session fails to start on the GPU. :func:`read_graph` parses a file's graph for what a
+session does not expose (its nodes' attributes).
 """
 
 from __future__ import annotations
@@ -59,3 +60,20 @@ def open_session(path: Path | str, device: str | None = None, threads: int = 0,
         if error is None:
             raise
         raise error(err) from err
+
+
+def read_graph(path: Path | str, marker: bytes) -> Any:
+    """The graph of the ONNX file ``path`` where its bytes hold ``marker`` (looked up first, so
+    that a network's weights are not parsed for nothing), else None; None too where ``onnx``
+    cannot read it."""
+    import mmap
+
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(marker) < 0:
+                return None
+        import onnx
+
+        return onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # an empty or unreadable file, or one onnx cannot parse
+        return None

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError, first_line
-from ..onnx_session import open_session
+from ..onnx_session import open_session, read_graph
 from .base import ImageClassifier
 from .contract import InputContract, ModelOptions, contract_from_shape
 from .outputs import class_order, labels_from_output, zipmap
@@ -58,6 +58,7 @@ class OnnxClassifier(ImageClassifier):
         compare. ``file_classes``: the file's name of each id."""
         self.file_classes: list[str] | None = classes
         self._perm: np.ndarray | None = None  # score column of each id (None: the same)
+        self._ids: dict[str, int] = {}  # the file's class -> its id
         if not classes:
             return
         columns, names = class_order(classes, bundle)
@@ -70,15 +71,16 @@ class OnnxClassifier(ImageClassifier):
                           + ("" if self._perm is None else ", reordered")]
         else:
             self.class_names = list(classes)
+        self._ids = {c: i for i, c in enumerate(self.file_classes)}
 
     def _string_labels(self, arr: np.ndarray) -> np.ndarray:
-        if not self.file_classes:
+        if not self._ids:
             return super()._string_labels(arr)
-        ids = {c: i for i, c in enumerate(self.file_classes)}
-        if not all(v in ids for v in arr.tolist()):
-            raise ModelError(f"{self.label}: labels {sorted(set(arr.tolist()) - set(ids))} are "
+        values = arr.tolist()
+        if not all(v in self._ids for v in values):
+            raise ModelError(f"{self.label}: labels {sorted(set(values) - set(self._ids))} are "
                              f"none of its declared classes {self.file_classes}")
-        return np.array([ids[v] for v in arr.tolist()], dtype=np.int64)
+        return np.array([self._ids[v] for v in values], dtype=np.int64)
 
     def _read_contract(self, image_shape: tuple[int, int, int], options: ModelOptions) -> None:
         inputs = self.session.get_inputs()
@@ -158,8 +160,7 @@ class OnnxClassifier(ImageClassifier):
             keys = list(raw[0].keys()) if raw else []
             if keys and not isinstance(keys[0], (int, np.integer)):
                 self._string_labels(np.array(keys, dtype=object))
-            names = self.file_classes or self.class_names or []
-            scores = zipmap(raw, {v: i for i, v in enumerate(names)})
+            scores = zipmap(raw, self._ids or {v: i for i, v in enumerate(self.class_names or [])})
         else:
             scores = np.asarray(raw)
             if self._perm is not None and scores.ndim == 2 and scores.shape[1] == len(self._perm):
@@ -191,20 +192,10 @@ class OnnxClassifier(ImageClassifier):
 
 def string_classes(path: Path) -> list[str] | None:
     """The string class labels of a classifier exported with them (scikit-learn through skl2onnx:
-    a node's ``classlabels_strings``), in the order of its score columns; None where it has none.
-    A file without those bytes is not parsed."""
-    import mmap
-
-    try:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if data.find(b"classlabels_strings") < 0:
-                return None
-        import onnx
-
-        graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception:  # (ONNX Runtime loaded it: a file onnx cannot read keeps first-met ids)
-        return None
-    for node in graph.node:
+    a node's ``classlabels_strings``), in the order of its score columns; None where it has none
+    (or onnx cannot read the file ONNX Runtime loaded: its ids are then the labels' first-met)."""
+    graph = read_graph(path, b"classlabels_strings")
+    for node in [] if graph is None else graph.node:
         for a in node.attribute:
             if a.name == "classlabels_strings" and a.strings:
                 return [v.decode() for v in a.strings]

@@ -144,10 +144,11 @@ def _search_chunk(generator, classifiers, images, settings, out, start, stop, fi
         r_x, r_recon = reference.predict(x), reference.predict(recon)
         out.reference_prediction[start:stop] = r_x
     del recon
+    white, trees = settings.white or (), settings.trees or ()
     for clf in models:
-        if clf.name in (settings.white or ()) or clf.name in (settings.trees or ()):
+        if clf.name in white or clf.name in trees:
             _search_white(generator, clf, x, z0, base, decode, classify, out, start,
-                          basis if clf.name in (settings.trees or ()) else False)
+                          basis if clf.name in trees else False)
     _search_pairs(decode, classify, models, x, z0, settings, out.results, start, first_index,
                   progress, basis=basis, anchor_labels=anchor_labels)
     if reference is not None:

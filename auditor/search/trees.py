@@ -29,7 +29,6 @@ does (any disagreement, and the model stays a black box).
 
 from __future__ import annotations
 
-import mmap
 import os
 
 import numpy as np
@@ -122,15 +121,14 @@ class Trees:
 
 def read_trees(path) -> Trees | None:
     """The tree ensemble of an ONNX file, or None where the graph is anything else."""
-    try:
-        import onnx
-    except ImportError:  # pragma: no cover - a dependency of auditor
+    import onnx
+
+    from ..onnx_session import read_graph
+
+    graph = read_graph(path, b"TreeEnsembleClassifier")
+    if graph is None:
         return None
     try:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if data.find(b"TreeEnsembleClassifier") < 0:  # a network's weights are not parsed
-                return None
-        graph = onnx.load(str(path), load_external_data=False).graph
         ops = [node.op_type for node in graph.node]
         if ops.count("TreeEnsembleClassifier") != 1 or not set(ops) <= OPS:
             return None
@@ -193,13 +191,7 @@ _COPIES: dict = {}  # (path, size, mtime, input shape) -> Trees with their input
 def read_copy(clf, shape: tuple[int, ...]) -> Trees | None:
     """``clf``'s trees where it is an ONNX tree ensemble (read once per file and input shape),
     their splits' temperatures scaled by its input units per pixel and their classes in the
-    order of its label ids; None otherwise (string classes the model has not yet named)."""
-    trees = _read(clf, shape)
-    return None if trees is None else trees.ordered(getattr(clf, "file_classes", None))
-
-
-def _read(clf, shape: tuple[int, ...]) -> Trees | None:
-    """:func:`read_copy`'s trees, their classes in the file's order (cached)."""
+    order of its label ids (string classes: the loader's ``file_classes``); None otherwise."""
     import torch
 
     from ..pixel.gradients import prepare
@@ -223,7 +215,8 @@ def _read(clf, shape: tuple[int, ...]) -> Trees | None:
             else:
                 trees.scale = unit.abs().clamp_min(1e-6)[trees.feature]
         _COPIES[key] = trees
-    return _COPIES[key]
+    trees = _COPIES[key]
+    return None if trees is None else trees.ordered(getattr(clf, "file_classes", None))
 
 
 def tree_copy(clf, shape: tuple[int, ...], images: np.ndarray) -> Trees | None:
@@ -233,16 +226,14 @@ def tree_copy(clf, shape: tuple[int, ...], images: np.ndarray) -> Trees | None:
 
     from ..pixel.gradients import prepare
 
-    if _read(clf, shape) is None:
+    trees = read_copy(clf, shape)
+    if trees is None:
         return None
     x = np.ascontiguousarray(images[:CHECK], dtype=np.float32)
     if getattr(clf, "has_scores", False):  # scores, not only labels (the inputs may share one)
         labels, logp = clf.predict_scores(x)
     else:
         labels, logp = clf.predict(x), None
-    trees = read_copy(clf, shape)
-    if trees is None:
-        return None
     with torch.no_grad():
         prepared = prepare(clf.contract, torch.from_numpy(x)).reshape(len(x), -1)
         copied = trees.log_scores(prepared).exp().numpy()
